@@ -1,0 +1,45 @@
+"""The `consumer-assets` command: the product's own commands (simulate the shop, run the main job)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import click
+
+
+@click.group()
+def main() -> None:
+    """consumer_assets: daily order-propensity predictions for a fashion shop."""
+
+
+@main.command()
+@click.option("--landing", required=True, help="Landing-zone URI: a path, file:///... or s3://bucket/prefix.")
+@click.option("--start", required=True, type=click.DateTime(["%Y-%m-%d"]), help="First day, YYYY-MM-DD.")
+@click.option("--days", required=True, type=click.IntRange(min=1), help="Number of days to simulate.")
+@click.option("--profiles", required=True, type=click.IntRange(min=1), help="Number of shopper profiles.")
+@click.option("--seed", default=0, show_default=True, type=int, help="Random seed; same seed, same events.")
+@click.option(
+    "--corrupt",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(0.0, 0.5),
+    help="Share of landed lines to corrupt with realistic bad records.",
+)
+@click.option("--truth", default=None, help="Optional URI for the per-day ground-truth order probabilities.")
+def simulate(
+    landing: str,
+    start: dt.datetime,
+    days: int,
+    profiles: int,
+    seed: int,
+    corrupt: float,
+    truth: str | None,
+) -> None:
+    """Simulate the shop: write DAYS days of tracking events to the landing zone."""
+    from consumer_assets.simulation import simulate_to_landing
+
+    for summary in simulate_to_landing(
+        landing, start.date(), days, profiles=profiles, seed=seed, corrupt=corrupt, truth_uri=truth
+    ):
+        click.echo(json.dumps(summary.as_dict()))

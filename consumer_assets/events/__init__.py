@@ -1,0 +1,1 @@
+"""The tracking-event contract shared by the simulator, ingestion and the histories."""

@@ -1,0 +1,1 @@
+"""Storage: URIs to pyarrow filesystems, and the atomic, manifest-committed partition store."""

@@ -1,0 +1,33 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="consumer_assets",
+    version="0.1.0",
+    description="Daily prediction of which shoppers will order next week, as Dagster assets.",
+    python_requires=">=3.11,<3.12",
+    packages=find_packages(exclude=["consumer_assets_tests", "consumer_assets_tests.*"]),
+    install_requires=[
+        "dagster==1.13.27",
+        "dagster-aws==0.29.27",
+        "dagster-pyspark==0.29.27",
+        "dagster-webserver==1.13.27",
+        # 2.13.0 is the CPU build on this project's machines; a looser range would pull CUDA wheels.
+        "torch==2.13.0",
+        "pyarrow>=26,<27",
+        "scikit-learn>=1.9,<2",
+        "pyspark>=4.3,<4.4",
+        "numpy>=2.4,<3",
+        "safetensors>=0.8,<1",
+        "click>=8.1",
+    ],
+    extras_require={
+        "tests": [
+            "pytest>=9",
+            "pytest-xdist>=3.8",
+            "moto[server]>=5.2",
+            "duckdb>=2.0",
+            "ruff==0.17.6",
+        ],
+    },
+    entry_points={"console_scripts": ["consumer-assets=consumer_assets.cli:main"]},
+)
