@@ -1,0 +1,1 @@
+"""One asset (and its checks) per module."""

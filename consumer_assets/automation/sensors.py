@@ -1,0 +1,32 @@
+"""The landing sensor: a day whose landing folder is complete becomes a run of that partition."""
+
+import datetime as dt
+
+import dagster as dg
+
+from consumer_assets.automation.jobs import daily_job
+from consumer_assets.partitions import daily_partitions
+from consumer_assets.resources.landing import LandingZone
+
+# How far back a late-completing day is still picked up.
+LOOKBACK_DAYS = 7
+
+
+@dg.sensor(job=daily_job, minimum_interval_seconds=300, default_status=dg.DefaultSensorStatus.STOPPED)
+def landing_sensor(context: dg.SensorEvaluationContext, landing: LandingZone) -> dg.SensorResult:
+    """Request the daily run of each recent day whose landing folder has its `_SUCCESS` marker."""
+    last_key = daily_partitions.get_last_partition_key()
+    if last_key is None:
+        return dg.SensorResult(skip_reason="no daily partition exists yet")
+    last = dt.date.fromisoformat(last_key)
+    days = [last - dt.timedelta(days=n) for n in range(LOOKBACK_DAYS - 1, -1, -1)]
+    first = dt.date.fromisoformat(daily_partitions.get_first_partition_key() or last_key)
+    complete = [day for day in days if day >= first and landing.is_complete(day)]
+    if not complete:
+        return dg.SensorResult(skip_reason=f"no complete landing day in {days[0]}..{days[-1]}")
+    # run_key makes each day's request idempotent: a day already requested is not run again.
+    return dg.SensorResult(
+        run_requests=[
+            dg.RunRequest(run_key=f"landed-{day.isoformat()}", partition_key=day.isoformat()) for day in complete
+        ]
+    )

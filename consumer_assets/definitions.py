@@ -1,0 +1,20 @@
+"""The one Definitions object of the code location.
+
+Resources read their settings when a run starts (CONSUMER_ASSETS_STORAGE, CONSUMER_ASSETS_LANDING,
+the standard AWS variables), so one definition serves local development and production.
+"""
+
+import dagster as dg
+
+from consumer_assets.assets.raw_events import raw_events
+from consumer_assets.automation.jobs import daily_job
+from consumer_assets.automation.sensors import landing_sensor
+from consumer_assets.resources.landing import LandingZone
+from consumer_assets.resources.storage import ParquetIOManager
+
+defs = dg.Definitions(
+    assets=[raw_events],
+    jobs=[daily_job],
+    sensors=[landing_sensor],
+    resources={"io_manager": ParquetIOManager(), "landing": LandingZone()},
+)

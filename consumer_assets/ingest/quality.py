@@ -1,0 +1,76 @@
+"""Data-quality rules for a landed day, as plain functions the raw_events asset checks call.
+
+The thresholds are deliberately loose: they flag a broken tracking release or a half-landed day,
+not ordinary day-to-day variation (weekly seasonality moves volumes by tens of percent).
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+TRAILING_DAYS = 7
+ROW_COUNT_BAND = (0.5, 2.0)  # today's kept events over the trailing median
+MAX_QUARANTINE_SHARE = 0.01
+MAX_MIX_DISTANCE = 0.10  # total variation distance between event-type shares
+
+
+@dataclass(frozen=True)
+class Outcome:
+    passed: bool
+    description: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def row_count(rows: int, trailing: Sequence[int]) -> Outcome:
+    """Today's event count within ROW_COUNT_BAND of the median of the trailing days."""
+    if not trailing:
+        return Outcome(True, "no trailing days to compare with yet", {"rows": rows})
+    median = statistics.median(trailing)
+    ratio = rows / median if median else float("inf")
+    low, high = ROW_COUNT_BAND
+    passed = low <= ratio <= high
+    verdict = "within" if passed else "outside"
+    return Outcome(
+        passed,
+        f"{rows} events is {ratio:.2f}x the median of {len(trailing)} trailing days ({verdict} {low}-{high}x)",
+        {"rows": rows, "trailing_median": float(median), "ratio": round(ratio, 4), "trailing_days": len(trailing)},
+    )
+
+
+def quarantined_share(kept: int, quarantined: int) -> Outcome:
+    """At most MAX_QUARANTINE_SHARE of the landed records quarantined."""
+    landed = kept + quarantined
+    share = quarantined / landed if landed else 0.0
+    passed = share <= MAX_QUARANTINE_SHARE
+    return Outcome(
+        passed,
+        f"{quarantined} of {landed} landed records quarantined ({share:.3%}; limit {MAX_QUARANTINE_SHARE:.1%})",
+        {"quarantined_share": round(share, 6), "quarantined": quarantined, "landed": landed},
+    )
+
+
+def shares(counts: Mapping[str, int]) -> dict[str, float]:
+    total = sum(counts.values())
+    return {k: v / total for k, v in counts.items()} if total else {}
+
+
+def event_type_mix(today: Mapping[str, int], trailing: Sequence[Mapping[str, int]]) -> Outcome:
+    """The event-type shares close (total variation distance) to those of the trailing days pooled."""
+    if not trailing:
+        return Outcome(True, "no trailing days to compare with yet", {"event_type_shares": shares(today)})
+    pooled: dict[str, int] = {}
+    for counts in trailing:
+        for name, n in counts.items():
+            pooled[name] = pooled.get(name, 0) + n
+    now, before = shares(today), shares(pooled)
+    distance = 0.5 * sum(abs(now.get(k, 0.0) - before.get(k, 0.0)) for k in now.keys() | before.keys())
+    moved = sorted(now.keys() | before.keys(), key=lambda k: -abs(now.get(k, 0.0) - before.get(k, 0.0)))[:3]
+    passed = distance <= MAX_MIX_DISTANCE
+    return Outcome(
+        passed,
+        f"event-type mix moved by {distance:.3f} (limit {MAX_MIX_DISTANCE}); most moved: {', '.join(moved)}",
+        {"mix_distance": round(distance, 6), "trailing_days": len(trailing)},
+    )

@@ -1,0 +1,31 @@
+"""The landing zone where the shop's tracking events arrive, one folder (or S3 prefix) per day."""
+
+import datetime as dt
+
+import dagster as dg
+from pydantic import Field
+
+from consumer_assets.ingest.ingest import ingest_day
+from consumer_assets.ingest.landing import is_complete
+from consumer_assets.ingest.validate import ValidatedDay
+from consumer_assets.settings import LANDING_ENV, landing_uri
+
+
+class LandingZone(dg.ConfigurableResource):
+    """Where tracking events land: `<uri>/date=YYYY-MM-DD/*.jsonl.gz` plus a `_SUCCESS` marker per day."""
+
+    uri: str | None = Field(
+        default=None, description=f"Landing-zone URI; default ${LANDING_ENV}, else file://<cwd>/data/landing."
+    )
+    workers: int | None = Field(
+        default=None, description="Processes that validate a day's files in parallel; default one per core."
+    )
+
+    def resolved_uri(self) -> str:
+        return landing_uri(self.uri)
+
+    def is_complete(self, day: dt.date) -> bool:
+        return is_complete(self.resolved_uri(), day)
+
+    def ingest(self, day: dt.date) -> ValidatedDay:
+        return ingest_day(self.resolved_uri(), day, workers=self.workers)

@@ -1,0 +1,25 @@
+"""Where things live by default, resolved when a run asks (never at import)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+STORAGE_ENV = "CONSUMER_ASSETS_STORAGE"
+LANDING_ENV = "CONSUMER_ASSETS_LANDING"
+DATA_DIR_ENV = "CONSUMER_ASSETS_DATA_DIR"
+
+
+def data_dir() -> Path:
+    """The project's local data folder: $CONSUMER_ASSETS_DATA_DIR, else ./data of the working directory."""
+    return Path(os.environ.get(DATA_DIR_ENV) or Path.cwd() / "data").resolve()
+
+
+def storage_uri(explicit: str | None = None) -> str:
+    """Root of every asset's data: config, else $CONSUMER_ASSETS_STORAGE, else <data dir>/storage."""
+    return explicit or os.environ.get(STORAGE_ENV) or (data_dir() / "storage").as_uri()
+
+
+def landing_uri(explicit: str | None = None) -> str:
+    """The shop's landing zone: config, else $CONSUMER_ASSETS_LANDING, else <data dir>/landing."""
+    return explicit or os.environ.get(LANDING_ENV) or (data_dir() / "landing").as_uri()
