@@ -7,7 +7,6 @@ files; a day without it is still being written and is not read.
 from __future__ import annotations
 
 import datetime as dt
-import gzip
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -45,11 +44,12 @@ class LandingDay:
     def read_lines(self, name: str) -> list[bytes]:
         """The raw lines of one file (without the newline), exactly as many as the marker says."""
         path = self.location.path(day_folder(self.day), name)
-        with self.location.fs.open_input_stream(path) as stream:
-            try:
-                data = gzip.decompress(stream.read())
-            except (OSError, EOFError) as exc:
-                raise LandingDayError(f"{self.uri(name)} is not a readable gzip file: {exc}") from exc
+        compression = "gzip" if name.endswith(".gz") else None
+        try:
+            with self.location.fs.open_input_stream(path, compression=compression) as stream:
+                data = stream.read()
+        except OSError as exc:
+            raise LandingDayError(f"{self.uri(name)} cannot be read as {compression or 'plain'} text: {exc}") from exc
         lines = data.split(b"\n")
         if lines and lines[-1] == b"":
             lines.pop()

@@ -1,0 +1,89 @@
+"""Shared fixtures: a real S3-compatible server on loopback, and isolated storage/landing roots."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import pytest
+import requests
+
+S3_CREDENTIALS = {
+    # moto accepts any key; these are not secrets, only what the test server is told.
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_REGION": "us-east-1",
+}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(condition, timeout: float, what: str) -> None:
+    """Poll `condition` until it holds (no fixed sleeps); fail naming `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.1)
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """moto's standalone S3 server, a separate process speaking HTTP on 127.0.0.1."""
+    port = _free_port()
+    log = tmp_path_factory.mktemp("moto") / "server.log"
+    with log.open("wb") as out:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], stdout=out, stderr=out
+        )
+    endpoint = f"http://127.0.0.1:{port}"
+
+    def up() -> bool:
+        if server.poll() is not None:
+            raise RuntimeError(f"moto server exited with {server.returncode}: {log.read_text()}")
+        try:
+            return requests.get(f"{endpoint}/moto-api/", timeout=1).status_code < 500
+        except requests.ConnectionError:
+            return False
+
+    wait_until(up, 60, "the moto S3 server")
+    yield endpoint
+    server.terminate()
+    server.wait(timeout=30)
+
+
+@pytest.fixture
+def s3_root(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fresh bucket on the test server, with the standard AWS variables pointing at it."""
+    for name, value in {**S3_CREDENTIALS, "AWS_ENDPOINT_URL": s3_endpoint}.items():
+        monkeypatch.setenv(name, value)
+    bucket = f"test-{uuid.uuid4().hex[:12]}"
+    s3_client().create_bucket(Bucket=bucket)
+    return f"s3://{bucket}/consumer-assets"
+
+
+def s3_client():
+    """An independent client (boto3) for reading back what the code under test wrote."""
+    return boto3.client("s3", endpoint_url=os.environ["AWS_ENDPOINT_URL"])
+
+
+@pytest.fixture
+def local_root(tmp_path: Path) -> str:
+    return (tmp_path / "storage").as_uri()
+
+
+@pytest.fixture(params=["local", "s3"])
+def storage_root(request: pytest.FixtureRequest) -> str:
+    """Both storage flavours: a local folder and an S3 prefix on the loopback server."""
+    return request.getfixturevalue("local_root" if request.param == "local" else "s3_root")

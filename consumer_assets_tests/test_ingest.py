@@ -1,0 +1,167 @@
+"""Validation of landed lines: each bad record is quarantined for its own reason, and counts reconcile."""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import json
+from pathlib import Path
+
+import pyarrow.compute as pc
+import pytest
+
+from consumer_assets.events.schema import RAW_EVENTS_SCHEMA
+from consumer_assets.ingest.ingest import ingest_day
+from consumer_assets.ingest.landing import LandingDayError
+from consumer_assets.ingest.layout import bucketed
+from consumer_assets.ingest.validate import REASONS
+
+DAY = dt.date(2026, 3, 4)
+
+
+def event(n: int, **changes: object) -> dict:
+    record = {
+        "event_id": f"{n:016x}",
+        "profile_id": f"p{n % 3}",
+        "session_id": "s1",
+        "ts": f"2026-03-04T10:{n % 60:02d}:00.000Z",
+        "event_type": "product_view",
+        "article_id": "a1",
+        "brand_id": "b1",
+        "category": "dresses",
+        "price": 19.5,
+    }
+    record.update(changes)
+    return {k: v for k, v in record.items() if v != "<drop>"}
+
+
+def line(record: dict) -> bytes:
+    return json.dumps(record, separators=(",", ":")).encode()
+
+
+def land(root: Path, files: dict[str, list[bytes]], day: dt.date = DAY, marker: bool = True) -> str:
+    folder = root / f"date={day}"
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, lines in files.items():
+        (folder / name).write_bytes(gzip.compress(b"".join(x + b"\n" for x in lines)))
+    if marker:
+        counts = {name: len(lines) for name, lines in files.items()}
+        (folder / "_SUCCESS").write_text(json.dumps({"date": str(day), "files": counts, "records": sum(counts.values())}))
+    return root.as_uri()
+
+
+# One line per reason, each otherwise valid, so a wrong rule order or a lax rule shows up.
+BAD_LINES: dict[str, bytes] = {
+    "invalid_utf8": line(event(100)).replace(b"dresses", b"dre\xff\xfesses"),
+    "invalid_json": line(event(101))[:-7],
+    "not_an_object": b'["a", "list"]',
+    "missing_field": line(event(102, profile_id="<drop>")),
+    "wrong_type": line(event(103, price="12,99")),
+    "unknown_event_type": line(event(104, event_type="teleport")),
+    "invalid_timestamp": line(event(105, ts="yesterday at noon")),
+    "timestamp_outside_day": line(event(106, ts="2026-03-05T00:00:00.000Z")),
+    "invalid_value": line(event(107, price=-3.0)),
+}
+
+
+def test_each_bad_line_is_quarantined_for_its_own_reason(tmp_path: Path) -> None:
+    good = [line(event(n)) for n in range(10)]
+    uri = land(tmp_path, {"events-0000.jsonl.gz": good[:5] + list(BAD_LINES.values()) + good[5:]})
+    day = ingest_day(uri, DAY, workers=1)
+    assert day.events.num_rows == 10 and day.events.schema == RAW_EVENTS_SCHEMA
+    got = dict(zip(day.quarantine["raw_line"].to_pylist(), day.quarantine["reason"].to_pylist(), strict=True))
+    assert got == {raw: reason for reason, raw in BAD_LINES.items()}
+    assert day.quarantine["line_number"].to_pylist() == list(range(6, 6 + len(BAD_LINES)))
+    assert all(day.quarantine["detail"].to_pylist())
+    assert set(day.reasons) <= set(REASONS)
+
+
+def test_edge_values_that_are_valid(tmp_path: Path) -> None:
+    records = [
+        event(1, ts="2026-03-04T00:00:00.000Z"),  # midnight opens the day
+        event(2, ts="2026-03-04T23:59:59.999Z"),
+        event(3, ts="2026-03-05T00:30:00+01:00"),  # an offset that is still on the day in UTC
+        event(4, event_type="search", article_id=None, brand_id=None, category=None, price=None),
+        event(5, price=0),
+        event(6, extra_field="ignored"),
+    ]
+    uri = land(tmp_path, {"e.jsonl.gz": [line(r) for r in records]})
+    day = ingest_day(uri, DAY, workers=1)
+    assert day.quarantine.num_rows == 0, day.quarantine.to_pylist()
+    assert day.events["price"].to_pylist() == [19.5, 19.5, 19.5, None, 0.0, 19.5]
+
+
+@pytest.mark.parametrize(
+    ("record", "reason"),
+    [
+        (event(1, event_type="cart_add", article_id=None), "missing_field"),
+        (event(2, ts="2026-03-04T10:00:00"), "invalid_timestamp"),  # no time zone
+        (event(3, ts="2026-03-03T23:59:59.999Z"), "timestamp_outside_day"),
+        (event(4, profile_id=17), "wrong_type"),
+        (event(5, price=True), "wrong_type"),
+        (event(6, event_id=None), "missing_field"),
+        (event(7, event_type=["order"]), "wrong_type"),
+    ],
+)
+def test_more_rejections(tmp_path: Path, record: dict, reason: str) -> None:
+    uri = land(tmp_path, {"e.jsonl.gz": [line(record)]})
+    day = ingest_day(uri, DAY, workers=1)
+    assert day.events.num_rows == 0 and day.quarantine["reason"].to_pylist() == [reason]
+
+
+def test_duplicates_keep_the_first_occurrence_across_files(tmp_path: Path) -> None:
+    a = [line(event(n)) for n in range(6)]
+    b = [line(event(3, ts="2026-03-04T22:00:00.000Z")), line(event(7)), line(event(0))]
+    uri = land(tmp_path, {"events-0000.jsonl.gz": a + [a[1]], "events-0001.jsonl.gz": b})
+    day = ingest_day(uri, DAY, workers=1)
+    assert sorted(day.events["event_id"].to_pylist()) == [f"{n:016x}" for n in range(8) if n != 6]
+    kept_3 = day.events.filter(pc.equal(day.events["event_id"], f"{3:016x}"))
+    assert kept_3["ts"][0].as_py().hour == 10  # the first file's version wins
+    dupes = day.quarantine.to_pylist()
+    assert [(d["source_file"], d["line_number"], d["reason"]) for d in dupes] == [
+        ("events-0000.jsonl.gz", 7, "duplicate_event_id"),
+        ("events-0001.jsonl.gz", 1, "duplicate_event_id"),
+        ("events-0001.jsonl.gz", 3, "duplicate_event_id"),
+    ]
+    assert day.landed == 7 + 3
+
+
+def test_parallel_workers_give_the_same_result(tmp_path: Path) -> None:
+    files = {
+        f"events-{i:04d}.jsonl.gz": [line(event(n)) for n in range(i * 40, i * 40 + 50)] + [BAD_LINES["wrong_type"]]
+        for i in range(3)
+    }
+    uri = land(tmp_path, files)
+    serial, parallel = ingest_day(uri, DAY, workers=1), ingest_day(uri, DAY, workers=2)
+    assert parallel.events.equals(serial.events)
+    assert parallel.quarantine.equals(serial.quarantine)
+    assert serial.reasons == {"wrong_type": 3, "duplicate_event_id": 20}
+
+
+def test_missing_incomplete_and_inconsistent_days_name_the_path(tmp_path: Path) -> None:
+    with pytest.raises(LandingDayError, match=r"landing day 2026-03-04 is missing: no folder .*date=2026-03-04"):
+        ingest_day(tmp_path.as_uri(), DAY)
+    land(tmp_path, {"e.jsonl.gz": [line(event(1))]}, marker=False)
+    with pytest.raises(LandingDayError, match=r"incomplete: .*date=2026-03-04 has no _SUCCESS"):
+        ingest_day(tmp_path.as_uri(), DAY)
+    folder = tmp_path / f"date={DAY}"
+    (folder / "_SUCCESS").write_text(json.dumps({"files": {"e.jsonl.gz": 2, "gone.jsonl.gz": 1}}))
+    with pytest.raises(LandingDayError, match=r"lists .*gone.jsonl.gz, which is missing"):
+        ingest_day(tmp_path.as_uri(), DAY)
+    (folder / "_SUCCESS").write_text(json.dumps({"files": {"e.jsonl.gz": 2}}))
+    with pytest.raises(LandingDayError, match=r"e.jsonl.gz holds 1 lines but _SUCCESS promises 2"):
+        ingest_day(tmp_path.as_uri(), DAY)
+
+
+def test_bucketed_layout_partitions_profiles_and_sorts(tmp_path: Path) -> None:
+    records = [event(n, profile_id=f"profile-{n % 11}", ts=f"2026-03-04T{23 - n % 24:02d}:00:00Z") for n in range(200)]
+    day = ingest_day(land(tmp_path, {"e.jsonl.gz": [line(r) for r in records]}), DAY, workers=1)
+    parts = bucketed(day.events, buckets=4)
+    assert len(parts) == 4 and sum(p.num_rows for p in parts) == 200
+    seen: set[str] = set()
+    for part in parts:
+        profiles = set(part["profile_id"].to_pylist())
+        assert not profiles & seen  # a profile lives in exactly one bucket
+        seen |= profiles
+        rows = list(zip(part["profile_id"].to_pylist(), part["ts"].to_pylist(), part["event_id"].to_pylist()))
+        assert rows == sorted(rows)
