@@ -19,6 +19,7 @@ setup(
         "numpy>=2.4,<3",
         "safetensors>=0.8,<1",
         "click>=8.1",
+        "orjson>=3.10",
     ],
     extras_require={
         "tests": [
@@ -26,6 +27,7 @@ setup(
             "pytest-xdist>=3.8",
             "moto[server]>=5.2",
             "duckdb>=2.0",
+            "requests>=2.31",
             "ruff==0.17.6",
         ],
     },

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import gzip
 import json
 from pathlib import Path
 
@@ -16,39 +14,7 @@ from consumer_assets.ingest.landing import LandingDayError
 from consumer_assets.ingest.layout import bucketed
 from consumer_assets.ingest.validate import REASONS
 
-DAY = dt.date(2026, 3, 4)
-
-
-def event(n: int, **changes: object) -> dict:
-    record = {
-        "event_id": f"{n:016x}",
-        "profile_id": f"p{n % 3}",
-        "session_id": "s1",
-        "ts": f"2026-03-04T10:{n % 60:02d}:00.000Z",
-        "event_type": "product_view",
-        "article_id": "a1",
-        "brand_id": "b1",
-        "category": "dresses",
-        "price": 19.5,
-    }
-    record.update(changes)
-    return {k: v for k, v in record.items() if v != "<drop>"}
-
-
-def line(record: dict) -> bytes:
-    return json.dumps(record, separators=(",", ":")).encode()
-
-
-def land(root: Path, files: dict[str, list[bytes]], day: dt.date = DAY, marker: bool = True) -> str:
-    folder = root / f"date={day}"
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, lines in files.items():
-        (folder / name).write_bytes(gzip.compress(b"".join(x + b"\n" for x in lines)))
-    if marker:
-        counts = {name: len(lines) for name, lines in files.items()}
-        (folder / "_SUCCESS").write_text(json.dumps({"date": str(day), "files": counts, "records": sum(counts.values())}))
-    return root.as_uri()
-
+from .factories import DAY, event, land, line
 
 # One line per reason, each otherwise valid, so a wrong rule order or a lax rule shows up.
 BAD_LINES: dict[str, bytes] = {
@@ -112,7 +78,7 @@ def test_more_rejections(tmp_path: Path, record: dict, reason: str) -> None:
 def test_duplicates_keep_the_first_occurrence_across_files(tmp_path: Path) -> None:
     a = [line(event(n)) for n in range(6)]
     b = [line(event(3, ts="2026-03-04T22:00:00.000Z")), line(event(7)), line(event(0))]
-    uri = land(tmp_path, {"events-0000.jsonl.gz": a + [a[1]], "events-0001.jsonl.gz": b})
+    uri = land(tmp_path, {"events-0000.jsonl.gz": [*a, a[1]], "events-0001.jsonl.gz": b})
     day = ingest_day(uri, DAY, workers=1)
     assert sorted(day.events["event_id"].to_pylist()) == [f"{n:016x}" for n in range(8) if n != 6]
     kept_3 = day.events.filter(pc.equal(day.events["event_id"], f"{3:016x}"))
@@ -163,5 +129,7 @@ def test_bucketed_layout_partitions_profiles_and_sorts(tmp_path: Path) -> None:
         profiles = set(part["profile_id"].to_pylist())
         assert not profiles & seen  # a profile lives in exactly one bucket
         seen |= profiles
-        rows = list(zip(part["profile_id"].to_pylist(), part["ts"].to_pylist(), part["event_id"].to_pylist()))
+        rows = list(
+            zip(part["profile_id"].to_pylist(), part["ts"].to_pylist(), part["event_id"].to_pylist(), strict=False)
+        )
         assert rows == sorted(rows)

@@ -1,0 +1,133 @@
+"""raw_events through real Dagster runs, on local disk and on the S3 server: outputs, metadata, checks."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import dagster as dg
+
+from consumer_assets.assets.raw_events import raw_events
+from consumer_assets.automation.jobs import RANGE_END, RANGE_START
+from consumer_assets.events.schema import QUARANTINE_SCHEMA, RAW_EVENTS_SCHEMA
+from consumer_assets.histories.bucketing import NUM_PROFILE_BUCKETS
+from consumer_assets.resources.landing import LandingZone
+from consumer_assets.resources.storage import ParquetIOManager
+from consumer_assets.storage.filesystem import resolve
+from consumer_assets.storage.store import DatasetStore
+
+from .factories import event, land, line
+
+
+def resources(storage: str, landing: str) -> dict:
+    return {"io_manager": ParquetIOManager(root=storage), "landing": LandingZone(uri=landing, workers=1)}
+
+
+def land_day(root: Path, day: dt.date, n: int, bad: int = 0) -> None:
+    ts = f"{day}T12:00:00.000Z"
+    good = [line(event(day.toordinal() * 10_000 + i, ts=ts, profile_id=f"p{i % 13}")) for i in range(n)]
+    land(root, {"events-0000.jsonl.gz": good + [b"{not json"] * bad}, day=day)
+
+
+def evaluations(result: dg.ExecuteInProcessResult) -> dict[str, dg.AssetCheckEvaluation]:
+    return {e.check_name: e for e in result.get_asset_check_evaluations()}
+
+
+def test_one_day_on_both_storages(storage_root: str, tmp_path: Path) -> None:
+    day = dt.date(2026, 3, 4)
+    land_day(tmp_path / "landing", day, n=300, bad=4)
+    result = dg.materialize(
+        [raw_events], resources=resources(storage_root, (tmp_path / "landing").as_uri()), partition_key=str(day)
+    )
+    assert result.success
+
+    store = DatasetStore(resolve(storage_root))
+    events = store.read("raw_events", [str(day)])
+    assert events.num_rows == 300 and events.schema == RAW_EVENTS_SCHEMA
+    assert len(store.files("raw_events", str(day))) == NUM_PROFILE_BUCKETS
+    quarantine = store.read("raw_events_quarantine", [str(day)])
+    assert quarantine.schema == QUARANTINE_SCHEMA
+    assert quarantine["reason"].to_pylist() == ["invalid_json"] * 4
+
+    by_asset = {m.asset_key.path[-1]: m.metadata for m in result.asset_materializations_for_node("raw_events")}
+    meta = by_asset["raw_events"]
+    assert (meta["landed"].value, meta["kept"].value, meta["quarantined"].value) == (304, 300, 4)
+    assert meta["profiles"].value == 13 and meta["event_type_counts"].value == {"product_view": 300}
+    assert meta["stored_rows"].value == 300
+    assert by_asset["raw_events_quarantine"]["reason_invalid_json"].value == 4
+
+    checks = evaluations(result)
+    assert set(checks) == {"row_count_vs_trailing_days", "quarantined_share", "event_type_mix"}
+    assert all(c.severity == dg.AssetCheckSeverity.WARN for c in checks.values())
+    assert checks["quarantined_share"].passed is False  # 4/304 is above the 1% limit
+    assert checks["row_count_vs_trailing_days"].passed  # nothing to compare with yet
+
+
+def test_range_as_one_run_and_checks_against_trailing_days(tmp_path: Path) -> None:
+    landing, storage = tmp_path / "landing", (tmp_path / "storage").as_uri()
+    days = [dt.date(2026, 3, 1) + dt.timedelta(days=i) for i in range(5)]
+    for day in days[:4]:
+        land_day(landing, day, n=200)
+    land_day(landing, days[4], n=40)  # a collapse in volume on the last day
+    instance = dg.DagsterInstance.ephemeral()
+    job = dg.Definitions(
+        assets=[raw_events],
+        jobs=[dg.define_asset_job("all")],
+        resources=resources(storage, landing.as_uri()),
+    ).resolve_job_def("all")
+
+    first = job.execute_in_process(instance=instance, tags={RANGE_START: str(days[0]), RANGE_END: str(days[3])})
+    assert first.success and len(first.get_asset_materialization_events()) == 2 * 4
+    assert evaluations(first)["row_count_vs_trailing_days"].passed
+    store = DatasetStore(resolve(storage))
+    assert store.partitions("raw_events") == [str(d) for d in days[:4]]
+    kept = {m.partition: m.metadata["kept"].value for m in _materializations(first, "raw_events")}
+    assert kept == {str(d): 200 for d in days[:4]}
+
+    # A later single-day run compares with the trailing days recorded by the earlier run.
+    last = job.execute_in_process(instance=instance, partition_key=str(days[4]))
+    check = evaluations(last)["row_count_vs_trailing_days"]
+    assert check.passed is False and check.metadata["trailing_median"].value == 200.0
+    assert check.metadata["trailing_days"].value == 4
+
+
+def test_missing_landing_day_fails_and_writes_nothing(tmp_path: Path) -> None:
+    storage = (tmp_path / "storage").as_uri()
+    result = dg.materialize(
+        [raw_events],
+        resources=resources(storage, (tmp_path / "landing").as_uri()),
+        partition_key="2026-03-04",
+        raise_on_error=False,
+    )
+    assert not result.success
+    failure = result.failure_data_for_node("raw_events")
+    assert "landing day 2026-03-04 is missing" in str(failure.error) and "landing/date=2026-03-04" in str(failure.error)
+    assert DatasetStore(resolve(storage)).partitions("raw_events") == []
+
+
+def test_rematerializing_replaces_the_partition(tmp_path: Path) -> None:
+    landing, storage = tmp_path / "landing", (tmp_path / "storage").as_uri()
+    day = dt.date(2026, 3, 4)
+    land_day(landing, day, n=50)
+    dg.materialize([raw_events], resources=resources(storage, landing.as_uri()), partition_key=str(day))
+    land_day(landing, day, n=70)  # the shop re-delivered the day
+    dg.materialize([raw_events], resources=resources(storage, landing.as_uri()), partition_key=str(day))
+    store = DatasetStore(resolve(storage))
+    assert store.read("raw_events", [str(day)]).num_rows == 70
+    folder = Path(resolve(storage).root) / "raw_events" / f"date={day}"
+    assert len(list(folder.glob("*.parquet"))) == NUM_PROFILE_BUCKETS
+
+
+def _materializations(result: dg.ExecuteInProcessResult, asset: str) -> list[dg.AssetMaterialization]:
+    return [m for m in result.asset_materializations_for_node("raw_events") if m.asset_key == dg.AssetKey(asset)]
+
+
+def test_quarantine_share_passes_below_the_limit(tmp_path: Path) -> None:
+    day = dt.date(2026, 3, 4)
+    land_day(tmp_path / "landing", day, n=300, bad=2)  # 0.66% of the landed records
+    result = dg.materialize(
+        [raw_events],
+        resources=resources((tmp_path / "s").as_uri(), (tmp_path / "landing").as_uri()),
+        partition_key=str(day),
+    )
+    assert evaluations(result)["quarantined_share"].passed
