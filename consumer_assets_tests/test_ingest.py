@@ -9,6 +9,7 @@ import pyarrow.compute as pc
 import pytest
 
 from consumer_assets.events.schema import RAW_EVENTS_SCHEMA
+from consumer_assets.ingest import ingest as ingest_module
 from consumer_assets.ingest.ingest import ingest_day
 from consumer_assets.ingest.landing import LandingDayError
 from consumer_assets.ingest.layout import bucketed
@@ -92,7 +93,8 @@ def test_duplicates_keep_the_first_occurrence_across_files(tmp_path: Path) -> No
     assert day.landed == 7 + 3
 
 
-def test_parallel_workers_give_the_same_result(tmp_path: Path) -> None:
+def test_parallel_workers_give_the_same_result(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ingest_module, "PARALLEL_MIN_RECORDS", 0)
     files = {
         f"events-{i:04d}.jsonl.gz": [line(event(n)) for n in range(i * 40, i * 40 + 50)] + [BAD_LINES["wrong_type"]]
         for i in range(3)

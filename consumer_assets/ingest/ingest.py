@@ -13,17 +13,20 @@ from consumer_assets.ingest.landing import LandingDay, open_day
 from consumer_assets.ingest.validate import CheckedFile, ValidatedDay, check_lines, dedupe
 from consumer_assets.storage.filesystem import resolve
 
+# Below this many lines, starting worker processes costs more than it saves.
+PARALLEL_MIN_RECORDS = 100_000
+
 
 def ingest_day(landing_uri: str, day: dt.date, *, workers: int | None = None) -> ValidatedDay:
     """Validate every line of a complete landed day; raises LandingDayError if it is missing or incomplete.
 
-    `workers` processes check files in parallel (default: one per core); line parsing is CPU-bound
-    Python, so threads would not help.
+    `workers` processes check the files of a large day in parallel (default: one per core); line
+    parsing is CPU-bound Python, so threads would not help.
     """
     landed = open_day(landing_uri, day)
     names = sorted(landed.files)
     workers = min(workers or os.cpu_count() or 1, len(names))
-    if workers <= 1:
+    if workers <= 1 or landed.records < PARALLEL_MIN_RECORDS:
         return dedupe([check_lines(day, name, landed.read_lines(name)) for name in names])
     jobs = [(landing_uri, day, name, landed.files[name]) for name in names]
     # spawn, not fork: the caller (a Dagster run) has threads that fork would copy mid-flight.

@@ -59,13 +59,20 @@ class ParquetIOManager(dg.ConfigurableIOManager):
 
     @staticmethod
     def _metadata(store: DatasetStore, dataset: str, manifests: Mapping[str | None, Manifest]) -> dict:
-        rows = sum(m.rows for m in manifests.values())
-        first = next(iter(manifests))
+        # Output metadata is shared by every partition of a run, so per-partition figures only
+        # when the run wrote one partition; a range run reports its totals under other names.
+        if len(manifests) == 1:
+            (partition, manifest), *_ = manifests.items()
+            return {
+                "storage_uri": dg.MetadataValue.path(store.partition_uri(dataset, partition)),
+                "stored_rows": dg.MetadataValue.int(manifest.rows),
+                "stored_files": dg.MetadataValue.int(len(manifest.files)),
+                "write_id": dg.MetadataValue.text(manifest.write_id),
+            }
         return {
-            "storage_uri": dg.MetadataValue.path(store.partition_uri(dataset, first)),
-            "stored_rows": dg.MetadataValue.int(rows),
-            "stored_files": dg.MetadataValue.int(sum(len(m.files) for m in manifests.values())),
-            "write_id": dg.MetadataValue.text(", ".join(m.write_id for m in manifests.values())),
+            "storage_uri": dg.MetadataValue.path(store.location.child(dataset).uri),
+            "partitions_in_run": dg.MetadataValue.int(len(manifests)),
+            "rows_in_run": dg.MetadataValue.int(sum(m.rows for m in manifests.values())),
         }
 
     def load_input(self, context: dg.InputContext) -> pa.Table:

@@ -1,0 +1,64 @@
+"""The code location loads as `dagster dev` and the CLI load it, and its automation behaves."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+
+from consumer_assets.automation.sensors import LOOKBACK_DAYS, landing_sensor
+from consumer_assets.definitions import defs
+from consumer_assets.partitions import daily_partitions
+from consumer_assets.resources.landing import LandingZone
+
+from .factories import event, land, line
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_dagster_definitions_validate(tmp_path: Path) -> None:
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path)}
+    dagster = Path(sys.executable).with_name("dagster")
+    done = subprocess.run(
+        [str(dagster), "definitions", "validate", "-w", "workspace.yaml"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Validation successful" in done.stdout + done.stderr
+
+
+def test_assets_share_the_daily_partitions() -> None:
+    graph = defs.resolve_asset_graph()
+    keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
+    assert {"raw_events", "raw_events_quarantine"} <= keys
+    for key in graph.get_all_asset_keys():
+        assert graph.get(key).partitions_def == daily_partitions
+    assert daily_partitions.get_first_partition_key() == "2026-01-01"
+
+
+def test_landing_sensor_requests_each_complete_recent_day_once(tmp_path: Path) -> None:
+    last = dt.date.fromisoformat(daily_partitions.get_last_partition_key())
+    complete = [last, last - dt.timedelta(days=2)]
+    for day in complete:
+        land(tmp_path, {"e.jsonl.gz": [line(event(1, ts=f"{day}T01:00:00Z"))]}, day=day)
+    land(tmp_path, {"e.jsonl.gz": [line(event(2))]}, day=last - dt.timedelta(days=1), marker=False)
+    land(tmp_path, {"e.jsonl.gz": [line(event(3))]}, day=last - dt.timedelta(days=LOOKBACK_DAYS + 1))
+
+    context = dg.build_sensor_context(resources={"landing": LandingZone(uri=tmp_path.as_uri())})
+    result = landing_sensor(context)
+    requests = {r.partition_key: r.run_key for r in result.run_requests}
+    assert requests == {str(day): f"landed-{day}" for day in complete}
+
+
+def test_landing_sensor_skips_when_nothing_landed(tmp_path: Path) -> None:
+    context = dg.build_sensor_context(resources={"landing": LandingZone(uri=tmp_path.as_uri())})
+    result = landing_sensor(context)
+    assert not result.run_requests and "no complete landing day" in result.skip_reason.skip_message
