@@ -1,15 +1,15 @@
 """The IO manager that persists every asset as Parquet under one root URI (file:// or s3://)."""
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import dagster as dg
 import pyarrow as pa
 from pydantic import Field
 
-from consumer_assets.settings import STORAGE_ENV, storage_uri
+from consumer_assets.settings import STORAGE_ENV, data_dir, storage_uri
 from consumer_assets.storage.filesystem import resolve
-from consumer_assets.storage.store import DatasetStore, Manifest
+from consumer_assets.storage.store import DatasetStore, Manifest, PartitionFiles
 
 
 def dataset_name(asset_key: dg.AssetKey) -> str:
@@ -19,9 +19,10 @@ def dataset_name(asset_key: dg.AssetKey) -> str:
 class ParquetIOManager(dg.ConfigurableIOManager):
     """Parquet in a hive layout (`<root>/<asset>/date=YYYY-MM-DD/`), each partition committed by a manifest.
 
-    An asset returns a pyarrow Table (one file) or a list of Tables (one file each, in order). A run
-    over several partitions returns a mapping partition key -> that. Loading an input gives one Table
-    with the upstream partitions concatenated in order.
+    An asset returns a pyarrow Table (one file), a list of Tables (one file each, in order) or
+    ParquetFiles written elsewhere (copied in); a run over several partitions returns a mapping
+    partition key -> that. An input annotated `pa.Table` gets the upstream partitions concatenated
+    in order; one annotated `PartitionFiles` gets their file paths, for Spark to read.
     """
 
     root: str | None = Field(
@@ -75,8 +76,12 @@ class ParquetIOManager(dg.ConfigurableIOManager):
             "rows_in_run": dg.MetadataValue.int(sum(m.rows for m in manifests.values())),
         }
 
-    def load_input(self, context: dg.InputContext) -> pa.Table:
+    def load_input(self, context: dg.InputContext) -> pa.Table | PartitionFiles:
         store = self.store()
         dataset = dataset_name(context.asset_key)
-        keys: Iterable[str | None] = context.asset_partition_keys if context.has_asset_partitions else [None]
-        return store.read(dataset, list(keys))
+        keys: list[str | None] = list(context.asset_partition_keys) if context.has_asset_partitions else [None]
+        if context.dagster_type.typing_type is PartitionFiles:
+            # For engines that read Parquet themselves: local paths, staged from S3 if need be.
+            staging = data_dir() / "staging" / context.run_id / dataset
+            return store.local_files(dataset, keys, staging)
+        return store.read(dataset, keys)

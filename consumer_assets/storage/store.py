@@ -19,20 +19,42 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import shutil
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from consumer_assets.storage.filesystem import Location
+from consumer_assets.storage.filesystem import Location, resolve
 
 MANIFEST = "_manifest.json"
 STAGING = "_staging"
 FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ParquetFiles:
+    """Parquet files written outside the store (a folder URI and file names), to be committed into it."""
+
+    uri: str
+    names: list[str]
+
+
+@dataclass(frozen=True)
+class PartitionFiles:
+    """Committed files of upstream partitions, for engines that read Parquet themselves (Spark).
+
+    `paths` maps each partition key to its files in manifest order: local paths, or URIs that
+    pyarrow reads (s3://...). `cleanup` removes any local copies made for this input.
+    """
+
+    paths: dict[str, list[str]]
+    cleanup: Callable[[], None] = lambda: None
 
 
 class PartitionNotFoundError(FileNotFoundError):
@@ -109,6 +131,28 @@ class DatasetStore:
         folder = self.partition_path(dataset, partition)
         return [f"{folder}/{f['name']}" for f in manifest.files]
 
+    def uris(self, dataset: str, partition: str | None) -> list[str]:
+        """The committed files of a partition as URIs (file:///... or s3://...), in write order."""
+        manifest = self.require_manifest(dataset, partition)
+        folder = self.location.child(dataset, partition_folder(partition))
+        return [folder.child(f["name"]).uri for f in manifest.files]
+
+    def local_files(self, dataset: str, partitions: Sequence[str], staging_dir: Path) -> PartitionFiles:
+        """The committed files of the partitions as local paths, copied under `staging_dir` if remote."""
+        if self.location.is_local:
+            return PartitionFiles({p: self.files(dataset, p) for p in partitions})
+        staging_dir.mkdir(parents=True, exist_ok=True)
+        local = pafs.LocalFileSystem()
+        paths: dict[str, list[str]] = {}
+        for partition in partitions:
+            paths[partition] = []
+            for source in self.files(dataset, partition):
+                target = staging_dir / dataset / partition_folder(partition) / source.rsplit("/", 1)[-1]
+                target.parent.mkdir(parents=True, exist_ok=True)
+                pafs.copy_files(source, str(target), self.fs, local)
+                paths[partition].append(str(target))
+        return PartitionFiles(paths, cleanup=lambda: shutil.rmtree(staging_dir, ignore_errors=True))
+
     def read(
         self,
         dataset: str,
@@ -127,33 +171,36 @@ class DatasetStore:
         self,
         dataset: str,
         partition: str | None,
-        data: pa.Table | Iterable[pa.Table],
+        data: pa.Table | Iterable[pa.Table] | ParquetFiles,
         *,
         metadata: dict[str, Any] | None = None,
     ) -> Manifest:
-        """Replace a partition atomically with `data`: a table, or tables written one file each."""
-        parts = [data] if isinstance(data, pa.Table) else list(data)
-        if not parts:
-            raise ValueError(f"nothing to write for {dataset} {partition}: give at least one table")
-        schema = parts[0].schema
-        for part in parts[1:]:
-            if not part.schema.equals(schema):
-                raise ValueError(f"parts of {dataset} {partition} disagree on schema: {schema} != {part.schema}")
+        """Replace a partition atomically with `data`.
 
+        `data` is a table (one file), tables (one file each, in order), or ParquetFiles already
+        written elsewhere (say by Spark executors), which are copied in, in order.
+        """
         write_id = f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
         staging = self.location.path(dataset, STAGING, write_id)
-        folder = self.partition_path(dataset, partition)
         self.fs.create_dir(staging, recursive=True)
-        self.fs.create_dir(folder, recursive=True)
+        if isinstance(data, ParquetFiles):
+            staged = self._stage_files(data, staging)
+        else:
+            staged = self._stage_tables([data] if isinstance(data, pa.Table) else list(data), staging)
+        if not staged:
+            raise ValueError(f"nothing to write for {dataset} {partition}: give at least one table or file")
+        schema = staged[0][1]
+        for _, other, _ in staged[1:]:
+            if not other.equals(schema):
+                raise ValueError(f"parts of {dataset} {partition} disagree on schema: {schema} != {other}")
 
+        folder = self.partition_path(dataset, partition)
+        self.fs.create_dir(folder, recursive=True)
         files = []
-        for i, part in enumerate(parts):
+        for i, (path, _, rows) in enumerate(staged):
             name = f"part-{write_id}-{i:05d}.parquet"
-            with self.fs.open_output_stream(f"{staging}/{name}") as sink:
-                pq.write_table(part, sink, compression=self.compression)
-            files.append({"name": name, "rows": part.num_rows})
-        for f in files:
-            self._move(f"{staging}/{f['name']}", f"{folder}/{f['name']}")
+            self._move(path, f"{folder}/{name}")
+            files.append({"name": name, "rows": rows})
 
         manifest = Manifest(
             dataset=dataset,
@@ -169,6 +216,25 @@ class DatasetStore:
         self._remove_superseded(folder, keep={f["name"] for f in files})
         self.fs.delete_dir(staging)
         return manifest
+
+    def _stage_tables(self, tables: list[pa.Table], staging: str) -> list[tuple[str, pa.Schema, int]]:
+        staged = []
+        for i, table in enumerate(tables):
+            path = f"{staging}/{i:05d}.parquet"
+            with self.fs.open_output_stream(path) as sink:
+                pq.write_table(table, sink, compression=self.compression)
+            staged.append((path, table.schema, table.num_rows))
+        return staged
+
+    def _stage_files(self, files: ParquetFiles, staging: str) -> list[tuple[str, pa.Schema, int]]:
+        source = resolve(files.uri)
+        staged = []
+        for i, name in enumerate(files.names):
+            path = f"{staging}/{i:05d}.parquet"
+            meta = pq.read_metadata(source.path(name), filesystem=source.fs)
+            pafs.copy_files(source.path(name), path, source.fs, self.fs)
+            staged.append((path, meta.schema.to_arrow_schema(), meta.num_rows))
+        return staged
 
     def _move(self, src: str, dest: str) -> None:
         # Local: an atomic rename. S3: a server-side copy then a delete of the source.
