@@ -23,3 +23,11 @@ def storage_uri(explicit: str | None = None) -> str:
 def landing_uri(explicit: str | None = None) -> str:
     """The shop's landing zone: config, else $CONSUMER_ASSETS_LANDING, else <data dir>/landing."""
     return explicit or os.environ.get(LANDING_ENV) or (data_dir() / "landing").as_uri()
+
+
+SPARK_MASTER_ENV = "CONSUMER_ASSETS_SPARK_MASTER"
+
+
+def spark_master(explicit: str | None = None) -> str:
+    """The Spark master URL: config, else $CONSUMER_ASSETS_SPARK_MASTER, else local[*]."""
+    return explicit or os.environ.get(SPARK_MASTER_ENV) or "local[*]"

@@ -8,8 +8,9 @@ import dagster as dg
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from consumer_assets import quality
+from consumer_assets.assets.trailing import check_result, trailing_metadata
 from consumer_assets.histories.bucketing import NUM_PROFILE_BUCKETS
-from consumer_assets.ingest import quality
 from consumer_assets.ingest.layout import bucketed
 from consumer_assets.ingest.validate import REASONS
 from consumer_assets.partitions import daily_partitions, partition_day, trailing_keys
@@ -21,9 +22,9 @@ QUARANTINE = dg.AssetKey("raw_events_quarantine")
 
 ROW_COUNT, QUARANTINED_SHARE, EVENT_TYPE_MIX = "row_count_vs_trailing_days", "quarantined_share", "event_type_mix"
 CHECKS = {
-    ROW_COUNT: (quality.row_count, "Kept events within 0.5-2x of the median of the 7 trailing days."),
-    QUARANTINED_SHARE: (quality.quarantined_share, "At most 1% of the landed records quarantined."),
-    EVENT_TYPE_MIX: (quality.event_type_mix, "Event-type shares within 0.1 (total variation) of the trailing days."),
+    ROW_COUNT: "Kept events within 0.5-2x of the median of the 7 trailing days.",
+    QUARANTINED_SHARE: "At most 1% of the landed records quarantined.",
+    EVENT_TYPE_MIX: "Event-type shares within 0.1 (total variation) of the trailing days.",
 }
 
 
@@ -38,14 +39,19 @@ CHECKS = {
         ),
     },
     partitions_def=daily_partitions,
-    check_specs=[dg.AssetCheckSpec(name, asset=RAW_EVENTS, description=doc) for name, (_, doc) in CHECKS.items()],
+    check_specs=[dg.AssetCheckSpec(name, asset=RAW_EVENTS, description=doc) for name, doc in CHECKS.items()],
     backfill_policy=dg.BackfillPolicy.single_run(),
     group_name="ingestion",
 )
 def raw_events(context: dg.AssetExecutionContext, landing: LandingZone) -> Iterator[Any]:
     """Validate each landed day: keep good events (de-duplicated by id), quarantine the rest with a reason."""
     keys = context.partition_keys
-    history = _trailing_history(context.instance, keys[0])
+    history = {
+        key: {"kept": found["kept"], "types": found["event_type_counts"]}
+        for key, found in trailing_metadata(
+            context.instance, RAW_EVENTS, keys[0], quality.TRAILING_DAYS, ("kept", "event_type_counts")
+        ).items()
+    }
     quarantined: dict[str, pa.Table] = {}
     outcomes: dict[str, list[tuple[str, quality.Outcome]]] = {name: [] for name in CHECKS}
 
@@ -87,45 +93,8 @@ def raw_events(context: dg.AssetExecutionContext, landing: LandingZone) -> Itera
     yield dg.Output(LazyPartitions(keys, ingest), output_name="raw_events")
     yield dg.Output(quarantined, output_name="raw_events_quarantine")
     for name, results in outcomes.items():
-        yield _check_result(name, results)
-
-
-def _check_result(name: str, results: list[tuple[str, quality.Outcome]]) -> dg.AssetCheckResult:
-    """One result per run: a range run passes only if every day passes, and names the days that did not."""
-    failed = [key for key, outcome in results if not outcome.passed]
-    last_key, last = results[-1]
-    description = last.description if len(results) == 1 else f"{len(results) - len(failed)}/{len(results)} days pass"
-    return dg.AssetCheckResult(
-        check_name=name,
-        asset_key=RAW_EVENTS,
-        passed=not failed,
-        severity=dg.AssetCheckSeverity.WARN,
-        description=description + (f"; failing: {', '.join(failed)}" if failed else ""),
-        metadata={**last.metadata, "partition": last_key, "failing_days": len(failed)},
-    )
+        yield check_result(RAW_EVENTS, name, results)
 
 
 def _value_counts(column: pa.ChunkedArray) -> dict[str, int]:
     return {row["values"]: row["counts"] for row in pc.value_counts(column).to_pylist()}
-
-
-def _trailing_history(instance: dg.DagsterInstance, first_key: str) -> dict[str, dict[str, Any]]:
-    """Kept-event counts and type mix of the days before `first_key`, from earlier materializations."""
-    keys = trailing_keys(first_key, quality.TRAILING_DAYS)
-    if not keys:
-        return {}
-    records = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=RAW_EVENTS, asset_partitions=keys), limit=100
-    ).records
-    history: dict[str, dict[str, Any]] = {}
-    for record in sorted(records, key=lambda r: r.storage_id):  # newest last, so it wins
-        materialization = record.asset_materialization
-        if materialization is None or materialization.partition is None:
-            continue
-        meta = materialization.metadata
-        if "kept" in meta and "event_type_counts" in meta:
-            history[materialization.partition] = {
-                "kept": meta["kept"].value,
-                "types": meta["event_type_counts"].value,
-            }
-    return history

@@ -1,7 +1,8 @@
-"""Data-quality rules for a landed day, as plain functions the raw_events asset checks call.
+"""Data-quality rules as plain functions; the assets' checks call them with today's and trailing figures.
 
-The thresholds are deliberately loose: they flag a broken tracking release or a half-landed day,
-not ordinary day-to-day variation (weekly seasonality moves volumes by tens of percent).
+The thresholds are deliberately loose: they flag a broken tracking release, a half-landed day or
+a broken aggregation, not ordinary day-to-day variation (weekly seasonality moves volumes by tens
+of percent).
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 TRAILING_DAYS = 7
-ROW_COUNT_BAND = (0.5, 2.0)  # today's kept events over the trailing median
+ROW_COUNT_BAND = (0.5, 2.0)  # today's count over the trailing median
+MAX_LENGTH_DRIFT = 0.25  # relative change of a sequence-length quantile
 MAX_QUARANTINE_SHARE = 0.01
 MAX_MIX_DISTANCE = 0.10  # total variation distance between event-type shares
 
@@ -24,8 +26,8 @@ class Outcome:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
-def row_count(rows: int, trailing: Sequence[int]) -> Outcome:
-    """Today's event count within ROW_COUNT_BAND of the median of the trailing days."""
+def row_count(rows: int, trailing: Sequence[int], what: str = "events") -> Outcome:
+    """Today's count within ROW_COUNT_BAND of the median of the trailing days."""
     if not trailing:
         return Outcome(True, "no trailing days to compare with yet", {"rows": rows})
     median = statistics.median(trailing)
@@ -35,7 +37,7 @@ def row_count(rows: int, trailing: Sequence[int]) -> Outcome:
     verdict = "within" if passed else "outside"
     return Outcome(
         passed,
-        f"{rows} events is {ratio:.2f}x the median of {len(trailing)} trailing days ({verdict} {low}-{high}x)",
+        f"{rows} {what} is {ratio:.2f}x the median of {len(trailing)} trailing days ({verdict} {low}-{high}x)",
         {"rows": rows, "trailing_median": float(median), "ratio": round(ratio, 4), "trailing_days": len(trailing)},
     )
 
@@ -73,4 +75,21 @@ def event_type_mix(today: Mapping[str, int], trailing: Sequence[Mapping[str, int
         passed,
         f"event-type mix moved by {distance:.3f} (limit {MAX_MIX_DISTANCE}); most moved: {', '.join(moved)}",
         {"mix_distance": round(distance, 6), "trailing_days": len(trailing)},
+    )
+
+
+def length_drift(today: Mapping[str, float], trailing: Sequence[Mapping[str, float]]) -> Outcome:
+    """Each sequence-length quantile (p50, p90) within MAX_LENGTH_DRIFT of its trailing median."""
+    if not trailing:
+        return Outcome(True, "no trailing days to compare with yet", dict(today))
+    drifts = {}
+    for name, value in today.items():
+        before = statistics.median(t[name] for t in trailing)
+        drifts[name] = abs(value - before) / before if before else float(value != before)
+    worst = max(drifts, key=drifts.__getitem__)
+    passed = drifts[worst] <= MAX_LENGTH_DRIFT
+    return Outcome(
+        passed,
+        f"sequence-length {worst} moved {drifts[worst]:.1%} from the trailing median (limit {MAX_LENGTH_DRIFT:.0%})",
+        {**{f"{k}_drift": round(v, 4) for k, v in drifts.items()}, "trailing_days": len(trailing)},
     )

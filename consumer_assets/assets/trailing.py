@@ -1,0 +1,45 @@
+"""Figures of earlier partitions, read back from their materialization metadata, for drift checks."""
+
+from typing import Any
+
+import dagster as dg
+
+from consumer_assets.partitions import trailing_keys
+
+
+def trailing_metadata(
+    instance: dg.DagsterInstance, asset_key: dg.AssetKey, first_key: str, days: int, fields: tuple[str, ...]
+) -> dict[str, dict[str, Any]]:
+    """partition key -> {field: value} of the latest materialization of each of the `days` days before
+    `first_key` that recorded all `fields`."""
+    keys = trailing_keys(first_key, days)
+    if not keys:
+        return {}
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=asset_key, asset_partitions=keys), limit=20 * len(keys)
+    ).records
+    found: dict[str, dict[str, Any]] = {}
+    for record in sorted(records, key=lambda r: r.storage_id):  # oldest first, so the newest wins
+        materialization = record.asset_materialization
+        if materialization is None or materialization.partition is None:
+            continue
+        meta = materialization.metadata
+        if all(f in meta for f in fields):
+            found[materialization.partition] = {f: meta[f].value for f in fields}
+    return found
+
+
+def check_result(asset_key: dg.AssetKey, name: str, results: list[tuple[str, Any]]) -> dg.AssetCheckResult:
+    """One warning-severity result per run from (partition, quality.Outcome) pairs: a range run
+    passes only if every day passes, and names the days that did not."""
+    failed = [key for key, outcome in results if not outcome.passed]
+    last_key, last = results[-1]
+    description = last.description if len(results) == 1 else f"{len(results) - len(failed)}/{len(results)} days pass"
+    return dg.AssetCheckResult(
+        check_name=name,
+        asset_key=asset_key,
+        passed=not failed,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=description + (f"; failing: {', '.join(failed)}" if failed else ""),
+        metadata={**last.metadata, "partition": last_key, "failing_days": len(failed)},
+    )
