@@ -139,6 +139,7 @@ def test_parts_must_share_a_schema(local_root: str) -> None:
 
 def test_uri_resolution() -> None:
     assert resolve("/tmp/x/../y").uri == "file:///tmp/y"
+    assert resolve(resolve("/tmp/date=2026-01-01").uri).root == "/tmp/date=2026-01-01"
     with pytest.raises(ValueError, match="names no bucket"):
         resolve("s3:///prefix")
     with pytest.raises(ValueError, match="unsupported storage URI"):

@@ -1,5 +1,6 @@
 """Spark for the aggregation: dagster-pyspark's PySparkResource, with the master chosen at run time."""
 
+import os
 import sys
 from typing import Any
 
@@ -9,14 +10,12 @@ from dagster_pyspark.resources import spark_session_from_config
 from pydantic import Field
 from pyspark.sql import SparkSession
 
-from consumer_assets.settings import SPARK_MASTER_ENV, spark_master
+from consumer_assets.settings import SPARK_MASTER_ENV, data_dir, spark_master
 
 # Defaults for every session; `spark_config` overrides any of them.
 BASE_CONFIG: dict[str, str] = {
     "spark.app.name": "consumer_assets",
     "spark.sql.session.timeZone": "UTC",
-    # Executors run the histories' Arrow tasks in the same Python as the driver.
-    "spark.pyspark.python": sys.executable,
 }
 # On one machine the driver and its UI listen on loopback only; a cluster deployment sets its own.
 LOCAL_CONFIG: dict[str, str] = {
@@ -35,6 +34,16 @@ class SparkResource(PySparkResource):
 
     spark_config: dict[str, Any] = Field(default_factory=dict, description="Extra Spark settings.")
     master: str | None = Field(default=None, description=f"Spark master URL; default ${SPARK_MASTER_ENV} or local[*].")
+    reads_storage: bool = Field(
+        default=False,
+        description="Executors read inputs from the storage root and write outputs to `staging_uri` themselves "
+        "(a cluster with S3 access, e.g. EMR). Off: inputs and outputs are staged through the driver's local disk.",
+    )
+    staging_uri: str | None = Field(
+        default=None,
+        description="Where executors write outputs before they are committed; with reads_storage, a URI they "
+        "all reach (s3a://bucket/prefix). Default: <data dir>/staging on the driver's disk.",
+    )
 
     def resolved_config(self) -> dict[str, Any]:
         master = spark_master(self.master)
@@ -43,6 +52,9 @@ class SparkResource(PySparkResource):
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         config = self.resolved_config()
+        # Python workers run the histories' Arrow tasks, so they need this environment's packages;
+        # pyspark takes their interpreter from PYSPARK_PYTHON (else whatever `python3` is on PATH).
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         # getOrCreate would hand back a session left by an earlier run with another master.
         active = SparkSession.getActiveSession()
         if active is not None and active.conf.get("spark.master") != config["spark.master"]:
@@ -53,6 +65,14 @@ class SparkResource(PySparkResource):
         if self._spark_session is not None and self.master_is_remote():
             # A cluster's executors are held for the session: give them back when the run ends.
             self._spark_session.stop()
+
+    def staging(self, run_id: str) -> str:
+        """The folder (URI or local path) where this run's Spark outputs are written before the commit."""
+        if self.staging_uri:
+            return f"{self.staging_uri.rstrip('/')}/{run_id}"
+        if self.reads_storage:
+            raise ValueError("reads_storage needs a staging_uri that every executor can write to")
+        return str(data_dir() / "staging" / run_id)
 
     def master_is_remote(self) -> bool:
         return not spark_master(self.master).startswith("local")

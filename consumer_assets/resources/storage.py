@@ -7,7 +7,7 @@ import dagster as dg
 import pyarrow as pa
 from pydantic import Field
 
-from consumer_assets.settings import STORAGE_ENV, data_dir, storage_uri
+from consumer_assets.settings import STORAGE_ENV, storage_uri
 from consumer_assets.storage.filesystem import resolve
 from consumer_assets.storage.store import DatasetStore, Manifest, PartitionFiles
 
@@ -81,7 +81,6 @@ class ParquetIOManager(dg.ConfigurableIOManager):
         dataset = dataset_name(context.asset_key)
         keys: list[str | None] = list(context.asset_partition_keys) if context.has_asset_partitions else [None]
         if context.dagster_type.typing_type is PartitionFiles:
-            # For engines that read Parquet themselves: local paths, staged from S3 if need be.
-            staging = data_dir() / "staging" / context.run_id / dataset
-            return store.local_files(dataset, keys, staging)
+            # For engines that read Parquet themselves: the files, not their contents.
+            return PartitionFiles(store, dataset, [k for k in keys if k is not None])
         return store.read(dataset, keys)

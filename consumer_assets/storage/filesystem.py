@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 
 import pyarrow.fs as pafs
 
@@ -49,15 +49,15 @@ def s3_filesystem() -> pafs.S3FileSystem:
 
 
 def resolve(uri: str | os.PathLike[str]) -> Location:
-    """Resolve a storage URI; a plain or `file://` path is made absolute."""
+    """Resolve a storage URI; a plain or `file://` path is made absolute, `s3a://` read as `s3://`."""
     text = os.fspath(uri)
     parsed = urlparse(text)
-    if parsed.scheme == "s3":
+    if parsed.scheme in ("s3", "s3a"):  # s3a:// is Hadoop's name for the same objects
         if not parsed.netloc:
             raise ValueError(f"S3 URI {text!r} names no bucket; expected s3://bucket/prefix")
         root = f"{parsed.netloc}/{parsed.path.strip('/')}".rstrip("/")
         return Location(s3_filesystem(), root, f"s3://{root}")
     if parsed.scheme in ("", "file"):
-        local = Path(parsed.path if parsed.scheme == "file" else text).expanduser().resolve()
+        local = Path(unquote(parsed.path) if parsed.scheme == "file" else text).expanduser().resolve()
         return Location(pafs.LocalFileSystem(), local.as_posix(), local.as_uri())
     raise ValueError(f"unsupported storage URI {text!r}: use file:///path, a plain path or s3://bucket/prefix")

@@ -19,9 +19,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import shutil
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,18 +42,6 @@ class ParquetFiles:
 
     uri: str
     names: list[str]
-
-
-@dataclass(frozen=True)
-class PartitionFiles:
-    """Committed files of upstream partitions, for engines that read Parquet themselves (Spark).
-
-    `paths` maps each partition key to its files in manifest order: local paths, or URIs that
-    pyarrow reads (s3://...). `cleanup` removes any local copies made for this input.
-    """
-
-    paths: dict[str, list[str]]
-    cleanup: Callable[[], None] = lambda: None
 
 
 class PartitionNotFoundError(FileNotFoundError):
@@ -136,22 +123,6 @@ class DatasetStore:
         manifest = self.require_manifest(dataset, partition)
         folder = self.location.child(dataset, partition_folder(partition))
         return [folder.child(f["name"]).uri for f in manifest.files]
-
-    def local_files(self, dataset: str, partitions: Sequence[str], staging_dir: Path) -> PartitionFiles:
-        """The committed files of the partitions as local paths, copied under `staging_dir` if remote."""
-        if self.location.is_local:
-            return PartitionFiles({p: self.files(dataset, p) for p in partitions})
-        staging_dir.mkdir(parents=True, exist_ok=True)
-        local = pafs.LocalFileSystem()
-        paths: dict[str, list[str]] = {}
-        for partition in partitions:
-            paths[partition] = []
-            for source in self.files(dataset, partition):
-                target = staging_dir / dataset / partition_folder(partition) / source.rsplit("/", 1)[-1]
-                target.parent.mkdir(parents=True, exist_ok=True)
-                pafs.copy_files(source, str(target), self.fs, local)
-                paths[partition].append(str(target))
-        return PartitionFiles(paths, cleanup=lambda: shutil.rmtree(staging_dir, ignore_errors=True))
 
     def read(
         self,
@@ -269,3 +240,36 @@ class DatasetStore:
                 if self.fs.get_file_info(f"{info.path}/{MANIFEST}").type == pafs.FileType.File:
                     keys.append(key)
         return sorted(keys)
+
+
+@dataclass(frozen=True)
+class PartitionFiles:
+    """The committed files of upstream partitions, for engines that read Parquet themselves (Spark)."""
+
+    store: DatasetStore
+    dataset: str
+    partitions: list[str]
+
+    def uris(self) -> dict[str, list[str]]:
+        """partition -> its files as URIs (file:///..., s3://...), for executors that reach the store."""
+        return {p: self.store.uris(self.dataset, p) for p in self.partitions}
+
+    def rows(self) -> dict[str, int]:
+        """partition -> its row count, from the manifests."""
+        return {p: self.store.require_manifest(self.dataset, p).rows for p in self.partitions}
+
+    def local_paths(self, staging_dir: Path) -> dict[str, list[str]]:
+        """partition -> its files as local paths; files of a remote store are copied under `staging_dir`."""
+        if self.store.location.is_local:
+            return {p: self.store.files(self.dataset, p) for p in self.partitions}
+        local = pafs.LocalFileSystem()
+        paths: dict[str, list[str]] = {}
+        for partition in self.partitions:
+            folder = staging_dir / self.dataset / partition_folder(partition)
+            folder.mkdir(parents=True, exist_ok=True)
+            paths[partition] = []
+            for source in self.store.files(self.dataset, partition):
+                target = folder / source.rsplit("/", 1)[-1]
+                pafs.copy_files(source, str(target), self.store.fs, local)
+                paths[partition].append(str(target))
+        return paths
