@@ -23,7 +23,7 @@ S3_CREDENTIALS = {
 }
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
@@ -41,7 +41,7 @@ def wait_until(condition, timeout: float, what: str) -> None:
 @pytest.fixture(scope="session")
 def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """moto's standalone S3 server, a separate process speaking HTTP on 127.0.0.1."""
-    port = _free_port()
+    port = free_port()
     log = tmp_path_factory.mktemp("moto") / "server.log"
     with log.open("wb") as out:
         server = subprocess.Popen(
@@ -54,7 +54,7 @@ def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             raise RuntimeError(f"moto server exited with {server.returncode}: {log.read_text()}")
         try:
             return requests.get(f"{endpoint}/moto-api/", timeout=1).status_code < 500
-        except requests.ConnectionError:
+        except requests.RequestException:
             return False
 
     wait_until(up, 60, "the moto S3 server")

@@ -6,6 +6,7 @@ import datetime as dt
 from pathlib import Path
 
 import dagster as dg
+import pyarrow.compute as pc
 
 from consumer_assets.assets.raw_events import raw_events
 from consumer_assets.automation.jobs import RANGE_END, RANGE_START
@@ -13,6 +14,7 @@ from consumer_assets.events.schema import QUARANTINE_SCHEMA, RAW_EVENTS_SCHEMA
 from consumer_assets.histories.bucketing import NUM_PROFILE_BUCKETS
 from consumer_assets.resources.landing import LandingZone
 from consumer_assets.resources.storage import ParquetIOManager
+from consumer_assets.simulation import simulate_to_landing
 from consumer_assets.storage.filesystem import resolve
 from consumer_assets.storage.store import DatasetStore
 
@@ -131,3 +133,44 @@ def test_quarantine_share_passes_below_the_limit(tmp_path: Path) -> None:
         partition_key=str(day),
     )
     assert evaluations(result)["quarantined_share"].passed
+
+
+# What each kind of corruption the simulator injects must be quarantined as.
+REASON_OF_KIND = {
+    "truncated": "invalid_json",
+    "invalid_json": "invalid_json",
+    "missing_field": "missing_field",
+    "wrong_type": "wrong_type",
+    "unknown_event_type": "unknown_event_type",
+    "invalid_timestamp": "invalid_timestamp",
+    "timestamp_outside_day": "timestamp_outside_day",
+    "duplicate": "duplicate_event_id",
+    "invalid_utf8": "invalid_utf8",
+}
+
+
+def test_corrupt_corpus_reconciles_exactly(storage_root: str) -> None:
+    # Landing zone and storage both on the flavour under test: a local folder, or S3 prefixes.
+    day, landing, storage_root = dt.date(2026, 3, 4), f"{storage_root}/landing", f"{storage_root}/storage"
+    (summary,) = simulate_to_landing(landing, day, 1, profiles=3000, seed=11, corrupt=0.05)
+    result = dg.materialize([raw_events], resources=resources(storage_root, landing), partition_key=str(day))
+    assert result.success
+
+    expected: dict[str, int] = {}
+    for kind, count in summary.corruptions.items():
+        expected[REASON_OF_KIND[kind]] = expected.get(REASON_OF_KIND[kind], 0) + count
+    expected = {reason: n for reason, n in expected.items() if n}
+    assert set(summary.corruptions) == set(REASON_OF_KIND)
+    assert sum(expected.values()) > 50  # the corpus really is dirty
+
+    store = DatasetStore(resolve(storage_root))
+    kept = store.read("raw_events", [str(day)])
+    quarantine = store.read("raw_events_quarantine", [str(day)])
+    got = {row["values"]: row["counts"] for row in pc.value_counts(quarantine["reason"]).to_pylist()}
+    assert got == expected
+    assert kept.num_rows + quarantine.num_rows == summary.records
+    assert kept.num_rows == summary.records - sum(summary.corruptions.values())
+    assert pc.count_distinct(kept["event_id"]).as_py() == kept.num_rows
+    meta = {m.asset_key.path[-1]: m.metadata for m in result.asset_materializations_for_node("raw_events")}
+    assert meta["raw_events_quarantine"]["reason_duplicate_event_id"].value == summary.corruptions["duplicate"]
+    assert evaluations(result)["quarantined_share"].passed is False  # 5% corrupt is far above the 1% limit

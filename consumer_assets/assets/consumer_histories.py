@@ -48,7 +48,7 @@ def consumer_histories(
 ) -> Iterator[Any]:
     """Per profile: the last <= 200 events of the 28 days up to D, encoded for the LSTM (PySpark)."""
     keys = context.partition_keys
-    staging = spark.staging(context.run_id)
+    staging = spark.staging(context.run.run_id)
     local_staging = None if spark.reads_storage else Path(staging)
     try:
         paths = raw_events.uris() if spark.reads_storage else raw_events.local_paths(Path(staging) / "inputs")

@@ -1,0 +1,70 @@
+"""A Spark standalone cluster (one master, one worker) on loopback, started with pyspark's own scripts."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyspark
+import requests
+
+from .conftest import free_port, wait_until
+
+SPARK_CLASS = Path(pyspark.__file__).parent / "bin" / "spark-class"
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+@contextlib.contextmanager
+def standalone_cluster(work_dir: Path, cores: int = 2, memory: str = "2g") -> Iterator[str]:
+    """Yields the master URL; on exit stops worker and master and waits until their ports close."""
+    port, ui, worker_ui = free_port(), free_port(), free_port()
+    env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "PYSPARK_PYTHON": sys.executable}
+    logs = work_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    master_url = f"spark://127.0.0.1:{port}"
+    started: list[subprocess.Popen] = []
+    try:
+        with (logs / "master.log").open("wb") as out:
+            started.append(
+                subprocess.Popen(
+                    [str(SPARK_CLASS), "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1",
+                     "--port", str(port), "--webui-port", str(ui)],
+                    env=env, stdout=out, stderr=out,
+                )
+            )  # fmt: skip
+        with (logs / "worker.log").open("wb") as out:
+            started.append(
+                subprocess.Popen(
+                    [str(SPARK_CLASS), "org.apache.spark.deploy.worker.Worker", "--host", "127.0.0.1",
+                     "--webui-port", str(worker_ui), "--cores", str(cores), "--memory", memory,
+                     "--work-dir", str(work_dir / "work"), master_url],
+                    env=env, stdout=out, stderr=out,
+                )
+            )  # fmt: skip
+
+        def worker_registered() -> bool:
+            for process in started:
+                if process.poll() is not None:
+                    raise RuntimeError(f"a Spark daemon exited early; see {logs}")
+            try:
+                return requests.get(f"http://127.0.0.1:{ui}/json/", timeout=2).json().get("aliveworkers", 0) >= 1
+            except (requests.RequestException, ValueError):
+                return False
+
+        wait_until(worker_registered, 120, "the Spark worker to register with the master")
+        yield master_url
+    finally:
+        for process in reversed(started):
+            process.terminate()
+        for process in started:
+            process.wait(timeout=60)
+        wait_until(lambda: not port_open(port), 30, "the Spark master port to close")
