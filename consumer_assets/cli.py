@@ -47,7 +47,7 @@ def simulate(
 
 @main.command()
 @click.option("--start", default="2026-10-01", show_default=True, type=click.DateTime(["%Y-%m-%d"]))
-@click.option("--days", default=5, show_default=True, type=click.IntRange(min=1))
+@click.option("--days", default=30, show_default=True, type=click.IntRange(min=1))
 @click.option("--profiles", default=20_000, show_default=True, type=click.IntRange(min=1))
 @click.option("--seed", default=7, show_default=True, type=int)
 @click.option("--corrupt", default=0.002, show_default=True, type=click.FloatRange(0.0, 0.5))
@@ -56,14 +56,15 @@ def run(start: dt.datetime, days: int, profiles: int, seed: int, corrupt: float)
     from consumer_assets.automation.runner import run_days
     from consumer_assets.settings import storage_uri
 
-    result = run_days(start.date(), days, profiles=profiles, seed=seed, corrupt=corrupt, echo=click.echo)
-    for event in result.get_asset_materialization_events():
-        materialization = event.step_materialization_data.materialization
-        meta = {k: v.value for k, v in materialization.metadata.items() if k in ("kept", "quarantined", "stored_rows")}
-        click.echo(f"  {materialization.asset_key.to_user_string()}[{materialization.partition}]: {meta}")
-    for evaluation in result.get_asset_check_evaluations():
-        if not evaluation.passed:
-            click.echo(f"  check {evaluation.check_name} warned: {evaluation.description}")
-    if not result.success:
-        raise click.ClickException(f"run {result.run_id} failed; see the log above")
+    shown = ("kept", "quarantined", "profiles", "length_p50", "spark_seconds")
+    for result in run_days(start.date(), days, profiles=profiles, seed=seed, corrupt=corrupt, echo=click.echo):
+        for event in result.get_asset_materialization_events():
+            materialization = event.step_materialization_data.materialization
+            meta = {k: v.value for k, v in materialization.metadata.items() if k in shown}
+            click.echo(f"  {materialization.asset_key.to_user_string()}[{materialization.partition}]: {meta}")
+        for evaluation in result.get_asset_check_evaluations():
+            if not evaluation.passed:
+                click.echo(f"  check {evaluation.check_name} warned: {evaluation.description}")
+        if not result.success:
+            raise click.ClickException(f"run {result.run_id} failed; see the log above")
     click.echo(f"done: outputs under {storage_uri()}")

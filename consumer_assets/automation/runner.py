@@ -11,7 +11,10 @@ from collections.abc import Callable
 
 import dagster as dg
 
+from consumer_assets.assets.consumer_histories import HISTORIES
+from consumer_assets.assets.raw_events import QUARANTINE, RAW_EVENTS
 from consumer_assets.automation.jobs import RANGE_END, RANGE_START
+from consumer_assets.histories import WINDOW_DAYS
 from consumer_assets.partitions import daily_partitions
 from consumer_assets.settings import landing_uri
 from consumer_assets.simulation import simulate_to_landing
@@ -25,8 +28,12 @@ def run_days(
     seed: int,
     corrupt: float,
     echo: Callable[[str], None] = print,
-) -> dg.ExecuteInProcessResult:
-    """Simulate `days` days from `start` into the landing zone, then run the daily job over them in one run."""
+) -> list[dg.ExecuteInProcessResult]:
+    """Simulate `days` days from `start` into the landing zone, then run the daily job over them.
+
+    One run ingests every day into raw_events; a second computes consumer_histories for the days
+    whose whole WINDOW_DAYS window was simulated (none if fewer days were asked for).
+    """
     from consumer_assets.definitions import defs
 
     last = start + dt.timedelta(days=days - 1)
@@ -40,10 +47,23 @@ def run_days(
         echo(f"  landed {summary.date}: {summary.records} records in {summary.seconds:.1f}s")
 
     instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
-    echo(f"materializing {start}..{last} in one run (Dagster instance: {instance.root_directory or 'ephemeral'})")
-    result = defs.resolve_job_def("daily_job").execute_in_process(
-        instance=instance,
-        tags={RANGE_START: start.isoformat(), RANGE_END: last.isoformat()},
-        raise_on_error=False,
-    )
-    return result
+    job = defs.resolve_job_def("daily_job")
+    stages = [([RAW_EVENTS, QUARANTINE], start)]
+    if days >= WINDOW_DAYS:
+        stages.append(([HISTORIES], start + dt.timedelta(days=WINDOW_DAYS - 1)))
+    else:
+        echo(f"consumer_histories needs {WINDOW_DAYS} days of events; simulate more days to compute it")
+    results = []
+    for assets, first in stages:
+        names = ", ".join(a.to_user_string() for a in assets)
+        echo(f"materializing {names} for {first}..{last} in one run (instance: {instance.root_directory})")
+        result = job.execute_in_process(
+            instance=instance,
+            asset_selection=assets,
+            tags={RANGE_START: first.isoformat(), RANGE_END: last.isoformat()},
+            raise_on_error=False,
+        )
+        results.append(result)
+        if not result.success:
+            break
+    return results
