@@ -7,15 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
-import numpy as np
-import pyarrow.fs as pafs
-import pyarrow.parquet as pq
 
 from consumer_assets import quality
 from consumer_assets.assets.raw_events import RAW_EVENTS
 from consumer_assets.assets.trailing import check_result, trailing_metadata
 from consumer_assets.histories import WINDOW_DAYS, window_days, write_histories
-from consumer_assets.histories import consumer_histories as build_histories
 from consumer_assets.partitions import daily_partitions, partition_day, trailing_keys
 from consumer_assets.resources.spark import SparkResource
 from consumer_assets.storage.filesystem import resolve
@@ -52,29 +48,31 @@ def consumer_histories(
     local_staging = None if spark.reads_storage else Path(staging)
     try:
         paths = raw_events.uris() if spark.reads_storage else raw_events.local_paths(Path(staging) / "inputs")
+        days = {partition_day(k): v for k, v in paths.items()}
         started = time.perf_counter()
-        frame = build_histories(
-            spark.spark_session, {partition_day(k): v for k, v in paths.items()}, [partition_day(k) for k in keys]
+        written = write_histories(
+            spark.spark_session, days, [partition_day(k) for k in keys], f"{staging}/consumer_histories"
         )
-        folders = write_histories(frame, f"{staging}/consumer_histories", [partition_day(k) for k in keys])
         spark_seconds = time.perf_counter() - started
         context.log.info(f"Spark wrote histories of {len(keys)} day(s) in {spark_seconds:.1f}s")
 
-        upstream_rows = raw_events.rows()
         trailing = trailing_metadata(
             context.instance, HISTORIES, keys[0], quality.TRAILING_DAYS, ("profiles", "length_p50", "length_p90")
         )
         outcomes: dict[str, list[tuple[str, quality.Outcome]]] = {name: [] for name in CHECKS}
 
         def commit(key: str) -> ParquetFiles:
-            files = _parquet_files(folders[partition_day(key)])
-            stats = _length_stats(files)
-            events_read = sum(upstream_rows.get(d.isoformat(), 0) for d in window_days(partition_day(key)))
+            day = written[partition_day(key)]
+            lengths = {"length_p50": day.length_quantile(0.5), "length_p90": day.length_quantile(0.9)}
             context.add_asset_metadata(
                 {
-                    **stats,
-                    "events_read": events_read,
-                    "window_days_present": sum(d.isoformat() in upstream_rows for d in window_days(partition_day(key))),
+                    "profiles": day.profiles,
+                    "events_read": day.window_events,
+                    "history_events": day.events,
+                    **lengths,
+                    "length_max": day.max_length,
+                    "truncated": day.truncated,
+                    "window_days_present": sum(d in days for d in window_days(partition_day(key))),
                     # One Spark job computes every day of the run: its wall time, and how many days it covered.
                     "spark_seconds": round(spark_seconds, 3),
                     "days_in_spark_job": len(keys),
@@ -83,12 +81,11 @@ def consumer_histories(
                 partition_key=key,
             )
             before = [trailing[k] for k in trailing_keys(key, quality.TRAILING_DAYS) if k in trailing]
-            lengths = {"length_p50": stats["length_p50"], "length_p90": stats["length_p90"]}
-            profile_check = quality.row_count(stats["profiles"], [b["profiles"] for b in before], "profiles")
+            profile_check = quality.row_count(day.profiles, [b["profiles"] for b in before], "profiles")
             outcomes[PROFILE_COUNT].append((key, profile_check))
             outcomes[LENGTH_DRIFT].append((key, quality.length_drift(lengths, before)))
-            trailing[key] = {"profiles": stats["profiles"], **lengths}
-            return files
+            trailing[key] = {"profiles": day.profiles, **lengths}
+            return ParquetFiles(resolve(day.path).uri, [f.rsplit("/", 1)[-1] for f in day.files])
 
         yield dg.Output(LazyPartitions(keys, commit))
         for name, results in outcomes.items():
@@ -96,33 +93,3 @@ def consumer_histories(
     finally:
         if local_staging is not None:
             shutil.rmtree(local_staging, ignore_errors=True)
-
-
-def _parquet_files(folder: str) -> ParquetFiles:
-    location = resolve(folder)
-    names = sorted(
-        info.base_name
-        for info in location.fs.get_file_info(pafs.FileSelector(location.root))
-        if info.base_name.endswith(".parquet")
-    )
-    return ParquetFiles(location.uri, names)
-
-
-def _length_stats(files: ParquetFiles) -> dict[str, int | float]:
-    """Profiles, sequence-length quantiles and truncations, from two int columns of the day's files."""
-    location = resolve(files.uri)
-    tables = [
-        pq.read_table(location.path(name), filesystem=location.fs, columns=["n_events", "n_window_events"])
-        for name in files.names
-    ]
-    n = np.concatenate([t["n_events"].to_numpy() for t in tables]) if tables else np.zeros(0, np.int32)
-    window = np.concatenate([t["n_window_events"].to_numpy() for t in tables]) if tables else n
-    if not len(n):
-        return {"profiles": 0, "length_p50": 0.0, "length_p90": 0.0, "length_max": 0, "truncated": 0}
-    return {
-        "profiles": len(n),
-        "length_p50": float(np.percentile(n, 50)),
-        "length_p90": float(np.percentile(n, 90)),
-        "length_max": int(n.max()),
-        "truncated": int((window > n).sum()),
-    }

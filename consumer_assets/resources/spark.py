@@ -55,10 +55,12 @@ class SparkResource(PySparkResource):
         # Python workers run the histories' Arrow tasks, so they need this environment's packages;
         # pyspark takes their interpreter from PYSPARK_PYTHON (else whatever `python3` is on PATH).
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-        # getOrCreate would hand back a session left by an earlier run with another master.
+        # getOrCreate would hand back a session left by an earlier run, with that run's settings.
         active = SparkSession.getActiveSession()
-        if active is not None and active.conf.get("spark.master") != config["spark.master"]:
-            active.stop()
+        if active is not None:
+            current = dict(active.sparkContext.getConf().getAll())
+            if any(current.get(key) != str(value) for key, value in config.items()):
+                active.stop()
         self._spark_session = spark_session_from_config(config)
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:

@@ -254,10 +254,6 @@ class PartitionFiles:
         """partition -> its files as URIs (file:///..., s3://...), for executors that reach the store."""
         return {p: self.store.uris(self.dataset, p) for p in self.partitions}
 
-    def rows(self) -> dict[str, int]:
-        """partition -> its row count, from the manifests."""
-        return {p: self.store.require_manifest(self.dataset, p).rows for p in self.partitions}
-
     def local_paths(self, staging_dir: Path) -> dict[str, list[str]]:
         """partition -> its files as local paths; files of a remote store are copied under `staging_dir`."""
         if self.store.location.is_local:
