@@ -15,7 +15,9 @@ setup(
         "torch==2.13.0",
         "pyarrow>=26,<27",
         "scikit-learn>=1.9,<2",
-        "pyspark>=4.3,<4.4",
+        # mapInArrow needs pandas; pyspark 4.3 does not fully support pandas 3.
+        "pyspark[sql]>=4.3,<4.4",
+        "pandas>=2.2,<3",
         "numpy>=2.4,<3",
         "safetensors>=0.8,<1",
         "click>=8.1",

@@ -1,0 +1,67 @@
+"""Consumer histories: the paper's model input, aggregated from raw_events without a shuffle.
+
+Plain functions, no Dagster: `bucketing` (the raw_events file layout and id hashing), `schema`
+(the definition as constants), `encode` (numpy/pyarrow, one bucket), `tasks`
+(the unit of work), `output` (writing on executors), `spark` (the job).
+"""
+
+from __future__ import annotations
+
+from consumer_assets.histories.bucketing import (
+    NUM_PROFILE_BUCKETS,
+    crc32,
+    hash_bucket,
+    profile_bucket,
+    profile_bucket_sql,
+)
+from consumer_assets.histories.encode import encode_cutoff, encode_histories, sort_events
+from consumer_assets.histories.output import DaySummary, partition_dir
+from consumer_assets.histories.schema import (
+    ARTICLE_BUCKETS,
+    BRAND_BUCKETS,
+    CATEGORY_BUCKETS,
+    CUTOFF_COLUMN,
+    HISTORIES_BY_CUTOFF_SCHEMA,
+    HISTORIES_SCHEMA,
+    MAX_EVENTS,
+    MIN_EVENTS,
+    SEQUENCE_COLUMNS,
+    WINDOW_DAYS,
+    cutoff_ms,
+    window_days,
+)
+from consumer_assets.histories.spark import consumer_histories, spark_schema, write_histories
+from consumer_assets.histories.tasks import CUTOFFS_PER_TASK, BucketTask, DayFiles, plan_tasks, run_task
+
+__all__ = [
+    "ARTICLE_BUCKETS",
+    "BRAND_BUCKETS",
+    "CATEGORY_BUCKETS",
+    "CUTOFFS_PER_TASK",
+    "CUTOFF_COLUMN",
+    "HISTORIES_BY_CUTOFF_SCHEMA",
+    "HISTORIES_SCHEMA",
+    "MAX_EVENTS",
+    "MIN_EVENTS",
+    "NUM_PROFILE_BUCKETS",
+    "SEQUENCE_COLUMNS",
+    "WINDOW_DAYS",
+    "BucketTask",
+    "DayFiles",
+    "DaySummary",
+    "consumer_histories",
+    "crc32",
+    "cutoff_ms",
+    "encode_cutoff",
+    "encode_histories",
+    "hash_bucket",
+    "partition_dir",
+    "plan_tasks",
+    "profile_bucket",
+    "profile_bucket_sql",
+    "run_task",
+    "sort_events",
+    "spark_schema",
+    "window_days",
+    "write_histories",
+]

@@ -1,0 +1,191 @@
+"""The histories of one set of profiles, computed with pyarrow and numpy alone (no Spark).
+
+Spark runs this once per profile bucket (histories.spark); tests run it directly. Events are
+sorted once per call, then each cut-off day is a window mask over the sorted arrays and each
+history a slice of it, so several cut-off days (a backfill) share the sort.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from consumer_assets.events.schema import ACTION_INDEX
+from consumer_assets.histories.bucketing import hash_bucket
+from consumer_assets.histories.schema import (
+    ARTICLE_BUCKETS,
+    BRAND_BUCKETS,
+    CATEGORY_BUCKETS,
+    HISTORIES_SCHEMA,
+    MAX_EVENTS,
+    MIN_EVENTS,
+    MS_PER_DAY,
+    MS_PER_HOUR,
+    WINDOW_DAYS,
+    cutoff_ms,
+    cutoff_weekday,
+)
+
+# The raw_events columns a history reads.
+EVENT_COLUMNS: tuple[str, ...] = (
+    "event_id",
+    "profile_id",
+    "ts",
+    "event_type",
+    "article_id",
+    "brand_id",
+    "category",
+    "price",
+)
+
+
+@dataclass(frozen=True)
+class SortedEvents:
+    """Events encoded per event and sorted by (profile_id, ts, event_id)."""
+
+    profile_ids: pa.Array  # distinct profile ids, sorted; `rank` indexes it
+    rank: np.ndarray  # int64 per event
+    ts: np.ndarray  # int64 epoch ms per event
+    event_type: np.ndarray  # int8
+    article_bucket: np.ndarray  # int32
+    brand_bucket: np.ndarray  # int32
+    category_bucket: np.ndarray  # int32
+    log_price: np.ndarray  # float32
+
+    def __len__(self) -> int:
+        return len(self.ts)
+
+
+def _event_type_codes(event_type: pa.ChunkedArray) -> np.ndarray:
+    encoded = pc.dictionary_encode(event_type.combine_chunks())
+    names = encoded.dictionary.to_pylist()
+    unknown = sorted(str(n) for n in names if n not in ACTION_INDEX)
+    if unknown or encoded.null_count:
+        # The model's input layer is sized by ACTION_TYPES: an unknown type must stop the run,
+        # not silently become some other action.
+        raise ValueError(f"event types not in ACTION_TYPES: {unknown or ['<null>']}")
+    codes = np.array([ACTION_INDEX[n] for n in names], dtype=np.int8)
+    return codes[np.asarray(encoded.indices)]
+
+
+def _sort_order(rank: np.ndarray, ts: np.ndarray, event_id: pa.ChunkedArray) -> np.ndarray:
+    """Order by (profile rank, ts, event_id): one int64 key sort, then event ids for the few ties."""
+    t0 = int(ts.min())
+    span = int(ts.max()) - t0 + 1
+    if (int(rank.max()) + 1) * span >= 2**63:
+        raise ValueError("too many profiles x too long a time range for one bucket: use more buckets")
+    key = rank * np.int64(span) + (ts - np.int64(t0))
+    # Stable timsort runs on key: raw_events files arrive sorted by (profile_id, ts), so the
+    # concatenated days are a few presorted runs, which timsort merges in near-linear time.
+    order = np.argsort(key, kind="stable")
+    sorted_key = key[order]
+    tie = sorted_key[1:] == sorted_key[:-1]
+    if tie.any():
+        # Equal (profile, ts): order those rows alone by event_id, so the result never depends
+        # on file order. Tied rows sit in contiguous runs of the sorted order.
+        pos = np.flatnonzero(np.r_[tie, False] | np.r_[False, tie])
+        sub = order[pos]
+        ties = pa.table({"key": key[sub], "event_id": event_id.take(pa.array(sub))})
+        by_id = pc.sort_indices(ties, sort_keys=[("key", "ascending"), ("event_id", "ascending")])
+        order[pos] = sub[np.asarray(by_id)]
+    return order
+
+
+def sort_events(events: pa.Table) -> SortedEvents:
+    """Encode each event's fields and sort the events by (profile_id, ts, event_id)."""
+    events = events.select(list(EVENT_COLUMNS))
+    ts_col = events["ts"]
+    if ts_col.null_count or events["profile_id"].null_count:
+        raise ValueError("raw events must have a profile_id and a ts")
+    ts = ts_col.cast(pa.timestamp("ms", tz="UTC")).cast(pa.int64()).to_numpy()
+
+    encoded = pc.dictionary_encode(events["profile_id"].combine_chunks())
+    by_name = pc.sort_indices(encoded.dictionary)
+    rank_of_code = np.empty(len(by_name), dtype=np.int64)
+    rank_of_code[np.asarray(by_name)] = np.arange(len(by_name), dtype=np.int64)
+    rank = rank_of_code[np.asarray(encoded.indices)]
+
+    order = _sort_order(rank, ts, events["event_id"]) if len(ts) else np.zeros(0, dtype=np.int64)
+    price = np.nan_to_num(events["price"].fill_null(0.0).to_numpy().astype(np.float64), nan=0.0)
+    return SortedEvents(
+        profile_ids=encoded.dictionary.take(by_name),
+        rank=rank[order],
+        ts=ts[order],
+        event_type=_event_type_codes(events["event_type"])[order],
+        article_bucket=hash_bucket(events["article_id"], ARTICLE_BUCKETS)[order],
+        brand_bucket=hash_bucket(events["brand_id"], BRAND_BUCKETS)[order],
+        category_bucket=hash_bucket(events["category"], CATEGORY_BUCKETS)[order],
+        log_price=np.log1p(np.maximum(price, 0.0)).astype(np.float32)[order],
+    )
+
+
+def _list(offsets: pa.Array, values: np.ndarray) -> pa.ListArray:
+    return pa.ListArray.from_arrays(offsets, pa.array(values))
+
+
+def _in_window(events: SortedEvents, day: dt.date) -> np.ndarray:
+    hi = cutoff_ms(day)
+    return (events.ts >= hi - WINDOW_DAYS * MS_PER_DAY) & (events.ts < hi)
+
+
+def window_event_count(events: SortedEvents, day: dt.date) -> int:
+    """Events in the window of `day`, of all profiles (those under MIN_EVENTS too)."""
+    return int(np.count_nonzero(_in_window(events, day)))
+
+
+def encode_cutoff(events: SortedEvents, day: dt.date) -> pa.Table:
+    """The histories as of the end of `day`, in HISTORIES_SCHEMA, one row per profile, by profile_id."""
+    hi = cutoff_ms(day)
+    sel = np.flatnonzero(_in_window(events, day))
+    rank = events.rank[sel]
+    bounds = np.flatnonzero(rank[1:] != rank[:-1]) + 1
+    starts = np.r_[0, bounds] if len(sel) else np.zeros(0, dtype=np.int64)
+    ends = np.r_[bounds, len(sel)] if len(sel) else np.zeros(0, dtype=np.int64)
+    keep = ends - starts >= MIN_EVENTS
+    starts, ends = starts[keep], ends[keep]
+    counts = ends - starts
+    lengths = np.minimum(counts, MAX_EVENTS)
+    offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    total = int(offsets[-1])
+    if total >= 2**31:
+        raise ValueError("too many histories for one bucket: use more profile buckets")
+    # Element k of history g is selected event ends[g] - lengths[g] + (k - offsets[g]): the tail.
+    rows = sel[np.arange(total, dtype=np.int64) + np.repeat(ends - lengths - offsets[:-1], lengths)]
+
+    ts = events.ts[rows]
+    gap_ms = np.diff(ts, prepend=ts[:1]) if total else ts
+    gap_ms[offsets[:-1][lengths > 0]] = 0  # the first event of a history has no previous one
+    last_ts = ts[offsets[1:] - 1] if len(lengths) else ts
+    list_offsets = pa.array(offsets.astype(np.int32))
+    n = len(lengths)
+    columns = {
+        "profile_id": events.profile_ids.take(pa.array(rank[starts])),
+        "n_events": pa.array(lengths.astype(np.int32)),
+        "n_window_events": pa.array(counts.astype(np.int32)),
+        "event_type": _list(list_offsets, events.event_type[rows]),
+        "log_dt": _list(list_offsets, np.log1p(gap_ms / 1000.0).astype(np.float32)),
+        "article_bucket": _list(list_offsets, events.article_bucket[rows]),
+        "brand_bucket": _list(list_offsets, events.brand_bucket[rows]),
+        "category_bucket": _list(list_offsets, events.category_bucket[rows]),
+        "log_price": _list(list_offsets, events.log_price[rows]),
+        "hours_since_last_event": pa.array(((hi - last_ts) / MS_PER_HOUR).astype(np.float32)),
+        "cutoff_weekday": pa.array(np.full(n, cutoff_weekday(day), dtype=np.int8)),
+        "last_event_hour": pa.array((np.mod(last_ts, MS_PER_DAY) / MS_PER_HOUR).astype(np.float32)),
+    }
+    return pa.Table.from_pydict(columns, schema=HISTORIES_SCHEMA)
+
+
+def encode_histories(events: pa.Table, cutoffs: Iterable[dt.date]) -> Iterator[tuple[dt.date, pa.Table]]:
+    """The histories as of each cut-off day, from events of the profiles covering those windows."""
+    days = sorted(set(cutoffs))
+    if not days:
+        return
+    sorted_events = sort_events(events)
+    for day in days:
+        yield day, encode_cutoff(sorted_events, day)

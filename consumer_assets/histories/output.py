@@ -1,0 +1,127 @@
+"""Writing histories where a task runs, and the small per-day summaries the driver gets back.
+
+Spark's own Parquet writer turns every list element into a JVM row value: on the benchmark
+(25M events in 500k histories, 2 cores) `df.write.parquet` took 97 s and with partitionBy 128 s,
+against 42 s for the same job writing nothing. Writing each task's Arrow table with pyarrow
+where it was computed takes under a second a bucket, and the driver receives only counts.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+from consumer_assets.histories.encode import encode_cutoff, sort_events, window_event_count
+from consumer_assets.histories.reader import open_path
+from consumer_assets.histories.schema import CUTOFF_COLUMN, MAX_EVENTS
+from consumer_assets.histories.tasks import BucketTask
+
+# One row per (task, cut-off day): what the task wrote.
+WRITTEN_SCHEMA = pa.schema(
+    [
+        pa.field(CUTOFF_COLUMN, pa.date32()),
+        pa.field("path", pa.string()),
+        pa.field("profiles", pa.int64()),
+        pa.field("window_events", pa.int64()),
+        pa.field("events", pa.int64()),
+        pa.field("truncated", pa.int64()),
+        # length_counts[n] = histories with n events, n = 0..MAX_EVENTS.
+        pa.field("length_counts", pa.list_(pa.int64())),
+    ]
+)
+
+
+def partition_dir(out_dir: str, day: dt.date) -> str:
+    """The directory of one cut-off day's files: a hive partition of out_dir."""
+    return f"{out_dir.rstrip('/')}/{CUTOFF_COLUMN}={day.isoformat()}"
+
+
+@dataclass(frozen=True)
+class DaySummary:
+    """The histories written for one cut-off day, and the figures the asset reports."""
+
+    day: dt.date
+    path: str  # the day's directory
+    files: tuple[str, ...]
+    profiles: int
+    window_events: int  # events in the window, profiles under MIN_EVENTS included
+    events: int  # events in the histories
+    truncated: int  # histories cut to MAX_EVENTS
+    length_counts: tuple[int, ...]
+
+    def length_quantile(self, q: float) -> int:
+        """The q-quantile of the history lengths (numpy's "lower" method); 0 without histories."""
+        if not self.profiles:
+            return 0
+        rank = int(np.floor(q * (self.profiles - 1)))
+        return int(np.searchsorted(np.cumsum(self.length_counts), rank, side="right"))
+
+    @property
+    def max_length(self) -> int:
+        nonzero = np.flatnonzero(self.length_counts)
+        return int(nonzero[-1]) if len(nonzero) else 0
+
+
+def _write_parquet(table: pa.Table, path: str) -> None:
+    """Write a file so that readers never see it half-written, and a retried task replaces it."""
+    fs, target = open_path(path)
+    parent = target.rsplit("/", 1)[0]
+    fs.create_dir(parent, recursive=True)
+    if isinstance(fs, pafs.LocalFileSystem):
+        # Hidden name while writing (readers skip ".*"), then an atomic rename.
+        temp = f"{parent}/.{uuid.uuid4().hex}.tmp"
+        pq.write_table(table, temp, filesystem=fs)
+        fs.move(temp, target)
+    else:
+        # An object store's PUT is atomic already.
+        pq.write_table(table, target, filesystem=fs)
+
+
+def write_task(task: BucketTask, out_dir: str) -> Iterator[pa.RecordBatch]:
+    """Compute a task's histories, write one file per cut-off day, yield WRITTEN_SCHEMA rows."""
+    events = sort_events(task.read())
+    for day in task.cutoffs:
+        table = encode_cutoff(events, day)
+        # One file per (day, bucket) with a fixed name: a retry overwrites, never duplicates.
+        path = f"{partition_dir(out_dir, day)}/part-{task.bucket:05d}.parquet"
+        _write_parquet(table, path)
+        lengths = table["n_events"].to_numpy()
+        row = {
+            CUTOFF_COLUMN: [day],
+            "path": [path],
+            "profiles": [table.num_rows],
+            "window_events": [window_event_count(events, day)],
+            "events": [int(lengths.sum())],
+            "truncated": [int(np.count_nonzero(table["n_window_events"].to_numpy() > lengths))],
+            "length_counts": [np.bincount(lengths, minlength=MAX_EVENTS + 1).tolist()],
+        }
+        yield pa.RecordBatch.from_pydict(row, schema=WRITTEN_SCHEMA)
+
+
+def summarize(out_dir: str, written: Iterable[Mapping[str, Any]]) -> dict[dt.date, DaySummary]:
+    """Add up the rows of write_task per cut-off day."""
+    by_day: dict[dt.date, list[Mapping[str, Any]]] = {}
+    for row in written:
+        by_day.setdefault(row[CUTOFF_COLUMN], []).append(row)
+    summaries = {}
+    for day, rows in sorted(by_day.items()):
+        counts = np.sum([r["length_counts"] for r in rows], axis=0, dtype=np.int64)
+        summaries[day] = DaySummary(
+            day=day,
+            path=partition_dir(out_dir, day),
+            files=tuple(sorted(str(r["path"]) for r in rows)),
+            profiles=sum(int(r["profiles"]) for r in rows),
+            window_events=sum(int(r["window_events"]) for r in rows),
+            events=sum(int(r["events"]) for r in rows),
+            truncated=sum(int(r["truncated"]) for r in rows),
+            length_counts=tuple(int(c) for c in counts),
+        )
+    return summaries

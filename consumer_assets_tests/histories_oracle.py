@@ -1,0 +1,154 @@
+"""An independent implementation of consumer histories in DuckDB SQL, to check the Spark job against.
+
+It shares nothing with consumer_assets.histories but the constants and the schema it must
+produce: window functions pick the tail of each profile, ordered list aggregates build the
+sequences, and the id buckets come from zlib's CRC-32 through a Python UDF (or, in the
+benchmark, DuckDB's own hash: same work, different numbers).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import zlib
+from collections.abc import Callable, Sequence
+
+import duckdb
+import pyarrow as pa
+
+from consumer_assets.events.schema import ACTION_TYPES
+from consumer_assets.histories.schema import (
+    ARTICLE_BUCKETS,
+    BRAND_BUCKETS,
+    CATEGORY_BUCKETS,
+    HISTORIES_SCHEMA,
+    MAX_EVENTS,
+    MIN_EVENTS,
+    WINDOW_DAYS,
+)
+
+BucketSql = Callable[[str, int], str]
+SqlBuilder = Callable[[Sequence[str], dt.date], str]
+
+
+def crc_bucket_sql(column: str, size: int) -> str:
+    """Bucket via the `crc_bucket` UDF that `connect` registers."""
+    return f"crc_bucket({column}, {size})"
+
+
+def native_bucket_sql(column: str, size: int) -> str:
+    """Bucket via DuckDB's own hash: what a DuckDB user would write (the numbers differ from CRC-32)."""
+    return f"CASE WHEN {column} IS NULL THEN 0 ELSE 1 + (hash({column}) % {size - 1})::INTEGER END"
+
+
+def _crc_bucket(value: str | None, size: int) -> int:
+    return 0 if value is None else 1 + zlib.crc32(value.encode("utf-8")) % (size - 1)
+
+
+def connect(threads: int | None = None) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    if threads:
+        con.execute(f"SET threads = {threads}")
+    con.create_function("crc_bucket", _crc_bucket, ["VARCHAR", "INTEGER"], "INTEGER", null_handling="special")
+    return con
+
+
+def histories_sql(files: Sequence[str], cutoff: dt.date, bucket_sql: BucketSql = crc_bucket_sql) -> str:
+    """SELECT the histories as of the end of `cutoff` from raw_events Parquet files, by profile_id."""
+    hi = dt.datetime.combine(cutoff + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
+    hi_ms = int(hi.timestamp() * 1000)
+    lo_ms = hi_ms - WINDOW_DAYS * 86_400_000
+    file_list = ", ".join(f"'{f}'" for f in files)
+    actions = ", ".join(f"('{name}', {i})" for i, name in enumerate(ACTION_TYPES))
+    order = "ORDER BY t, event_id"
+    return f"""
+    WITH ev AS (
+        SELECT profile_id, event_id, epoch_ms(ts) AS t, event_type, article_id, brand_id, category, price
+        FROM read_parquet([{file_list}])
+        WHERE epoch_ms(ts) >= {lo_ms} AND epoch_ms(ts) < {hi_ms}
+    ),
+    ranked AS (
+        SELECT *,
+            row_number() OVER (PARTITION BY profile_id ORDER BY t DESC, event_id DESC) AS from_end,
+            count(*) OVER (PARTITION BY profile_id) AS n_window
+        FROM ev
+    ),
+    kept AS (
+        SELECT k.*, a.idx AS type_idx,
+            t - lag(t, 1, t) OVER (PARTITION BY profile_id {order}) AS gap_ms
+        FROM ranked k JOIN (VALUES {actions}) a(name, idx) ON k.event_type = a.name
+        WHERE n_window >= {MIN_EVENTS} AND from_end <= {MAX_EVENTS}
+    )
+    SELECT
+        profile_id,
+        count(*)::INTEGER AS n_events,
+        any_value(n_window)::INTEGER AS n_window_events,
+        list(type_idx::TINYINT {order}) AS event_type,
+        list(ln(1 + gap_ms / 1000.0::DOUBLE)::FLOAT {order}) AS log_dt,
+        list({bucket_sql("article_id", ARTICLE_BUCKETS)} {order}) AS article_bucket,
+        list({bucket_sql("brand_id", BRAND_BUCKETS)} {order}) AS brand_bucket,
+        list({bucket_sql("category", CATEGORY_BUCKETS)} {order}) AS category_bucket,
+        list(ln(1 + greatest(coalesce(price, 0.0), 0.0))::FLOAT {order}) AS log_price,
+        (({hi_ms} - max(t)) / 3600000.0::DOUBLE)::FLOAT AS hours_since_last_event,
+        (isodow(TIMESTAMPTZ '{hi.isoformat()}') - 1)::TINYINT AS cutoff_weekday,
+        ((max(t) % 86400000) / 3600000.0::DOUBLE)::FLOAT AS last_event_hour
+    FROM kept
+    GROUP BY profile_id
+    ORDER BY profile_id
+    """
+
+
+def list_histories_sql(files: Sequence[str], cutoff: dt.date, bucket_sql: BucketSql = crc_bucket_sql) -> str:
+    """The same SELECT written for speed, as a DuckDB user would: one ordered list per profile.
+
+    No window functions: each profile's events are aggregated once, in order, as a list of
+    structs, sliced to the newest MAX_EVENTS and taken apart with list lambdas. About twice as
+    fast as histories_sql on the benchmark, so the Spark job is compared with a fair DuckDB.
+    """
+    hi = dt.datetime.combine(cutoff + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
+    hi_ms = int(hi.timestamp() * 1000)
+    lo_ms = hi_ms - WINDOW_DAYS * 86_400_000
+    file_list = ", ".join(f"'{f}'" for f in files)
+    actions = ", ".join(f"('{name}', {i})" for i, name in enumerate(ACTION_TYPES))
+    return f"""
+    WITH ev AS (
+        SELECT profile_id, event_id, epoch_ms(ts) AS t, a.idx::TINYINT AS ty,
+            {bucket_sql("article_id", ARTICLE_BUCKETS)} AS ab,
+            {bucket_sql("brand_id", BRAND_BUCKETS)} AS bb,
+            {bucket_sql("category", CATEGORY_BUCKETS)} AS cb,
+            ln(1 + greatest(coalesce(price, 0.0), 0.0))::FLOAT AS lp
+        FROM read_parquet([{file_list}]) JOIN (VALUES {actions}) a(name, idx) ON event_type = a.name
+        WHERE epoch_ms(ts) >= {lo_ms} AND epoch_ms(ts) < {hi_ms}
+    ),
+    g AS (
+        SELECT profile_id, count(*)::INTEGER AS n_window,
+            list(struct_pack(t, ty, ab, bb, cb, lp) ORDER BY t, event_id)[-{MAX_EVENTS}:] AS s
+        FROM ev GROUP BY profile_id HAVING count(*) >= {MIN_EVENTS}
+    )
+    SELECT
+        profile_id,
+        len(s)::INTEGER AS n_events,
+        n_window AS n_window_events,
+        list_transform(s, lambda x: x.ty) AS event_type,
+        list_transform(s, lambda x, i: CASE WHEN i = 1 THEN 0.0
+            ELSE ln(1 + (x.t - s[i - 1].t) / 1000.0::DOUBLE) END::FLOAT) AS log_dt,
+        list_transform(s, lambda x: x.ab) AS article_bucket,
+        list_transform(s, lambda x: x.bb) AS brand_bucket,
+        list_transform(s, lambda x: x.cb) AS category_bucket,
+        list_transform(s, lambda x: x.lp) AS log_price,
+        (({hi_ms} - s[-1].t) / 3600000.0::DOUBLE)::FLOAT AS hours_since_last_event,
+        (isodow(TIMESTAMPTZ '{hi.isoformat()}') - 1)::TINYINT AS cutoff_weekday,
+        ((s[-1].t % 86400000) / 3600000.0::DOUBLE)::FLOAT AS last_event_hour
+    FROM g
+    """
+
+
+def oracle_histories(files: Sequence[str], cutoff: dt.date, sql: SqlBuilder | None = None) -> pa.Table:
+    """The histories as of the end of `cutoff`, in HISTORIES_SCHEMA (by default with histories_sql)."""
+    if not files:
+        return HISTORIES_SCHEMA.empty_table()
+    con = connect()
+    try:
+        return con.sql((sql or histories_sql)(files, cutoff)).to_arrow_table().cast(HISTORIES_SCHEMA)
+    finally:
+        con.close()
