@@ -88,9 +88,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
         landing = Path(tmp) / "landing"
         sims = [measure(SIMULATE, str(landing), str(args.profiles), str(args.seed)) for _ in range(args.runs)]
-        records = sims[0]["records"]
+        records, day_s = sims[0]["records"], median(sims, "day_seconds")
         print(f"simulator: {args.profiles:,} profiles, one day = {records:,} landed records")
-        print(f"  day only       {median(sims, 'day_seconds'):7.2f} s   {records / median(sims, 'day_seconds'):>12,.0f} events/s")
+        print(f"  day only       {day_s:7.2f} s   {records / day_s:>12,.0f} events/s")
         print(f"  incl. set-up   {median(sims, 'total_seconds'):7.2f} s   (traits, catalog, burn-in)")
         print(f"  peak RSS       {median(sims, 'peak_mb'):7.0f} MB")
 
@@ -100,8 +100,10 @@ def main() -> None:
         print("raw_events ingest (validate, de-duplicate, quarantine, bucket, write Parquet):")
         print(f"  validate       {median(ingests, 'validate_seconds'):7.2f} s")
         print(f"  total          {ingest_s:7.2f} s   {records / ingest_s:>12,.0f} events/s")
-        print(f"  peak RSS       {median(ingests, 'peak_mb'):7.0f} MB (+ {median(ingests, 'worker_peak_mb'):.0f} MB per worker)")
-        print(f"reference: DuckDB read_json -> Parquet, no validation: {duck_s:.2f} s, peak {median(ducks, 'peak_mb'):.0f} MB")
+        worker_mb = median(ingests, "worker_peak_mb")
+        print(f"  peak RSS       {median(ingests, 'peak_mb'):7.0f} MB (+ {worker_mb:.0f} MB per worker)")
+        duck_mb = median(ducks, "peak_mb")
+        print(f"reference: DuckDB read_json -> Parquet, no validation: {duck_s:.2f} s, peak {duck_mb:.0f} MB")
         print(f"  ratio ingest / DuckDB: {ingest_s / duck_s:.2f}x   (median of {args.runs} runs each)")
 
 
