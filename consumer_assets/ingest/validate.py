@@ -11,6 +11,7 @@ occurrence, in file then line order, is kept).
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import math
 from dataclasses import dataclass
 
@@ -76,6 +77,18 @@ class ValidatedDay:
 
 def check_lines(day: dt.date, source: str, lines: list[bytes]) -> CheckedFile:
     """Validate each line of one file on its own (duplicates across lines are `dedupe`'s business)."""
+    # The loop allocates millions of acyclic objects (dicts, tuples, strings); the cyclic garbage
+    # collector would scan them again and again for nothing, which halves the throughput.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _check_lines(day, source, lines)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _check_lines(day: dt.date, source: str, lines: list[bytes]) -> CheckedFile:
     start_ms = (dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC) - _EPOCH) // _MS
     end_ms = start_ms + 86_400_000
     kept: list[tuple] = []
