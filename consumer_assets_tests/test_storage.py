@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from consumer_assets.storage.filesystem import resolve
-from consumer_assets.storage.store import MANIFEST, DatasetStore, PartitionNotFoundError
+from consumer_assets.storage.store import MANIFEST, STAGING, DatasetStore, PartitionNotFoundError
 
 from .conftest import s3_client
 
@@ -128,6 +128,23 @@ def test_write_killed_midway_leaves_previous_version_intact(storage_root: str, s
     names = {info.base_name for info in store.fs.get_file_info(_selector(store, "things", "2026-01-02"))}
     assert names == {MANIFEST, after.files[0]["name"]}
     assert store.read("things", ["2026-01-02"]).equals(table(3, 5))
+    # The dead writer's staging folder is young: it stays until it is older than a day.
+    assert len(_staging_folders(store)) == 1
+
+
+def test_old_staging_folders_are_swept(local_root: str) -> None:
+    store = DatasetStore(resolve(local_root))
+    for write_id in ("20200101T000000-deadbeef", "29990101T000000-cafecafe"):  # long dead; far future
+        store.fs.create_dir(store.location.path("things", STAGING, write_id, "x"), recursive=True)
+    store.write("things", "2026-01-01", table(1))
+    assert _staging_folders(store) == ["29990101T000000-cafecafe"]
+
+
+def _staging_folders(store: DatasetStore) -> list[str]:
+    import pyarrow.fs as pafs
+
+    selector = pafs.FileSelector(store.location.path("things", STAGING), allow_not_found=True)
+    return sorted(i.base_name for i in store.fs.get_file_info(selector) if i.type == pafs.FileType.Directory)
 
 
 def test_parts_must_share_a_schema(local_root: str) -> None:

@@ -33,6 +33,7 @@ from consumer_assets.storage.filesystem import Location, resolve
 
 MANIFEST = "_manifest.json"
 STAGING = "_staging"
+STAGING_TTL = dt.timedelta(days=1)
 FORMAT_VERSION = 1
 
 
@@ -186,7 +187,20 @@ class DatasetStore:
         self._commit(folder, manifest)
         self._remove_superseded(folder, keep={f["name"] for f in files})
         self.fs.delete_dir(staging)
+        self._sweep_staging(dataset)
         return manifest
+
+    def _sweep_staging(self, dataset: str) -> None:
+        """Delete what writers that died before their commit left in the staging area.
+
+        Only folders older than STAGING_TTL (their write id starts with its UTC start time), so a
+        concurrent write of another partition of the dataset is never disturbed.
+        """
+        cutoff = f"{dt.datetime.now(dt.UTC) - STAGING_TTL:%Y%m%dT%H%M%S}"
+        selector = pafs.FileSelector(self.location.path(dataset, STAGING), allow_not_found=True)
+        for info in self.fs.get_file_info(selector):
+            if info.type == pafs.FileType.Directory and info.base_name < cutoff:
+                self.fs.delete_dir(info.path)
 
     def _stage_tables(self, tables: list[pa.Table], staging: str) -> list[tuple[str, pa.Schema, int]]:
         staged = []
