@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pyarrow.fs as pafs
@@ -56,10 +55,6 @@ class LandingDay:
         if len(lines) != self.files[name]:
             raise LandingDayError(f"{self.uri(name)} holds {len(lines)} lines but {MARKER} promises {self.files[name]}")
         return lines
-
-    def iter_files(self) -> Iterator[tuple[str, list[bytes]]]:
-        for name in sorted(self.files):
-            yield name, self.read_lines(name)
 
 
 def open_day(landing_uri: str, day: dt.date) -> LandingDay:
