@@ -16,6 +16,8 @@ from consumer_assets.settings import SPARK_MASTER_ENV, data_dir, spark_master
 BASE_CONFIG: dict[str, str] = {
     "spark.app.name": "consumer_assets",
     "spark.sql.session.timeZone": "UTC",
+    # Progress bars garble the run logs that Dagster captures.
+    "spark.ui.showConsoleProgress": "false",
 }
 # On one machine the driver and its UI listen on loopback only; a cluster deployment sets its own.
 LOCAL_CONFIG: dict[str, str] = {
@@ -55,6 +57,9 @@ class SparkResource(PySparkResource):
         # Python workers run the histories' Arrow tasks, so they need this environment's packages;
         # pyspark takes their interpreter from PYSPARK_PYTHON (else whatever `python3` is on PATH).
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        if config.get("spark.driver.bindAddress") == "127.0.0.1":
+            # The JVM that pyspark starts binds its block manager and shuffle ports here too.
+            os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
         # getOrCreate would hand back a session left by an earlier run, with that run's settings.
         active = SparkSession.getActiveSession()
         if active is not None:
