@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 import signal
@@ -16,7 +17,14 @@ import pyarrow.parquet as pq
 import pytest
 
 from consumer_assets.storage.filesystem import resolve
-from consumer_assets.storage.store import MANIFEST, STAGING, DatasetStore, PartitionNotFoundError
+from consumer_assets.storage.store import (
+    MANIFEST,
+    STAGING,
+    ConcurrentWriteError,
+    DatasetStore,
+    Manifest,
+    PartitionNotFoundError,
+)
 
 from .conftest import s3_client
 
@@ -123,7 +131,9 @@ def test_write_killed_midway_leaves_previous_version_intact(storage_root: str, s
     assert store.manifest("things", "2026-01-02") == before
     assert store.read("things", ["2026-01-02"]).equals(table(1))
 
-    # The next write commits cleanly and sweeps the dead writer's leftovers from the partition.
+    # The next write commits cleanly and sweeps the dead writer's leftovers from the partition
+    # (at once here; by default only once they are ORPHAN_TTL old, see the overtaken-write test).
+    store = DatasetStore(resolve(storage_root), orphan_ttl=dt.timedelta(0))
     after = store.write("things", "2026-01-02", table(3, 5))
     names = {info.base_name for info in store.fs.get_file_info(_selector(store, "things", "2026-01-02"))}
     assert names == {MANIFEST, after.files[0]["name"]}
@@ -167,3 +177,37 @@ def _selector(store: DatasetStore, dataset: str, partition: str):
     import pyarrow.fs as pafs
 
     return pafs.FileSelector(store.partition_path(dataset, partition))
+
+
+def test_a_write_overtaken_by_another_fails_and_leaves_the_winner_intact(storage_root: str) -> None:
+    slow, fast = DatasetStore(resolve(storage_root)), DatasetStore(resolve(storage_root))
+    slow.write("things", "2026-01-02", table(1))
+    real_check = slow._require_unchanged
+
+    def another_write_lands_first(*args: object) -> None:
+        if fast.manifest("things", "2026-01-02").rows != 7:
+            fast.write("things", "2026-01-02", table(2, 7))  # while `slow` has moved its files in
+        real_check(*args)
+
+    slow._require_unchanged = another_write_lands_first  # type: ignore[method-assign]
+    with pytest.raises(ConcurrentWriteError, match=r"date=2026-01-02 was replaced by write .* while write"):
+        slow.write("things", "2026-01-02", table(3, 9))
+    assert fast.read("things", ["2026-01-02"]).equals(table(2, 7))
+    names = {info.base_name for info in fast.fs.get_file_info(_selector(fast, "things", "2026-01-02"))}
+    assert names == {MANIFEST, *(f["name"] for f in fast.manifest("things", "2026-01-02").files)}
+
+
+def test_writes_racing_to_commit_leave_a_readable_partition(storage_root: str) -> None:
+    slow, fast = DatasetStore(resolve(storage_root)), DatasetStore(resolve(storage_root))
+    slow.write("things", "2026-01-02", table(1))
+    real_commit = slow._commit
+
+    def commit_right_after_another(folder: str, manifest: Manifest) -> None:
+        fast.write("things", "2026-01-02", table(2, 7))  # between `slow`'s last check and its commit
+        real_commit(folder, manifest)
+
+    # The instant no check can see: both writers pass their checks, the later commit wins.
+    slow._require_unchanged = lambda *args: None  # type: ignore[method-assign]
+    slow._commit = commit_right_after_another  # type: ignore[method-assign]
+    slow.write("things", "2026-01-02", table(3, 9))
+    assert slow.read("things", ["2026-01-02"]).equals(table(3, 9))  # no file of the winner was deleted

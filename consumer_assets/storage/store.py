@@ -10,13 +10,19 @@ from Hive/Spark/pyarrow discovery, which skip `_`-prefixed paths), moves them in
 folder under new, unique names, then writes the manifest (an atomic rename locally, an atomic PUT on
 S3) and finally deletes the files of the version it replaced. A crash at any point before the
 manifest leaves the previous manifest pointing at the previous files, untouched, so readers that go
-through the manifest (this module) always see one complete version; the next write of the partition
-removes the leftovers. Plain glob readers (DuckDB, Spark, Athena) see exactly one version except for
-the moments of a commit.
+through the manifest (this module) always see one complete version; later writes of the partition
+remove the leftovers once they are ORPHAN_TTL old. Plain glob readers (DuckDB, Spark, Athena) see
+exactly one version except during a commit and, after a crash mid-move, until a later write sweeps
+the strays: readers
+outside this code that must never see a stray file read the files `_manifest.json` lists.
+
+Writes of one partition should not overlap (Dagster runs one materialization of a partition at a
+time); if they do, the later commit fails with ConcurrentWriteError instead of corrupting it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import uuid
@@ -34,6 +40,8 @@ from consumer_assets.storage.filesystem import Location, resolve
 MANIFEST = "_manifest.json"
 STAGING = "_staging"
 STAGING_TTL = dt.timedelta(days=1)
+# Files in a partition folder that no manifest lists are a dead write's leftovers after this long.
+ORPHAN_TTL = dt.timedelta(minutes=10)
 FORMAT_VERSION = 1
 
 
@@ -43,6 +51,10 @@ class ParquetFiles:
 
     uri: str
     names: list[str]
+
+
+class ConcurrentWriteError(RuntimeError):
+    """Another write committed the same partition while this one was in progress."""
 
 
 class PartitionNotFoundError(FileNotFoundError):
@@ -81,9 +93,10 @@ def partition_folder(partition: str | None) -> str:
 class DatasetStore:
     """Reads and atomically writes partitions of Parquet datasets under one root location."""
 
-    def __init__(self, location: Location, *, compression: str = "zstd") -> None:
+    def __init__(self, location: Location, *, compression: str = "zstd", orphan_ttl: dt.timedelta = ORPHAN_TTL) -> None:
         self.location = location
         self.compression = compression
+        self.orphan_ttl = orphan_ttl
 
     @property
     def fs(self) -> pafs.FileSystem:
@@ -153,42 +166,65 @@ class DatasetStore:
         written elsewhere (say by Spark executors), which are copied in, in order.
         """
         write_id = f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+        previous = self.manifest(dataset, partition)
         staging = self.location.path(dataset, STAGING, write_id)
-        self.fs.create_dir(staging, recursive=True)
-        if isinstance(data, ParquetFiles):
-            staged = self._stage_files(data, staging)
-        else:
-            staged = self._stage_tables([data] if isinstance(data, pa.Table) else list(data), staging)
-        if not staged:
-            raise ValueError(f"nothing to write for {dataset} {partition}: give at least one table or file")
-        schema = staged[0][1]
-        for _, other, _ in staged[1:]:
-            if not other.equals(schema):
-                raise ValueError(f"parts of {dataset} {partition} disagree on schema: {schema} != {other}")
-
         folder = self.partition_path(dataset, partition)
-        self.fs.create_dir(folder, recursive=True)
-        files = []
-        for i, (path, _, rows) in enumerate(staged):
-            name = f"part-{write_id}-{i:05d}.parquet"
-            self._move(path, f"{folder}/{name}")
-            files.append({"name": name, "rows": rows})
+        self.fs.create_dir(staging, recursive=True)
+        moved: list[str] = []
+        try:
+            if isinstance(data, ParquetFiles):
+                staged = self._stage_files(data, staging)
+            else:
+                staged = self._stage_tables([data] if isinstance(data, pa.Table) else list(data), staging)
+            if not staged:
+                raise ValueError(f"nothing to write for {dataset} {partition}: give at least one table or file")
+            schema = staged[0][1]
+            for _, other, _ in staged[1:]:
+                if not other.equals(schema):
+                    raise ValueError(f"parts of {dataset} {partition} disagree on schema: {schema} != {other}")
 
-        manifest = Manifest(
-            dataset=dataset,
-            partition=partition,
-            write_id=write_id,
-            written_at=dt.datetime.now(dt.UTC).isoformat(),
-            rows=sum(f["rows"] for f in files),
-            files=files,
-            schema=[{"name": f.name, "type": str(f.type)} for f in schema],
-            metadata=metadata or {},
-        )
-        self._commit(folder, manifest)
-        self._remove_superseded(folder, keep={f["name"] for f in files})
-        self.fs.delete_dir(staging)
+            self.fs.create_dir(folder, recursive=True)
+            files = []
+            for i, (path, _, rows) in enumerate(staged):
+                name = f"part-{write_id}-{i:05d}.parquet"
+                self._move(path, f"{folder}/{name}")
+                moved.append(f"{folder}/{name}")
+                files.append({"name": name, "rows": rows})
+
+            manifest = Manifest(
+                dataset=dataset,
+                partition=partition,
+                write_id=write_id,
+                written_at=dt.datetime.now(dt.UTC).isoformat(),
+                rows=sum(f["rows"] for f in files),
+                files=files,
+                schema=[{"name": f.name, "type": str(f.type)} for f in schema],
+                metadata=metadata or {},
+            )
+            # Optimistic concurrency: commit only over the version this write started from.
+            self._require_unchanged(dataset, partition, previous, write_id)
+            self._commit(folder, manifest)
+            moved = []
+        finally:
+            # A failed write removes what it moved in; its staging folder goes either way.
+            for path in moved:
+                with contextlib.suppress(FileNotFoundError):
+                    self.fs.delete_file(path)
+            self.fs.delete_dir(staging)
+        # Another writer may have committed in the same instant: only the winner cleans up.
+        self._require_unchanged(dataset, partition, manifest, write_id)
+        self._remove_superseded(folder, previous, keep={f["name"] for f in files})
         self._sweep_staging(dataset)
         return manifest
+
+    def _require_unchanged(self, dataset: str, partition: str | None, expected: Manifest | None, write_id: str) -> None:
+        current = self.manifest(dataset, partition)
+        if (current and current.write_id) != (expected and expected.write_id):
+            raise ConcurrentWriteError(
+                f"{self.partition_uri(dataset, partition)} was replaced by write "
+                f"{current.write_id if current else '(deleted)'} while write {write_id} was in progress; "
+                "run one write of a partition at a time"
+            )
 
     def _sweep_staging(self, dataset: str) -> None:
         """Delete what writers that died before their commit left in the staging area.
@@ -238,11 +274,23 @@ class DatasetStore:
             with self.fs.open_output_stream(target) as sink:
                 sink.write(manifest.to_json())
 
-    def _remove_superseded(self, folder: str, keep: set[str]) -> None:
-        selector = pafs.FileSelector(folder, recursive=False)
-        for info in self.fs.get_file_info(selector):
-            if info.type == pafs.FileType.File and info.base_name not in keep | {MANIFEST}:
-                self.fs.delete_file(info.path)
+    def _remove_superseded(self, folder: str, replaced: Manifest | None, keep: set[str]) -> None:
+        """Delete the files of the version this write replaced, and strays of writes that died.
+
+        A stray (a file no manifest lists) is deleted only once its write id is older than
+        `orphan_ttl`: a younger one may belong to a write still in flight, whose commit check will
+        then fail on its own rather than have its files pulled from under it.
+        """
+        superseded = {f["name"] for f in replaced.files} if replaced else set()
+        cutoff = f"{dt.datetime.now(dt.UTC) - self.orphan_ttl:%Y%m%dT%H%M%S}"
+        for info in self.fs.get_file_info(pafs.FileSelector(folder)):
+            name = info.base_name
+            if info.type != pafs.FileType.File or name in keep or name == MANIFEST:
+                continue
+            # part-<write id>-NNNNN.parquet, the write id starting with its UTC start time
+            if name in superseded or not name.startswith("part-") or name[5:20] <= cutoff:
+                with contextlib.suppress(FileNotFoundError):  # another cleanup got there first
+                    self.fs.delete_file(info.path)
 
     def partitions(self, dataset: str) -> list[str]:
         """Partition keys of a dataset that have a committed version, sorted."""
