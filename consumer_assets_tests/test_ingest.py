@@ -135,3 +135,23 @@ def test_bucketed_layout_partitions_profiles_and_sorts(tmp_path: Path) -> None:
             zip(part["profile_id"].to_pylist(), part["ts"].to_pylist(), part["event_id"].to_pylist(), strict=False)
         )
         assert rows == sorted(rows)
+
+
+def test_marker_names_must_stay_inside_the_day(tmp_path: Path) -> None:
+    land(tmp_path, {"e.jsonl.gz": [line(event(1))]})
+    (tmp_path / f"date={DAY}" / "_SUCCESS").write_text(json.dumps({"files": {"../../secrets.jsonl.gz": 1}}))
+    with pytest.raises(LandingDayError, match=r"lists '../../secrets.jsonl.gz', which is not a file name"):
+        ingest_day(tmp_path.as_uri(), DAY)
+
+
+def test_a_day_with_no_files_is_an_empty_day(tmp_path: Path) -> None:
+    land(tmp_path, {})
+    day = ingest_day(tmp_path.as_uri(), DAY)
+    assert day.events.num_rows == 0 and day.quarantine.num_rows == 0 and day.events.schema == RAW_EVENTS_SCHEMA
+
+
+def test_an_article_event_without_article_id_after_type_checks(tmp_path: Path) -> None:
+    # The article rule comes after the type rules: a wrong type elsewhere is the reason given.
+    lines = [line(event(1, event_type="cart_add", article_id=None, brand_id=7)), line(event(2, article_id=None))]
+    day = ingest_day(land(tmp_path, {"e.jsonl.gz": lines}), DAY, workers=1)
+    assert day.quarantine["reason"].to_pylist() == ["wrong_type", "missing_field"]

@@ -174,3 +174,19 @@ def test_corrupt_corpus_reconciles_exactly(storage_root: str) -> None:
     meta = {m.asset_key.path[-1]: m.metadata for m in result.asset_materializations_for_node("raw_events")}
     assert meta["raw_events_quarantine"]["reason_duplicate_event_id"].value == summary.corruptions["duplicate"]
     assert evaluations(result)["quarantined_share"].passed is False  # 5% corrupt is far above the 1% limit
+
+
+def test_a_range_with_a_missing_day_writes_no_day(tmp_path: Path) -> None:
+    landing, storage = tmp_path / "landing", (tmp_path / "storage").as_uri()
+    land_day(landing, dt.date(2026, 3, 1), n=20)
+    land_day(landing, dt.date(2026, 3, 3), n=20)  # 03-02 never landed
+    result = dg.materialize(
+        [raw_events],
+        resources=resources(storage, landing.as_uri()),
+        tags={RANGE_START: "2026-03-01", RANGE_END: "2026-03-03"},
+        raise_on_error=False,
+    )
+    assert not result.success
+    assert "landing day 2026-03-02 is missing" in str(result.failure_data_for_node("raw_events").error)
+    store = DatasetStore(resolve(storage))
+    assert store.partitions("raw_events") == [] and store.partitions("raw_events_quarantine") == []

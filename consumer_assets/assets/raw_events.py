@@ -89,7 +89,11 @@ def raw_events(context: dg.AssetExecutionContext, landing: LandingZone) -> Itera
         context.log.info(f"{key}: kept {events.num_rows} of {day.landed} landed records in {seconds:.1f}s")
         return bucketed(events)
 
-    # The IO manager writes one day at a time as it reads this mapping; only one day is in memory.
+    # Fail before writing anything if any day of the range has not landed completely.
+    for key in keys:
+        landing.require_complete(partition_day(key))
+    # The IO manager writes one day at a time as it reads this mapping, so only one day is in
+    # memory; each day's quarantine is kept (it is small) and written by the second output.
     yield dg.Output(LazyPartitions(keys, ingest), output_name="raw_events")
     yield dg.Output(quarantined, output_name="raw_events_quarantine")
     for name, results in outcomes.items():

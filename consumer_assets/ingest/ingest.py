@@ -9,7 +9,7 @@ from concurrent.futures import ProcessPoolExecutor
 
 import pyarrow as pa
 
-from consumer_assets.ingest.landing import LandingDay, open_day
+from consumer_assets.ingest.landing import LandingDay, LandingDayError, open_day
 from consumer_assets.ingest.validate import CheckedFile, ValidatedDay, check_lines, dedupe
 from consumer_assets.storage.filesystem import resolve
 
@@ -27,13 +27,20 @@ def ingest_day(landing_uri: str, day: dt.date, *, workers: int | None = None) ->
     names = sorted(landed.files)
     workers = min(workers or os.cpu_count() or 1, len(names))
     if workers <= 1 or landed.records < PARALLEL_MIN_RECORDS:
-        return dedupe([check_lines(day, name, landed.read_lines(name)) for name in names])
-    jobs = [(landing_uri, day, name, landed.files[name]) for name in names]
-    # spawn, not fork: the caller (a Dagster run) has threads that fork would copy mid-flight.
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        # Results travel as Arrow IPC streams: compact, and no pickled data objects.
-        checked = [_from_ipc(result) for result in pool.map(_check_file, jobs)]
-    return dedupe(checked)
+        checked = [check_lines(day, name, landed.read_lines(name)) for name in names]
+    else:
+        jobs = [(landing_uri, day, name, landed.files[name]) for name in names]
+        # spawn, not fork: the caller (a Dagster run) has threads that fork would copy mid-flight.
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            # Results travel as Arrow IPC streams: compact, and no pickled data objects.
+            checked = [_from_ipc(result) for result in pool.map(_check_file, jobs)]
+    result = dedupe(checked)
+    if result.landed != landed.records:  # every landed line is kept or quarantined, exactly once
+        raise LandingDayError(
+            f"{landed.uri()}: {result.events.num_rows} kept + {result.quarantine.num_rows} quarantined "
+            f"!= {landed.records} landed records"
+        )
+    return result
 
 
 def _check_file(job: tuple[str, dt.date, str, int]) -> tuple[bytes, bytes]:

@@ -75,6 +75,8 @@ def open_day(landing_uri: str, day: dt.date) -> LandingDay:
     if not isinstance(files, dict) or not all(isinstance(v, int) for v in files.values()):
         raise LandingDayError(f"{location.child(MARKER).uri} has no 'files' mapping of name -> line count")
     for name in files:
+        if "/" in name or "\\" in name or name in ("", ".", ".."):
+            raise LandingDayError(f"{location.child(MARKER).uri} lists {name!r}, which is not a file name in the day")
         if fs.get_file_info(location.path(name)).type != pafs.FileType.File:
             raise LandingDayError(
                 f"landing day {day} is incomplete: {MARKER} lists {location.child(name).uri}, which is missing"

@@ -1,11 +1,11 @@
 """Validate landed lines against the event contract: every line is kept or quarantined with a reason.
 
 Rules, in the order they are checked (the first that fails is the reason):
-`invalid_utf8`, `invalid_json`, `not_an_object`, `missing_field` (a required field absent or null,
-or an article event without article_id), `wrong_type`, `unknown_event_type`, `invalid_timestamp`
-(unparseable or without a time zone), `timestamp_outside_day`, `invalid_value` (a negative or
-non-finite price), `duplicate_event_id` (an event id already kept earlier this day: the first
-occurrence, in file then line order, is kept).
+`invalid_utf8`, `invalid_json`, `not_an_object`, `missing_field` (a required field absent or
+null), `wrong_type`, `unknown_event_type`, `missing_field` again for an article event without
+article_id, `invalid_timestamp` (unparseable or without a time zone), `timestamp_outside_day`,
+`invalid_value` (a negative or non-finite price), `duplicate_event_id` (an event id already kept
+earlier this day: the first occurrence, in file then line order, is kept).
 """
 
 from __future__ import annotations
@@ -158,7 +158,7 @@ def _check_lines(day: dt.date, source: str, lines: list[bytes]) -> CheckedFile:
 
 def dedupe(files: list[CheckedFile]) -> ValidatedDay:
     """Keep the first occurrence of each event id (in file, then line order); quarantine the rest."""
-    events = pa.concat_tables([f.events for f in files])
+    events = pa.concat_tables([_EMPTY_CHECKED.events, *(f.events for f in files)])
     ids = pc.dictionary_encode(events["event_id"]).combine_chunks().indices.to_numpy(zero_copy_only=False)
     first = np.zeros(len(ids), dtype=bool)
     first[np.unique(ids, return_index=True)[1]] = True
@@ -177,6 +177,10 @@ def dedupe(files: list[CheckedFile]) -> ValidatedDay:
     kept = events.filter(pa.array(first)).select(RAW_EVENTS_SCHEMA.names).cast(RAW_EVENTS_SCHEMA)
     counts = pc.value_counts(quarantine["reason"]).to_pylist()
     return ValidatedDay(kept, quarantine, {c["values"]: c["counts"] for c in counts})
+
+
+# What a file without lines gives: lets a day whose marker lists no files be an empty day.
+_EMPTY_CHECKED = _check_lines(dt.date(1970, 1, 1), "", [])
 
 
 def explain(raw: bytes, day: dt.date, start_ms: int, end_ms: int) -> tuple[str, str]:

@@ -6,7 +6,7 @@ import dagster as dg
 from pydantic import Field
 
 from consumer_assets.ingest.ingest import ingest_day
-from consumer_assets.ingest.landing import is_complete
+from consumer_assets.ingest.landing import is_complete, open_day
 from consumer_assets.ingest.validate import ValidatedDay
 from consumer_assets.settings import LANDING_ENV, landing_uri
 
@@ -26,6 +26,10 @@ class LandingZone(dg.ConfigurableResource):
 
     def is_complete(self, day: dt.date) -> bool:
         return is_complete(self.resolved_uri(), day)
+
+    def require_complete(self, day: dt.date) -> None:
+        """Raise LandingDayError, naming the path, unless the day has landed completely."""
+        open_day(self.resolved_uri(), day)
 
     def ingest(self, day: dt.date) -> ValidatedDay:
         return ingest_day(self.resolved_uri(), day, workers=self.workers)
