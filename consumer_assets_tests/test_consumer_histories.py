@@ -87,6 +87,10 @@ def read_day(storage: str, day: dt.date) -> pa.Table:
     return DatasetStore(resolve(storage)).read("consumer_histories", [day.isoformat()])
 
 
+def write_id(storage: str, day: dt.date) -> str:
+    return DatasetStore(resolve(storage)).require_manifest("consumer_histories", day.isoformat()).write_id
+
+
 def test_local_run_matches_the_oracle_and_reports(landed: Landed) -> None:
     result = histories_run(landed.storage, SparkResource(master="local[2]"), landed.instance, LAST, LAST)
     assert result.success
@@ -129,27 +133,25 @@ def test_standalone_cluster_gives_the_same_histories(landed: Landed, tmp_path: P
     local = histories_run(landed.storage, SparkResource(master="local[2]"), landed.instance, LAST, LAST)
     assert local.success
     expected = read_day(landed.storage, LAST)
+    before = write_id(landed.storage, LAST)
     with standalone_cluster(tmp_path / "spark") as master:
         spark = SparkResource(master=master, spark_config={"spark.executor.memory": "1g"})
         on_cluster = histories_run(landed.storage, spark, landed.instance, LAST, LAST)
         assert on_cluster.success
         (meta,) = [m.metadata for m in on_cluster.asset_materializations_for_node("consumer_histories")]
         assert meta["spark_master"].value == master
+    assert write_id(landed.storage, LAST) != before  # the cluster's run wrote a new version
     assert_same_histories(read_day(landed.storage, LAST), expected)
 
 
 def test_on_s3_storage_staged_and_direct(landed: Landed, s3_root: str, tmp_path: Path) -> None:
     ingest_all(landed.landing, s3_root, dg.DagsterInstance.ephemeral())
-    expected = (
-        read_day(landed.storage, LAST)
-        if DatasetStore(resolve(landed.storage)).manifest("consumer_histories", str(LAST))
-        else None
-    )
     # Staged: the driver copies the window to local disk and commits the output to S3.
     staged = histories_run(s3_root, SparkResource(master="local[2]"), dg.DagsterInstance.ephemeral(), LAST, LAST)
     assert staged.success
     table = read_day(s3_root, LAST)
-    assert_same_histories(table, expected if expected is not None else oracle_for(landed.storage, LAST))
+    assert_same_histories(table, oracle_for(landed.storage, LAST))
+    before = write_id(s3_root, LAST)
     # Direct: executors read s3:// themselves (pyarrow on the executor); outputs go to a shared staging folder.
     # Executors get their S3 settings from their own environment, here set through Spark.
     executor_env = {f"spark.executorEnv.{k}": os.environ[k] for k in (*S3_CREDENTIALS, "AWS_ENDPOINT_URL")}
@@ -157,7 +159,9 @@ def test_on_s3_storage_staged_and_direct(landed: Landed, s3_root: str, tmp_path:
         master="local[2]", reads_storage=True, staging_uri=(tmp_path / "shared").as_uri(), spark_config=executor_env
     )
     assert histories_run(s3_root, direct, dg.DagsterInstance.ephemeral(), LAST, LAST).success
+    assert write_id(s3_root, LAST) != before
     assert_same_histories(read_day(s3_root, LAST), table)
+    assert not list((tmp_path / "shared").iterdir())  # the run's staged outputs are cleaned up
 
 
 def test_missing_upstream_day_fails_naming_it(landed: Landed, tmp_path: Path) -> None:

@@ -1,9 +1,9 @@
 """consumer_histories: per profile, the last <= 200 events of the 28 days up to D, encoded for the model."""
 
+import contextlib
 import shutil
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -14,6 +14,7 @@ from consumer_assets.assets.trailing import check_result, trailing_metadata
 from consumer_assets.histories import WINDOW_DAYS, window_days, write_histories
 from consumer_assets.partitions import daily_partitions, partition_day, trailing_keys
 from consumer_assets.resources.spark import SparkResource
+from consumer_assets.settings import data_dir
 from consumer_assets.storage.filesystem import resolve
 from consumer_assets.storage.lazy import LazyPartitions
 from consumer_assets.storage.store import ParquetFiles, PartitionFiles
@@ -44,14 +45,17 @@ def consumer_histories(
 ) -> Iterator[Any]:
     """Per profile: the last <= 200 events of the 28 days up to D, encoded for the LSTM (PySpark)."""
     keys = context.partition_keys
-    staging = spark.staging(context.run.run_id)
-    local_staging = None if spark.reads_storage else Path(staging)
+    run_id = context.run.run_id
+    # Inputs: read where they are, or copied to the driver's disk; outputs: wherever executors write.
+    local_staging = data_dir() / "staging" / run_id
+    inputs = local_staging / "inputs"
+    outputs = resolve(spark.staging(run_id))
     try:
-        paths = raw_events.uris() if spark.reads_storage else raw_events.local_paths(Path(staging) / "inputs")
+        paths = raw_events.uris() if spark.reads_storage else raw_events.local_paths(inputs)
         days = {partition_day(k): v for k, v in paths.items()}
         started = time.perf_counter()
         written = write_histories(
-            spark.spark_session, days, [partition_day(k) for k in keys], f"{staging}/consumer_histories"
+            spark.spark_session, days, [partition_day(k) for k in keys], outputs.child("consumer_histories").uri
         )
         spark_seconds = time.perf_counter() - started
         context.log.info(f"Spark wrote histories of {len(keys)} day(s) in {spark_seconds:.1f}s")
@@ -91,5 +95,7 @@ def consumer_histories(
         for name, results in outcomes.items():
             yield check_result(HISTORIES, name, results)
     finally:
-        if local_staging is not None:
-            shutil.rmtree(local_staging, ignore_errors=True)
+        # By now the IO manager has copied every day into the store (or the run failed).
+        shutil.rmtree(local_staging, ignore_errors=True)
+        with contextlib.suppress(FileNotFoundError):
+            outputs.fs.delete_dir(outputs.root)
