@@ -34,6 +34,7 @@ from consumer_assets.histories import (
     write_histories,
 )
 from consumer_assets.histories.output import summarize, write_task
+from consumer_assets.histories.reader import read_events
 from consumer_assets.storage.filesystem import resolve
 from consumer_assets_tests.histories_oracle import list_histories_sql, oracle_histories
 
@@ -372,3 +373,15 @@ def test_write_histories_gives_every_day_a_readable_partition(
     empty = pq.read_table(summaries[quiet].path)
     assert empty.num_rows == 0 and empty.schema.equals(HISTORIES_SCHEMA)
     assert summaries[quiet].profiles == summaries[quiet].length_quantile(0.5) == 0
+
+
+def test_a_file_in_the_wrong_bucket_position_is_refused(tmp_path: Path) -> None:
+    ids = [f"p{i}" for i in range(40)]
+    buckets = profile_bucket(pa.array(ids), 2)
+    rows = [{"event_id": f"e{i}", "profile_id": p, "ts": ms(D, 1)} for i, p in enumerate(ids) if buckets[i] == 1]
+    path = tmp_path / "bucket-1-data.parquet"
+    pq.write_table(event_table(rows), path)
+    # Listed as the day's file of bucket 0: the data says otherwise.
+    with pytest.raises(ValueError, match=r"should hold only profiles of bucket 0 of 2"):
+        read_events([(str(path), 2)], ms(D - dt.timedelta(days=1)), ms(D + dt.timedelta(days=1)), 0, 2)
+    assert read_events([(str(path), 2)], ms(D - dt.timedelta(days=1)), ms(D + dt.timedelta(days=1)), 1, 2).num_rows

@@ -22,9 +22,7 @@ _TS_TYPE = RAW_EVENTS_SCHEMA.field("ts").type
 
 
 def open_path(path: str) -> tuple[pafs.FileSystem, str]:
-    """A pyarrow filesystem and the path on it; Hadoop's s3a:// names the same objects as s3://."""
-    if path.startswith("s3a://"):
-        path = "s3://" + path[len("s3a://") :]
+    """A pyarrow filesystem and the path on it (resolve reads Hadoop's s3a:// as s3://)."""
     location = resolve(path)
     return location.fs, location.root
 
@@ -43,7 +41,17 @@ def read_events(paths: list[tuple[str, int]], lo_ms: int, hi_ms: int, bucket: in
             raise ValueError(f"{path}: a layout of {file_buckets} buckets does not divide {buckets}")
         fs, local = open_path(path)
         table = pq.read_table(local, filesystem=fs, columns=list(EVENT_COLUMNS), filters=in_window)
-        if file_buckets < buckets and table.num_rows:
+        if not table.num_rows:
+            continue
+        # Which bucket a file holds comes from its place in the day's manifest; check the data
+        # agrees, so a partition written in another layout fails loudly instead of mixing profiles.
+        strays = profile_bucket(table["profile_id"], file_buckets) != bucket % file_buckets
+        if strays.any():
+            raise ValueError(
+                f"{path} should hold only profiles of bucket {bucket % file_buckets} of {file_buckets}, "
+                f"but {int(strays.sum())} of its events are of other buckets: it was not written in that layout"
+            )
+        if file_buckets < buckets:
             mine = profile_bucket(table["profile_id"], buckets) == bucket
             table = table.filter(pa.array(mine))
         tables.append(table.cast(READ_SCHEMA))
