@@ -55,7 +55,18 @@ def test_landing_sensor_requests_each_complete_recent_day_once(tmp_path: Path) -
     context = dg.build_sensor_context(resources={"landing": LandingZone(uri=tmp_path.as_uri())})
     result = landing_sensor(context)
     requests = {r.partition_key: r.run_key for r in result.run_requests}
-    assert requests == {str(day): f"landed-{day}" for day in complete}
+    assert sorted(requests) == sorted(str(day) for day in complete)
+    assert all(key.startswith(f"landed-{day}-") for day, key in requests.items())
+
+    # The same days again: the same run keys, so Dagster runs nothing twice ...
+    again = landing_sensor(context)
+    assert {r.partition_key: r.run_key for r in again.run_requests} == requests
+    # ... until the shop delivers a day anew, with a new marker.
+    marker = tmp_path / f"date={last}" / "_SUCCESS"
+    os.utime(marker, ns=(marker.stat().st_atime_ns, marker.stat().st_mtime_ns + 1_000_000_000))
+    redelivered = {r.partition_key: r.run_key for r in landing_sensor(context).run_requests}
+    assert redelivered[str(last)] != requests[str(last)]
+    assert redelivered[str(complete[1])] == requests[str(complete[1])]
 
 
 def test_landing_sensor_skips_when_nothing_landed(tmp_path: Path) -> None:

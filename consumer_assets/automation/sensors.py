@@ -21,12 +21,15 @@ def landing_sensor(context: dg.SensorEvaluationContext, landing: LandingZone) ->
     last = dt.date.fromisoformat(last_key)
     days = [last - dt.timedelta(days=n) for n in range(LOOKBACK_DAYS - 1, -1, -1)]
     first = dt.date.fromisoformat(daily_partitions.get_first_partition_key() or last_key)
-    complete = [day for day in days if day >= first and landing.is_complete(day)]
+    markers = {day: landing.completed_at(day) for day in days if day >= first}
+    complete = {day: at for day, at in markers.items() if at is not None}
     if not complete:
         return dg.SensorResult(skip_reason=f"no complete landing day in {days[0]}..{days[-1]}")
-    # run_key makes each day's request idempotent: a day already requested is not run again.
+    # The run key names the day and when its marker was written: a day already requested is not
+    # run again, but a day the shop delivers anew (a new marker) is.
     return dg.SensorResult(
         run_requests=[
-            dg.RunRequest(run_key=f"landed-{day.isoformat()}", partition_key=day.isoformat()) for day in complete
+            dg.RunRequest(run_key=f"landed-{day.isoformat()}-{at}", partition_key=day.isoformat())
+            for day, at in complete.items()
         ]
     )

@@ -29,7 +29,17 @@ def _map_tasks(spark: SparkSession, tasks: list[BucketTask], fn: TaskFn, schema:
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for batch in batches:
             for task_id in batch.column(0).to_pylist():
-                yield from fn(tasks[task_id])
+                task = tasks[task_id]
+                try:
+                    yield from fn(task)
+                except Exception as exc:
+                    # Surfaces through Py4J as text: say which task and which files.
+                    files = [path for path, _ in task.files]
+                    where = f"{files[0]} .. {files[-1]}" if files else "no files"
+                    raise RuntimeError(
+                        f"histories of bucket {task.bucket}/{task.buckets} for cut-offs "
+                        f"{task.cutoffs[0]}..{task.cutoffs[-1]} ({len(files)} files: {where}) failed: {exc}"
+                    ) from exc
 
     # range() with one partition per id gives exactly one task id per Spark task, without a shuffle.
     ids = spark.range(0, len(tasks), 1, numPartitions=len(tasks))

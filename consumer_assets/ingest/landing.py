@@ -84,6 +84,8 @@ def open_day(landing_uri: str, day: dt.date) -> LandingDay:
     return LandingDay(resolve(landing_uri), day, dict(files))
 
 
-def is_complete(landing_uri: str, day: dt.date) -> bool:
+def completed_at(landing_uri: str, day: dt.date) -> int | None:
+    """The modification time (ns) of the day's marker, or None while the day is incomplete."""
     location = resolve(landing_uri).child(day_folder(day))
-    return location.fs.get_file_info(location.path(MARKER)).type == pafs.FileType.File
+    info = location.fs.get_file_info(location.path(MARKER))
+    return info.mtime_ns if info.type == pafs.FileType.File else None

@@ -6,7 +6,7 @@ import dagster as dg
 from pydantic import Field
 
 from consumer_assets.ingest.ingest import ingest_day
-from consumer_assets.ingest.landing import is_complete, open_day
+from consumer_assets.ingest.landing import completed_at, open_day
 from consumer_assets.ingest.validate import ValidatedDay
 from consumer_assets.settings import LANDING_ENV, landing_uri
 
@@ -24,8 +24,9 @@ class LandingZone(dg.ConfigurableResource):
     def resolved_uri(self) -> str:
         return landing_uri(self.uri)
 
-    def is_complete(self, day: dt.date) -> bool:
-        return is_complete(self.resolved_uri(), day)
+    def completed_at(self, day: dt.date) -> int | None:
+        """When the day's `_SUCCESS` marker was written (ns since the epoch), or None if it is not there."""
+        return completed_at(self.resolved_uri(), day)
 
     def require_complete(self, day: dt.date) -> None:
         """Raise LandingDayError, naming the path, unless the day has landed completely."""

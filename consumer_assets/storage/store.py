@@ -148,7 +148,10 @@ class DatasetStore:
         """One table holding the given partitions in order, read through their manifests."""
         paths = [p for partition in partitions for p in self.files(dataset, partition)]
         tables = [pq.read_table(p, filesystem=self.fs, columns=columns) for p in paths]
-        return pa.concat_tables(tables)
+        try:
+            return pa.concat_tables(tables)
+        except pa.ArrowInvalid as exc:
+            raise ValueError(f"partitions {list(partitions)} of {dataset} disagree on schema: {exc}") from exc
 
     # -- writing -----------------------------------------------------------------------------
 
