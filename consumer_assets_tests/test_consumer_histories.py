@@ -12,10 +12,10 @@ import dagster as dg
 import pyarrow as pa
 import pytest
 
-from consumer_assets.assets.consumer_histories import consumer_histories
+from consumer_assets.assets.consumer_histories import HistoriesConfig, consumer_histories
 from consumer_assets.assets.raw_events import raw_events
 from consumer_assets.automation.jobs import RANGE_END, RANGE_START
-from consumer_assets.histories import HISTORIES_SCHEMA, window_days
+from consumer_assets.histories import HISTORIES_SCHEMA, NUM_PROFILE_BUCKETS, window_days
 from consumer_assets.resources.landing import LandingZone
 from consumer_assets.resources.spark import SparkResource
 from consumer_assets.resources.storage import ParquetIOManager
@@ -65,7 +65,12 @@ def landed(tmp_path_factory: pytest.TempPathFactory) -> Landed:
 
 
 def histories_run(
-    storage: str, spark: SparkResource, instance: dg.DagsterInstance, first: dt.date, last: dt.date
+    storage: str,
+    spark: SparkResource,
+    instance: dg.DagsterInstance,
+    first: dt.date,
+    last: dt.date,
+    task_buckets: int = NUM_PROFILE_BUCKETS,
 ) -> dg.ExecuteInProcessResult:
     tags = {RANGE_START: str(first), RANGE_END: str(last)}
     return dg.materialize(
@@ -74,6 +79,7 @@ def histories_run(
         resources={"io_manager": ParquetIOManager(root=storage), "spark": spark, "landing": LandingZone()},
         instance=instance,
         tags=tags,
+        run_config=dg.RunConfig(ops={"consumer_histories": HistoriesConfig(task_buckets=task_buckets)}),
     )
 
 
@@ -114,8 +120,10 @@ def test_local_run_matches_the_oracle_and_reports(landed: Landed) -> None:
 def test_backfill_as_one_run_equals_per_partition_runs(landed: Landed, tmp_path: Path) -> None:
     first = LAST - dt.timedelta(days=2)
     spark = SparkResource(master="local[2]")
-    one_run = histories_run(landed.storage, spark, landed.instance, first, LAST)
+    # The one run also splits each window into twice as many Spark tasks as there are profile buckets.
+    one_run = histories_run(landed.storage, spark, landed.instance, first, LAST, task_buckets=16)
     assert one_run.success
+    assert len(DatasetStore(resolve(landed.storage)).files("consumer_histories", str(LAST))) == 16
     materialized = one_run.asset_materializations_for_node("consumer_histories")
     assert sorted(m.partition for m in materialized) == [str(first + dt.timedelta(days=i)) for i in range(3)]
     assert {m.metadata["days_in_spark_job"].value for m in materialized} == {3}  # one Spark job for the range

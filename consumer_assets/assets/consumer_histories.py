@@ -7,11 +7,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import dagster as dg
+from pydantic import Field
 
 from consumer_assets import quality
 from consumer_assets.assets.raw_events import RAW_EVENTS
 from consumer_assets.assets.trailing import check_result, trailing_metadata
-from consumer_assets.histories import WINDOW_DAYS, window_days, write_histories
+from consumer_assets.histories import NUM_PROFILE_BUCKETS, WINDOW_DAYS, window_days, write_histories
 from consumer_assets.partitions import daily_partitions, partition_day, trailing_keys
 from consumer_assets.resources.spark import SparkResource
 from consumer_assets.settings import data_dir
@@ -32,6 +33,16 @@ WINDOW = dg.TimeWindowPartitionMapping(
 )
 
 
+class HistoriesConfig(dg.Config):
+    """How the Spark job splits its work."""
+
+    task_buckets: int = Field(
+        default=NUM_PROFILE_BUCKETS,
+        description=f"Spark tasks per window: a multiple of raw_events' {NUM_PROFILE_BUCKETS} profile buckets. "
+        "More tasks spread a bigger shop over more executors, each holding less of the window in memory.",
+    )
+
+
 @dg.asset(
     partitions_def=daily_partitions,
     ins={"raw_events": dg.AssetIn(key=RAW_EVENTS, partition_mapping=WINDOW)},
@@ -41,7 +52,7 @@ WINDOW = dg.TimeWindowPartitionMapping(
     metadata={"window_days": WINDOW_DAYS},
 )
 def consumer_histories(
-    context: dg.AssetExecutionContext, spark: SparkResource, raw_events: PartitionFiles
+    context: dg.AssetExecutionContext, config: HistoriesConfig, spark: SparkResource, raw_events: PartitionFiles
 ) -> Iterator[Any]:
     """Per profile: the last <= 200 events of the 28 days up to D, encoded for the LSTM (PySpark)."""
     keys = context.partition_keys
@@ -55,7 +66,11 @@ def consumer_histories(
         days = {partition_day(k): v for k, v in paths.items()}
         started = time.perf_counter()
         written = write_histories(
-            spark.spark_session, days, [partition_day(k) for k in keys], outputs.child("consumer_histories").uri
+            spark.spark_session,
+            days,
+            [partition_day(k) for k in keys],
+            outputs.child("consumer_histories").uri,
+            task_buckets=config.task_buckets,
         )
         spark_seconds = time.perf_counter() - started
         context.log.info(f"Spark wrote histories of {len(keys)} day(s) in {spark_seconds:.1f}s")

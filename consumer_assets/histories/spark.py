@@ -71,6 +71,7 @@ def write_histories(
     cutoffs: Sequence[dt.date],
     out_dir: str,
     cutoffs_per_task: int = CUTOFFS_PER_TASK,
+    task_buckets: int = 1,
 ) -> dict[dt.date, DaySummary]:
     """Compute and write the histories as of each cut-off day; return what each day got.
 
@@ -80,7 +81,7 @@ def write_histories(
     day gets a file per bucket, empty ones included, so every day asked for is readable.
     The day directories are emptied first: a rerun leaves no file of an earlier run behind.
     """
-    tasks = plan_tasks(files, cutoffs, cutoffs_per_task)
+    tasks = plan_tasks(files, cutoffs, cutoffs_per_task, task_buckets)
     for day in sorted(set(cutoffs)):
         fs, path = open_path(partition_dir(out_dir, day))
         fs.create_dir(path, recursive=True)

@@ -56,16 +56,20 @@ class BucketTask:
 
 
 def plan_tasks(
-    files: DayFiles, cutoffs: Sequence[dt.date], cutoffs_per_task: int = CUTOFFS_PER_TASK
+    files: DayFiles, cutoffs: Sequence[dt.date], cutoffs_per_task: int = CUTOFFS_PER_TASK, task_buckets: int = 1
 ) -> list[BucketTask]:
-    """Split the work into (bucket, run of consecutive cut-offs) tasks, each listing the files it reads."""
+    """Split the work into (bucket, run of consecutive cut-offs) tasks, each listing the files it reads.
+
+    There are as many buckets as the finest layout of the window, or `task_buckets` if that is
+    more (a multiple of every layout's count): more, smaller tasks for a bigger shop.
+    """
     days = sorted(set(cutoffs))
     if not days:
         raise ValueError("no cut-off days given")
     counts = {len(paths) for paths in files.values() if any(paths)}
-    buckets = max(counts, default=1)
+    buckets = max(*counts, task_buckets) if counts else task_buckets
     if any(buckets % c for c in counts):
-        raise ValueError(f"bucket counts {sorted(counts)} of the window's days do not divide each other")
+        raise ValueError(f"{buckets} task buckets do not divide into the window's bucket counts {sorted(counts)}")
     tasks = []
     for i in range(0, len(days), cutoffs_per_task):
         chunk = tuple(days[i : i + cutoffs_per_task])
