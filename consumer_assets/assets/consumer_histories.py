@@ -16,9 +16,9 @@ from consumer_assets.histories import NUM_PROFILE_BUCKETS, WINDOW_DAYS, window_d
 from consumer_assets.partitions import daily_partitions, partition_day, trailing_keys
 from consumer_assets.resources.spark import SparkResource
 from consumer_assets.settings import data_dir
+from consumer_assets.storage.files import ParquetFiles, PartitionFiles
 from consumer_assets.storage.filesystem import resolve
 from consumer_assets.storage.lazy import LazyPartitions
-from consumer_assets.storage.store import ParquetFiles, PartitionFiles
 
 HISTORIES = dg.AssetKey("consumer_histories")
 PROFILE_COUNT, LENGTH_DRIFT = "profile_count_vs_trailing_days", "sequence_length_drift"

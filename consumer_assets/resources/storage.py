@@ -8,8 +8,9 @@ import pyarrow as pa
 from pydantic import Field
 
 from consumer_assets.settings import STORAGE_ENV, storage_uri
+from consumer_assets.storage.files import PartitionFiles
 from consumer_assets.storage.filesystem import resolve
-from consumer_assets.storage.store import DatasetStore, Manifest, PartitionFiles
+from consumer_assets.storage.store import DatasetStore, Manifest
 
 
 def dataset_name(asset_key: dg.AssetKey) -> str:

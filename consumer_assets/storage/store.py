@@ -28,13 +28,13 @@ import json
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from consumer_assets.storage.files import ParquetFiles, partition_folder
 from consumer_assets.storage.filesystem import Location, resolve
 
 MANIFEST = "_manifest.json"
@@ -43,14 +43,6 @@ STAGING_TTL = dt.timedelta(days=1)
 # Files in a partition folder that no manifest lists are a dead write's leftovers after this long.
 ORPHAN_TTL = dt.timedelta(minutes=10)
 FORMAT_VERSION = 1
-
-
-@dataclass(frozen=True)
-class ParquetFiles:
-    """Parquet files written outside the store (a folder URI and file names), to be committed into it."""
-
-    uri: str
-    names: list[str]
 
 
 class ConcurrentWriteError(RuntimeError):
@@ -83,11 +75,6 @@ class Manifest:
         body = json.loads(data)
         body.pop("format", None)
         return cls(**body)
-
-
-def partition_folder(partition: str | None) -> str:
-    """The hive folder of a daily partition key; unpartitioned datasets live at the dataset root."""
-    return f"date={partition}" if partition is not None else ""
 
 
 class DatasetStore:
@@ -305,32 +292,3 @@ class DatasetStore:
                 if self.fs.get_file_info(f"{info.path}/{MANIFEST}").type == pafs.FileType.File:
                     keys.append(key)
         return sorted(keys)
-
-
-@dataclass(frozen=True)
-class PartitionFiles:
-    """The committed files of upstream partitions, for engines that read Parquet themselves (Spark)."""
-
-    store: DatasetStore
-    dataset: str
-    partitions: list[str]
-
-    def uris(self) -> dict[str, list[str]]:
-        """partition -> its files as URIs (file:///..., s3://...), for executors that reach the store."""
-        return {p: self.store.uris(self.dataset, p) for p in self.partitions}
-
-    def local_paths(self, staging_dir: Path) -> dict[str, list[str]]:
-        """partition -> its files as local paths; files of a remote store are copied under `staging_dir`."""
-        if self.store.location.is_local:
-            return {p: self.store.files(self.dataset, p) for p in self.partitions}
-        local = pafs.LocalFileSystem()
-        paths: dict[str, list[str]] = {}
-        for partition in self.partitions:
-            folder = staging_dir / self.dataset / partition_folder(partition)
-            folder.mkdir(parents=True, exist_ok=True)
-            paths[partition] = []
-            for source in self.store.files(self.dataset, partition):
-                target = folder / source.rsplit("/", 1)[-1]
-                pafs.copy_files(source, str(target), self.store.fs, local)
-                paths[partition].append(str(target))
-        return paths
