@@ -1,0 +1,29 @@
+"""The main job as a new user runs it: `consumer-assets run`, through every asset, into the data dir."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from consumer_assets.cli import main
+from consumer_assets.storage.filesystem import resolve
+from consumer_assets.storage.store import DatasetStore
+
+
+@pytest.mark.slow
+def test_run_simulates_ingests_and_builds_histories(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CONSUMER_ASSETS_DATA_DIR", str(tmp_path))
+    for name in ("CONSUMER_ASSETS_STORAGE", "CONSUMER_ASSETS_LANDING", "DAGSTER_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    args = ["run", "--start", "2026-06-01", "--days", "29", "--profiles", "400", "--seed", "3"]
+    result = CliRunner().invoke(main, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert f"done: outputs under {(tmp_path / 'storage').as_uri()}" in result.output
+
+    store = DatasetStore(resolve(tmp_path / "storage"))
+    assert len(store.partitions("raw_events")) == 29
+    assert store.partitions("consumer_histories") == ["2026-06-28", "2026-06-29"]  # full 28-day windows only
+    assert store.read("consumer_histories", ["2026-06-29"]).num_rows > 0
+    assert (tmp_path / "landing" / "date=2026-06-01" / "_SUCCESS").exists()
