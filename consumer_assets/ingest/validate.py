@@ -54,11 +54,17 @@ _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _MS = dt.timedelta(milliseconds=1)
 
 
+# A checked file's valid events: raw_events plus where each came from, for de-duplication.
+CHECKED_SCHEMA = pa.schema(
+    [*RAW_EVENTS_SCHEMA, *(QUARANTINE_SCHEMA.field(name) for name in ("source_file", "line_number", "raw_line"))]
+)
+
+
 @dataclass(frozen=True)
 class CheckedFile:
     """One landed file after validation: its valid events (with their line) and its rejected lines."""
 
-    events: pa.Table  # RAW_EVENTS_SCHEMA plus source_file, line_number, raw_line for de-duplication
+    events: pa.Table  # CHECKED_SCHEMA
     quarantine: pa.Table  # QUARANTINE_SCHEMA
 
 
@@ -135,13 +141,11 @@ def _check_lines(day: dt.date, source: str, lines: list[bytes]) -> CheckedFile:
             rejected.append((number, *explain(raw, day, start_ms, end_ms)))
 
     columns = list(zip(*kept, strict=True)) or [()] * len(RAW_EVENTS_SCHEMA)
+    origin = [[source] * len(kept_lines), kept_lines, [lines[n - 1] for n in kept_lines]]
     events = pa.Table.from_arrays(
-        [pa.array(col, type=f.type) for col, f in zip(columns, RAW_EVENTS_SCHEMA, strict=True)],
-        schema=RAW_EVENTS_SCHEMA,
+        [pa.array(col, type=f.type) for col, f in zip([*columns, *origin], CHECKED_SCHEMA, strict=True)],
+        schema=CHECKED_SCHEMA,
     )
-    events = events.append_column("source_file", pa.repeat(source, events.num_rows).cast(pa.string()))
-    events = events.append_column("line_number", pa.array(kept_lines, pa.int64()))
-    events = events.append_column("raw_line", pa.array([lines[n - 1] for n in kept_lines], pa.binary()))
     numbers, reasons, details = zip(*rejected, strict=True) if rejected else ((), (), ())
     quarantine = pa.table(
         {
@@ -158,7 +162,7 @@ def _check_lines(day: dt.date, source: str, lines: list[bytes]) -> CheckedFile:
 
 def dedupe(files: list[CheckedFile]) -> ValidatedDay:
     """Keep the first occurrence of each event id (in file, then line order); quarantine the rest."""
-    events = pa.concat_tables([_EMPTY_CHECKED.events, *(f.events for f in files)])
+    events = pa.concat_tables([CHECKED_SCHEMA.empty_table(), *(f.events for f in files)])
     ids = pc.dictionary_encode(events["event_id"]).combine_chunks().indices.to_numpy(zero_copy_only=False)
     first = np.zeros(len(ids), dtype=bool)
     first[np.unique(ids, return_index=True)[1]] = True
@@ -177,10 +181,6 @@ def dedupe(files: list[CheckedFile]) -> ValidatedDay:
     kept = events.filter(pa.array(first)).select(RAW_EVENTS_SCHEMA.names).cast(RAW_EVENTS_SCHEMA)
     counts = pc.value_counts(quarantine["reason"]).to_pylist()
     return ValidatedDay(kept, quarantine, {c["values"]: c["counts"] for c in counts})
-
-
-# What a file without lines gives: lets a day whose marker lists no files be an empty day.
-_EMPTY_CHECKED = _check_lines(dt.date(1970, 1, 1), "", [])
 
 
 def explain(raw: bytes, day: dt.date, start_ms: int, end_ms: int) -> tuple[str, str]:
