@@ -58,8 +58,8 @@ def _null_where(mask: np.ndarray, values: pa.Array) -> pa.Array:
 
 def generate(data_dir: Path, profiles: int, days: int, buckets: int) -> dict[str, list[str]]:
     """Synthetic raw_events for `days` days up to CUTOFF, cached: {day: [file of bucket b]}."""
+    from consumer_assets.events.bucketing import profile_bucket
     from consumer_assets.events.schema import ACTION_TYPES, ARTICLE_EVENT_TYPES, RAW_EVENTS_SCHEMA
-    from consumer_assets.histories.bucketing import profile_bucket
 
     manifest = data_dir / "files.json"
     if manifest.exists():
@@ -218,7 +218,7 @@ def main() -> None:
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))  # the oracle lives in the tests folder, not in the package
 
-    from consumer_assets.histories.bucketing import NUM_PROFILE_BUCKETS
+    from consumer_assets.events.bucketing import NUM_PROFILE_BUCKETS
 
     buckets = args.buckets or NUM_PROFILE_BUCKETS
     data = args.data_dir / f"p{args.profiles}_d{args.days}_b{buckets}"

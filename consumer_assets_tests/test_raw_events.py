@@ -10,8 +10,8 @@ import pyarrow.compute as pc
 
 from consumer_assets.assets.raw_events import raw_events
 from consumer_assets.automation.jobs import RANGE_END, RANGE_START
+from consumer_assets.events.bucketing import NUM_PROFILE_BUCKETS
 from consumer_assets.events.schema import QUARANTINE_SCHEMA, RAW_EVENTS_SCHEMA
-from consumer_assets.histories.bucketing import NUM_PROFILE_BUCKETS
 from consumer_assets.resources.landing import LandingZone
 from consumer_assets.resources.storage import ParquetIOManager
 from consumer_assets.simulation import simulate_to_landing

@@ -10,7 +10,7 @@ import pyarrow.compute as pc
 
 from consumer_assets import quality
 from consumer_assets.assets.trailing import check_result, trailing_metadata
-from consumer_assets.histories.bucketing import NUM_PROFILE_BUCKETS
+from consumer_assets.events.bucketing import NUM_PROFILE_BUCKETS
 from consumer_assets.ingest.layout import bucketed
 from consumer_assets.ingest.validate import REASONS
 from consumer_assets.partitions import daily_partitions, partition_day, trailing_keys

@@ -1,19 +1,15 @@
 """Consumer histories: the paper's model input, aggregated from raw_events without a shuffle.
 
-Plain functions, no Dagster: `bucketing` (the raw_events file layout and id hashing), `schema`
-(the definition as constants), `encode` (numpy/pyarrow, one bucket), `tasks`
-(the unit of work), `output` (writing on executors), `spark` (the job).
+Plain functions, no Dagster: `bucketing` (id hashing; the raw_events profile buckets it reads
+are defined with the event contract, in events.bucketing), `schema` (the definition as
+constants), `encode` (numpy/pyarrow, one bucket), `tasks` (the unit of work), `output` (writing
+on executors), `spark` (the job).
 """
 
 from __future__ import annotations
 
-from consumer_assets.histories.bucketing import (
-    NUM_PROFILE_BUCKETS,
-    crc32,
-    hash_bucket,
-    profile_bucket,
-    profile_bucket_sql,
-)
+from consumer_assets.events.bucketing import NUM_PROFILE_BUCKETS, crc32, profile_bucket, profile_bucket_sql
+from consumer_assets.histories.bucketing import hash_bucket
 from consumer_assets.histories.encode import encode_cutoff, encode_histories, sort_events
 from consumer_assets.histories.output import DaySummary, partition_dir
 from consumer_assets.histories.schema import (

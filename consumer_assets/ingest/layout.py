@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from consumer_assets.histories.bucketing import NUM_PROFILE_BUCKETS, profile_bucket
+from consumer_assets.events.bucketing import NUM_PROFILE_BUCKETS, profile_bucket
 
 SORT_KEYS = [("profile_id", "ascending"), ("ts", "ascending"), ("event_id", "ascending")]
 
