@@ -13,6 +13,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
+from consumer_assets.events.landing import MARKER, data_file_name, day_folder
 from consumer_assets.events.schema import (
     ACTION_TYPES,
     ARTICLE_EVENT_TYPES,
@@ -33,11 +34,11 @@ def _run(root: Path, days: int, seed: int = 7, corrupt: float = 0.0) -> list[Day
 
 
 def _day_dir(root: Path, day: dt.date) -> Path:
-    return root / f"date={day.isoformat()}"
+    return root / day_folder(day)
 
 
 def _lines(root: Path, day: dt.date) -> list[bytes]:
-    marker = json.loads((_day_dir(root, day) / "_SUCCESS").read_text())
+    marker = json.loads((_day_dir(root, day) / MARKER).read_text())
     lines: list[bytes] = []
     for name in marker["files"]:
         lines += gzip.decompress((_day_dir(root, day) / name).read_bytes()).splitlines(keepends=True)
@@ -57,14 +58,14 @@ def clean(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[DaySumma
 def test_layout_and_success_marker_match_the_files(clean: tuple[Path, list[DaySummary]]) -> None:
     root, summaries = clean
     assert [s.date for s in summaries] == [START + dt.timedelta(days=k) for k in range(3)]
-    assert sorted(p.name for p in root.iterdir()) == [f"date={s.date.isoformat()}" for s in summaries]
+    assert sorted(p.name for p in root.iterdir()) == [day_folder(s.date) for s in summaries]
     for s in summaries:
         folder = _day_dir(root, s.date)
-        marker = json.loads((folder / "_SUCCESS").read_text())
+        marker = json.loads((folder / MARKER).read_text())
         assert marker == {"date": s.date.isoformat(), "files": s.files, "records": s.records}
         assert len(s.files) >= 2
-        assert sorted(p.name for p in folder.iterdir()) == sorted([*s.files, "_SUCCESS"])
-        assert list(s.files) == [f"events-{i:04d}.jsonl.gz" for i in range(len(s.files))]
+        assert sorted(p.name for p in folder.iterdir()) == sorted([*s.files, MARKER])
+        assert list(s.files) == [data_file_name(i) for i in range(len(s.files))]
         for name, count in s.files.items():
             data = gzip.decompress((folder / name).read_bytes())
             assert data.count(b"\n") == count and (not data or data.endswith(b"\n"))
@@ -114,9 +115,8 @@ def test_same_seed_gives_identical_bytes_and_another_seed_differs(
     _run(tmp_path / "again", days=3)
     assert _tree(tmp_path / "again") == _tree(root)
     _run(tmp_path / "other", days=1, seed=8)
-    day = f"date={START.isoformat()}"
-    other = _tree(tmp_path / "other")
-    assert other[f"{day}/events-0000.jsonl.gz"] != _tree(root)[f"{day}/events-0000.jsonl.gz"]
+    first = f"{day_folder(START)}/{data_file_name(0)}"
+    assert _tree(tmp_path / "other")[first] != _tree(root)[first]
 
 
 def test_a_day_does_not_depend_on_how_many_days_follow(clean: tuple[Path, list[DaySummary]], tmp_path: Path) -> None:
@@ -258,9 +258,9 @@ def test_writes_the_landing_zone_and_truth_to_s3(
     (s,) = list(
         simulate_to_landing("s3://shop/landing", START, 1, profiles=PROFILES, seed=7, truth_uri="s3://shop/truth")
     )
-    day = f"date={START.isoformat()}"
+    day = day_folder(START)
     listed = sorted(i.base_name for i in fs.get_file_info(pafs.FileSelector(f"shop/landing/{day}")))
-    assert listed == sorted([*s.files, "_SUCCESS"])
+    assert listed == sorted([*s.files, MARKER])
     for name in s.files:
         with fs.open_input_stream(f"shop/landing/{day}/{name}", compression=None) as f:
             assert f.read() == (root / day / name).read_bytes()
@@ -274,9 +274,9 @@ def test_writes_the_landing_zone_and_truth_to_s3(
 def test_rerunning_a_day_replaces_it_whole(tmp_path: Path) -> None:
     _run(tmp_path, days=1)
     folder = _day_dir(tmp_path, START)
-    (folder / "events-0009.jsonl.gz").write_bytes(gzip.compress(b"stale\n"))
+    (folder / data_file_name(9)).write_bytes(gzip.compress(b"stale\n"))
     (s,) = _run(tmp_path, days=1)
-    assert sorted(p.name for p in folder.iterdir()) == sorted([*s.files, "_SUCCESS"])
+    assert sorted(p.name for p in folder.iterdir()) == sorted([*s.files, MARKER])
 
 
 def test_cli_simulate_prints_one_summary_per_day(tmp_path: Path) -> None:
@@ -291,4 +291,4 @@ def test_cli_simulate_prints_one_summary_per_day(tmp_path: Path) -> None:
     days = [json.loads(line) for line in result.output.splitlines()]
     assert [d["date"] for d in days] == ["2026-01-04", "2026-01-05"]
     assert all(sum(d["corruptions"].values()) > 0 for d in days)
-    assert (tmp_path / "t" / "date=2026-01-05" / "truth.parquet").is_file()
+    assert (tmp_path / "t" / day_folder(dt.date(2026, 1, 5)) / "truth.parquet").is_file()
