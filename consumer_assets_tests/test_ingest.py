@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
@@ -153,3 +155,31 @@ def test_an_article_event_without_article_id_after_type_checks(tmp_path: Path) -
     lines = [line(event(1, event_type="cart_add", article_id=None, brand_id=7)), line(event(2, article_id=None))]
     day = ingest_day(land(tmp_path, {"e.jsonl.gz": lines}), DAY, workers=1)
     assert day.quarantine["reason"].to_pylist() == ["wrong_type", "missing_field"]
+
+
+@pytest.mark.parametrize("date_type", [pa.date32(), pa.string()])
+def test_ids_kept_on_earlier_days_are_duplicates(tmp_path: Path, date_type: pa.DataType) -> None:
+    lines = [line(event(n)) for n in range(6)] + [line(event(2))]
+    uri = land(tmp_path, {"a.jsonl.gz": lines[:4], "b.jsonl.gz": lines[4:]})
+    earlier = pa.table(
+        {
+            "event_id": pa.array([f"{2:016x}", f"{5:016x}", "never-seen-today"]),
+            "date": pa.array([dt.date(2026, 3, 1), dt.date(2026, 3, 3), dt.date(2026, 3, 2)]).cast(date_type),
+        }
+    )
+    for vectorised in (True, False):
+        day = ingest_day(uri, DAY, earlier_ids=earlier, vectorised=vectorised)
+        assert sorted(day.events["event_id"].to_pylist()) == [f"{n:016x}" for n in (0, 1, 3, 4)]
+        rows = [(q["source_file"], q["line_number"], q["reason"], q["detail"]) for q in day.quarantine.to_pylist()]
+        assert rows == [
+            ("a.jsonl.gz", 3, "duplicate_event_id", f"event_id {2:016x} already kept on 2026-03-01"),
+            ("b.jsonl.gz", 2, "duplicate_event_id", f"event_id {5:016x} already kept on 2026-03-03"),
+            ("b.jsonl.gz", 3, "duplicate_event_id", f"event_id {2:016x} already kept on 2026-03-01"),
+        ]
+        assert day.quarantine["raw_line"].to_pylist() == [lines[2], lines[5], lines[6]]
+
+
+def test_no_earlier_ids_change_nothing(tmp_path: Path) -> None:
+    uri = land(tmp_path, {"a.jsonl.gz": [line(event(n)) for n in range(3)]})
+    empty = pa.table({"event_id": pa.array([], pa.string()), "date": pa.array([], pa.date32())})
+    assert ingest_day(uri, DAY, earlier_ids=empty).events.equals(ingest_day(uri, DAY).events)

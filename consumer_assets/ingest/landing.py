@@ -94,8 +94,9 @@ class LandingDay:
     def uri(self, name: str = "") -> str:
         return self.folder.child(name).uri if name else self.folder.uri
 
-    def blocks(self, file: LandedFile, block_bytes: int = BLOCK_BYTES) -> Iterator[LineBlock]:
-        """The file's lines in blocks; raises LandingDayError if it is unreadable or breaks its marker's count."""
+    def blocks(self, file: LandedFile, block_bytes: int | None = None) -> Iterator[LineBlock]:
+        """The file's lines in blocks of about BLOCK_BYTES; LandingDayError if unreadable or not as its marker says."""
+        block_bytes = block_bytes or BLOCK_BYTES
         lines = 0
         compression = "gzip" if is_gzip(file.name) else None
         try:
