@@ -40,6 +40,7 @@ print(json.dumps({{"records": summary.records, "day_seconds": summary.seconds, "
 
 INGEST = """
 import datetime as dt, json, os, resource, sys, time
+from concurrent.futures import ThreadPoolExecutor
 import pyarrow.parquet as pq
 from consumer_assets.ingest.ingest import ingest_day
 from consumer_assets.ingest.layout import bucketed
@@ -49,9 +50,10 @@ started = time.perf_counter()
 day = ingest_day(landing, dt.date.fromisoformat("{day}"))
 validated = time.perf_counter()
 os.makedirs(out)
-for b, part in enumerate(bucketed(day.events)):
-    pq.write_table(part, f"{{out}}/part-{{b:05d}}.parquet", compression="zstd")
-pq.write_table(day.quarantine, f"{{out}}/quarantine.parquet", compression="zstd")
+tables = {{f"part-{{b:05d}}": part for b, part in enumerate(bucketed(day.events))}} | {{"quarantine": day.quarantine}}
+with ThreadPoolExecutor(os.cpu_count()) as pool:  # one Parquet file per bucket, written side by side
+    list(pool.map(lambda item: pq.write_table(item[1], f"{{out}}/{{item[0]}}.parquet", compression="zstd"),
+                  tables.items()))
 done = time.perf_counter()
 print(json.dumps({{"landed": day.landed, "kept": day.events.num_rows, "validate_seconds": validated - started,
                   "total_seconds": done - started, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
