@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import random
 from pathlib import Path
 
 import pyarrow as pa
@@ -183,3 +184,17 @@ def test_no_earlier_ids_change_nothing(tmp_path: Path) -> None:
     uri = land(tmp_path, {"a.jsonl.gz": [line(event(n)) for n in range(3)]})
     empty = pa.table({"event_id": pa.array([], pa.string()), "date": pa.array([], pa.date32())})
     assert ingest_day(uri, DAY, earlier_ids=empty).events.equals(ingest_day(uri, DAY).events)
+
+
+def test_bucketed_layout_orders_events_of_one_millisecond_by_event_id(tmp_path: Path) -> None:
+    rng = random.Random(3)
+    numbers = rng.sample(range(10_000), 300)
+    records = [event(n, profile_id=f"p{n % 7}", ts=f"2026-03-04T10:00:0{n % 3}.000Z") for n in numbers]
+    day = ingest_day(land(tmp_path, {"e.jsonl.gz": [line(r) for r in records]}), DAY)
+    parts = bucketed(day.events, buckets=3)
+    reference = day.events.sort_by([("profile_id", "ascending"), ("ts", "ascending"), ("event_id", "ascending")])
+    got = pa.concat_tables(parts).sort_by([("profile_id", "ascending"), ("ts", "ascending"), ("event_id", "ascending")])
+    assert got.equals(reference)
+    for part in parts:
+        assert part.equals(part.sort_by([("profile_id", "ascending"), ("ts", "ascending"), ("event_id", "ascending")]))
+    assert [p.num_rows for p in bucketed(day.events.slice(0, 0), buckets=3)] == [0, 0, 0]
