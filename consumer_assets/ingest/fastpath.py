@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
@@ -44,23 +45,42 @@ _ACTIONS = pa.array(ACTION_TYPES)
 _ARTICLE_ACTIONS = pa.array(sorted(ARTICLE_EVENT_TYPES))
 # After a parse fails at row r, the rest is parsed in pieces that double from about r lines:
 # failures cost little where they are sparse, nothing where there are none. Where they are dense
-# (a failed parse per _DENSE_GAP lines or more), the block's remaining lines go line by line,
-# which is cheaper than the parses it would take to find each failure.
+# (a failed parse per _DENSE_GAP lines or more), the remaining lines go line by line, which is
+# cheaper than the parses it would take to find each failure.
 _FIRST_PIECE = 64
 _PER_LINE_BELOW = 8
-_DENSE_ERRORS = 4
+_DENSE_FAILURES = 4
 _DENSE_GAP = 400
+
+
+@dataclass
+class ParseStats:
+    """Failed parses per line tried, over the blocks of one file: dense failures send a file line by line."""
+
+    lines: int = 0
+    failures: int = 0
+
+    @property
+    def dense(self) -> bool:
+        return self.failures >= _DENSE_FAILURES and self.failures * _DENSE_GAP > self.lines
+
+
 _DEPTH_SAFE_LENGTH = 2048  # a line this short cannot nest 1024 deep
 _MAX_BRACKETS = 512
 
 
-def check_block(day: dt.date, source: str, block: LineBlock) -> CheckedFile:
-    """Validate the block's lines; the same outcome as `check_lines(day, source, block.lines(), ...)`."""
+def check_block(day: dt.date, source: str, block: LineBlock, stats: ParseStats | None = None) -> CheckedFile:
+    """Validate the block's lines; the same outcome as `check_lines(day, source, block.lines(), ...)`.
+
+    `stats` carries the parse failures of the file's earlier blocks (see ParseStats).
+    """
     data, ends = block.data, block.ends
     starts = np.r_[0, ends[:-1] + 1]
     handed = ~_parseable(data, starts, ends)
     good = np.flatnonzero(~handed)
-    parsed, rows_of, failed = _parse_lines(_blanked(data, starts, ends, handed), starts, ends, good)
+    parsed, rows_of, failed = _parse_lines(
+        _blanked(data, starts, ends, handed), starts, ends, good, stats or ParseStats()
+    )
     handed[failed] = True
     table = pa.concat_tables([PARSE_SCHEMA.empty_table(), *parsed])
     lines = np.concatenate([np.zeros(0, np.int64), *rows_of])
@@ -119,21 +139,19 @@ def _blanked(data: bytes, starts: np.ndarray, ends: np.ndarray, handed: np.ndarr
 
 
 def _parse_lines(
-    buffer: pa.Buffer, starts: np.ndarray, ends: np.ndarray, good: np.ndarray
+    buffer: pa.Buffer, starts: np.ndarray, ends: np.ndarray, good: np.ndarray, stats: ParseStats
 ) -> tuple[list[pa.Table], list[np.ndarray], list[int]]:
     """Arrow tables of the good lines (each with the lines of its rows), and the lines left to `check_lines`."""
     tables: list[pa.Table] = []
     rows_of: list[np.ndarray] = []
     failed: list[int] = []
     todo = [(0, len(good))]  # ranges of `good`; any order, rows carry their line
-    errors = 0
     while todo:
         a, b = todo.pop()
         if b - a < _PER_LINE_BELOW:
             failed += good[a:b].tolist()
             continue
-        if errors >= _DENSE_ERRORS and errors * _DENSE_GAP > len(failed) + sum(len(r) for r in rows_of):
-            # Failures so dense that each costs more parses than checking the lines one by one.
+        if stats.dense:
             failed += np.concatenate([good[x:y] for x, y in [(a, b), *todo]]).tolist()
             break
         lo, hi = int(starts[good[a]]), int(ends[good[b - 1]]) + 1
@@ -151,11 +169,13 @@ def _parse_lines(
             if table.num_rows == b - a:  # one row per line: rows map to lines exactly
                 tables.append(table)
                 rows_of.append(good[a:b])
+                stats.lines += b - a
                 continue
             row = -1
-        errors += 1
+        stats.failures += 1
         if 0 <= row < b - a:
             failed.append(int(good[a + row]))
+            stats.lines += 1
             todo.append((a, a + row))
             todo += reversed(_growing(a + row + 1, b, max(_FIRST_PIECE, row)))
         elif b - a > _FIRST_PIECE:  # no usable row number: find the failure in pieces that grow from a

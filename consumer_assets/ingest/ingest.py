@@ -11,7 +11,7 @@ import pyarrow as pa
 
 from consumer_assets.events.schema import QUARANTINE_SCHEMA
 from consumer_assets.ingest.dedupe import RAW_LINES_SCHEMA, CheckedSource, RepeatFilter, dedupe
-from consumer_assets.ingest.fastpath import check_block
+from consumer_assets.ingest.fastpath import ParseStats, check_block
 from consumer_assets.ingest.landing import LandedFile, LandingDay, LandingDayError, LandingRules, open_day
 from consumer_assets.ingest.validate import CHECKED_SCHEMA, ValidatedDay, check_lines
 
@@ -61,11 +61,11 @@ def ingest_day(
 def check_file(day: dt.date, landed: LandingDay, file: LandedFile, *, vectorised: bool = True) -> CheckedSource:
     """Validate one file block by block; its memory is a block's lines plus the valid events so far."""
     events, quarantine, maybe_repeats = [CHECKED_SCHEMA.empty_table()], [QUARANTINE_SCHEMA.empty_table()], []
-    repeats = RepeatFilter()
+    repeats, stats = RepeatFilter(), ParseStats()
     lines = 0
     for block in landed.blocks(file):
-        if vectorised:
-            checked = check_block(day, file.name, block)
+        if vectorised and not stats.dense:
+            checked = check_block(day, file.name, block, stats)
         else:
             numbers = range(block.first_line, block.first_line + len(block.ends))
             checked = check_lines(day, file.name, block.lines(), numbers)
