@@ -12,6 +12,7 @@ import pyarrow.compute as pc
 import pytest
 
 from consumer_assets.events.schema import RAW_EVENTS_SCHEMA
+from consumer_assets.ingest.dedupe import fingerprint
 from consumer_assets.ingest.ingest import ingest_day
 from consumer_assets.ingest.landing import LandingDayError
 from consumer_assets.ingest.layout import bucketed
@@ -198,3 +199,13 @@ def test_bucketed_layout_orders_events_of_one_millisecond_by_event_id(tmp_path: 
     for part in parts:
         assert part.equals(part.sort_by([("profile_id", "ascending"), ("ts", "ascending"), ("event_id", "ascending")]))
     assert [p.num_rows for p in bucketed(day.events.slice(0, 0), buckets=3)] == [0, 0, 0]
+
+
+def test_id_fingerprints_do_not_depend_on_the_neighbours() -> None:
+    # Ids of one length are read as a matrix, mixed lengths one by one: the same id, the same value.
+    same_length = pa.array(["0123456789abcdef", "fedcba9876543210"])
+    mixed = pa.array(["x", "0123456789abcdef", "", None, "short", "fedcba9876543210-long"]).slice(1)
+    assert fingerprint(same_length)[0] == fingerprint(mixed)[0]
+    assert fingerprint(pa.array(["fedcba9876543210-long"]))[0] == fingerprint(mixed)[-1]
+    assert fingerprint(pa.array(["short"]))[0] == fingerprint(mixed)[3]
+    assert len(set(fingerprint(pa.array([f"{n:016x}" for n in range(10_000)])).tolist())) == 10_000

@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from consumer_assets.events.bucketing import crc32
+from consumer_assets.events.bucketing import as_string_array
 from consumer_assets.events.schema import QUARANTINE_SCHEMA, RAW_EVENTS_SCHEMA
 from consumer_assets.ingest.validate import CHECKED_SCHEMA, ValidatedDay
 
@@ -38,17 +38,17 @@ class CheckedSource:
 class RepeatFilter:
     """Which kept rows of a file's next block may repeat an id seen before in the file.
 
-    A bitmap of 2**24 bits (2 MB) over the ids' CRC-32: a match may be a collision (about one in
-    60 rows of a file of 250,000 events), never a miss, so the raw lines kept for a file are a
-    small superset of its repeats' lines.
+    A bitmap of 2**24 bits (2 MB) over a fingerprint of each id: a match may be a collision
+    (about one in 60 rows of a file of 250,000 events), never a miss, so the raw lines kept for
+    a file are a small superset of its repeats' lines.
     """
 
     def __init__(self) -> None:
         self._bits = np.zeros(1 << 21, np.uint8)
 
     def flag(self, event_ids: pa.ChunkedArray | pa.Array) -> np.ndarray:
-        slot = crc32(event_ids) >> np.uint32(8)
-        byte, bit = slot >> np.uint32(3), np.left_shift(np.uint8(1), (slot & np.uint32(7)).astype(np.uint8))
+        slot = fingerprint(event_ids) >> np.uint64(40)
+        byte, bit = slot >> np.uint64(3), np.left_shift(np.uint8(1), (slot & np.uint64(7)).astype(np.uint8))
         flagged = (self._bits[byte] & bit) != 0
         ordered = np.sort(slot)
         again = ordered[1:][ordered[1:] == ordered[:-1]]
@@ -56,6 +56,39 @@ class RepeatFilter:
             flagged |= np.isin(slot, again)
         np.bitwise_or.at(self._bits, byte, bit)
         return flagged
+
+
+def fingerprint(values: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """A 64-bit hash of each string from its length and its first and last 8 bytes (0 for null).
+
+    Equal strings have equal fingerprints; strings that differ only in the middle collide, which
+    a filter can afford. Ids of one length (the usual case) are read as a matrix, without a copy.
+    """
+    arr = as_string_array(values)
+    n = len(arr)
+    offset_type = np.int64 if pa.types.is_large_string(arr.type) else np.int32
+    offsets = np.frombuffer(arr.buffers()[1], offset_type)[arr.offset : arr.offset + n + 1].astype(np.int64)
+    data = arr.buffers()[2]
+    chars = np.frombuffer(data, np.uint8) if data is not None and data.size else np.zeros(1, np.uint8)
+    lengths = np.diff(offsets)
+    if n and lengths[0] >= 8 and (lengths == lengths[0]).all():
+        matrix = chars[offsets[0] : offsets[-1]].reshape(n, int(lengths[0]))
+        head, tail = matrix[:, :8], matrix[:, -8:]
+    else:  # bytes at positions clipped to each string, so a neighbour's bytes never count
+        last = np.maximum(offsets[1:] - 1, offsets[:-1])[:, None]
+        head = chars[np.clip(offsets[:-1, None] + np.arange(8), offsets[:-1, None], last)]
+        tail = chars[np.clip(offsets[1:, None] - 8 + np.arange(8), offsets[:-1, None], last)]
+        head[lengths == 0] = 0
+        tail[lengths == 0] = 0
+    with np.errstate(over="ignore"):
+        mixed = np.ascontiguousarray(head).view(np.uint64)[:, 0] * np.uint64(0x9E3779B97F4A7C15)
+        mixed ^= np.ascontiguousarray(tail).view(np.uint64)[:, 0] * np.uint64(0xC2B2AE3D27D4EB4F)
+        mixed ^= lengths.astype(np.uint64) * np.uint64(0x165667B19E3779F9)
+        mixed ^= mixed >> np.uint64(29)
+        mixed *= np.uint64(0xBF58476D1CE4E5B9)
+    if arr.null_count:
+        mixed[np.asarray(arr.is_null())] = 0
+    return mixed
 
 
 def dedupe(
@@ -68,13 +101,18 @@ def dedupe(
     `earlier_ids` has columns event_id and date (EARLIER_IDS_SCHEMA; date may also be a string).
     `reread(source index, line numbers)` returns raw lines that the sources did not keep.
     """
-    events = pa.concat_tables([CHECKED_SCHEMA.empty_table(), *(s.events for s in sources)]).combine_chunks()
+    events = pa.concat_tables([CHECKED_SCHEMA.empty_table(), *(s.events for s in sources)])
     source_of = np.repeat(np.arange(len(sources)), [s.events.num_rows for s in sources])
     encoded = pc.dictionary_encode(events["event_id"]).combine_chunks()
-    codes = encoded.indices.to_numpy(zero_copy_only=False)
-    first_at = np.unique(codes, return_index=True)[1]  # row of each distinct id's first occurrence
-    repeat = np.ones(len(codes), bool)
-    repeat[first_at] = False
+    codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    # Codes are handed out in order of first appearance: a row is its id's first occurrence when
+    # its code exceeds every code before it.
+    repeat = codes <= np.maximum.accumulate(np.r_[-1, codes[:-1]])
+    first_at = np.flatnonzero(~repeat)  # row of each id's first occurrence, by code
+    if not np.array_equal(codes[first_at], np.arange(len(first_at))):  # not in appearance order after all
+        first_at = np.unique(codes, return_index=True)[1]
+        repeat = np.ones(len(codes), bool)
+        repeat[first_at] = False
     earlier = np.zeros(len(codes), bool)
     if earlier_ids is not None and earlier_ids.num_rows:
         at = pc.index_in(encoded.dictionary, value_set=earlier_ids["event_id"])
@@ -108,7 +146,8 @@ def dedupe(
         schema=QUARANTINE_SCHEMA,
     )
     quarantine = pa.concat_tables([QUARANTINE_SCHEMA.empty_table(), *(s.quarantine for s in sources), repeated])
-    kept = events.filter(pa.array(~(repeat | earlier))).select(RAW_EVENTS_SCHEMA.names).cast(RAW_EVENTS_SCHEMA)
+    kept = events.filter(pa.array(~(repeat | earlier))) if len(dropped) else events
+    kept = kept.select(RAW_EVENTS_SCHEMA.names).cast(RAW_EVENTS_SCHEMA)
     counts = pc.value_counts(quarantine["reason"]).to_pylist()
     return ValidatedDay(kept, quarantine, {c["values"]: c["counts"] for c in counts})
 
