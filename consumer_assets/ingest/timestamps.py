@@ -15,23 +15,36 @@ import pyarrow as pa
 
 # Each recognised form by its length: (fraction digits, zone is "Z").
 _FORMS = {20: (0, True), 24: (3, True), 27: (6, True), 25: (0, False), 29: (3, False), 32: (6, False)}
-_DATE_DIGITS = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18]
-_SEPARATORS = [4, 7, 10, 13, 16]
-_SEPARATOR_BYTES = np.frombuffer(b"--T::", np.uint8)
 _DAYS_IN_MONTH = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], np.int64)
 
 
-def _digits(columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Digit values of uint8 characters (int64), and whether every one in a row is a digit."""
-    values = columns - np.uint8(0x30)  # wraps around below '0', so one comparison checks both ends
-    return values.astype(np.int64), (values <= 9).all(axis=1)
+def _template(fraction: int, zulu: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Per character of a form, the lowest byte allowed and the width of the range above it."""
+    lo = "0000-00-00T00:00:00" + ("." + "0" * fraction if fraction else "") + ("Z" if zulu else "+00:00")
+    hi = "9999-99-99T99:99:99" + ("." + "9" * fraction if fraction else "") + ("Z" if zulu else "-99:99")
+    low = np.frombuffer(lo.encode(), np.uint8)
+    return low, np.frombuffer(hi.encode(), np.uint8) - low
 
 
-def _number(values: np.ndarray) -> np.ndarray:
-    result = values[:, 0]
-    for k in range(1, values.shape[1]):
-        result = result * 10 + values[:, k]
-    return result
+_TEMPLATES = {length: _template(*form) for length, form in _FORMS.items()}
+
+
+def _number(chars: np.ndarray, first: int, digits: int) -> np.ndarray:
+    value = chars[:, first].astype(np.int32) - 0x30
+    for k in range(first + 1, first + digits):
+        value = value * 10 + (chars[:, k].astype(np.int32) - 0x30)
+    return value
+
+
+def _all_false(flags: np.ndarray) -> np.ndarray:
+    """Per row of a boolean matrix, whether no flag is set (eight flags at a time where the width allows)."""
+    if flags.shape[1] % 8:
+        return ~flags.any(axis=1)
+    words = np.ascontiguousarray(flags).view(np.uint64)
+    any_set = words[:, 0].copy()
+    for k in range(1, words.shape[1]):
+        any_set |= words[:, k]
+    return any_set == 0
 
 
 def _days_from_civil(year: np.ndarray, month: np.ndarray, day: np.ndarray) -> np.ndarray:
@@ -44,33 +57,42 @@ def _days_from_civil(year: np.ndarray, month: np.ndarray, day: np.ndarray) -> np
     return era * 146097 + doe - 719468
 
 
-def _parse(chars: np.ndarray, fraction: int, zulu: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Epoch ms and validity of rows of equal-length strings as a (rows, length) uint8 matrix."""
-    digits, ok = _digits(chars[:, _DATE_DIGITS])
-    ok &= (chars[:, _SEPARATORS] == _SEPARATOR_BYTES).all(axis=1)
-    year, month, day = _number(digits[:, 0:4]), _number(digits[:, 4:6]), _number(digits[:, 6:8])
-    hour, minute, second = _number(digits[:, 8:10]), _number(digits[:, 10:12]), _number(digits[:, 12:14])
+def _dates(year: np.ndarray, month: np.ndarray, day: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Days since 1970-01-01 of the dates, and whether each is a real date."""
     leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
     month_days = _DAYS_IN_MONTH[np.clip(month, 0, 12)] + ((month == 2) & leap)
-    ok &= (year >= 1) & (month >= 1) & (month <= 12) & (day >= 1) & (day <= month_days)
+    ok = (year >= 1) & (month >= 1) & (month <= 12) & (day >= 1) & (day <= month_days)
+    return _days_from_civil(year.astype(np.int64), month.astype(np.int64), day.astype(np.int64)), ok
+
+
+def _parse(chars: np.ndarray, fraction: int, zulu: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Epoch ms and validity of rows of equal-length strings as a (rows, length) uint8 matrix."""
+    low, width = _TEMPLATES[chars.shape[1]]
+    ok = _all_false((chars - low) > width)  # every character in its range (bytes below wrap around)
+    year, month, day = _number(chars, 0, 4), _number(chars, 5, 2), _number(chars, 8, 2)
+    # Most rows share one date (the day being ingested): work out dates once, and for the others.
+    date = (year * 100 + month) * 100 + day
+    common = date == date[0]
+    other = np.flatnonzero(~common)
+    days_0, valid_0 = _dates(year[:1], month[:1], day[:1])
+    days = np.full(len(date), days_0[0], np.int64)
+    if not valid_0[0]:
+        ok &= ~common
+    if len(other):
+        days[other], valid = _dates(year[other], month[other], day[other])
+        ok[other] &= valid
+    hour, minute, second = _number(chars, 11, 2), _number(chars, 14, 2), _number(chars, 17, 2)
     ok &= (hour <= 23) & (minute <= 59) & (second <= 59)
-    ms = (((_days_from_civil(year, month, day) * 24 + hour) * 60 + minute) * 60 + second) * 1000
-    zone = 19
+    in_day = ((hour * 60 + minute) * 60 + second) * 1000  # below 2**31: int32 suffices
     if fraction:
-        ok &= chars[:, 19] == ord(".")
-        frac, frac_ok = _digits(chars[:, 20 : 20 + fraction])
-        ok &= frac_ok
-        ms += _number(frac[:, :3])  # Python keeps microseconds; the floor to ms drops the rest
-        zone = 20 + fraction
-    if zulu:
-        ok &= chars[:, zone] == ord("Z")
-        return ms, ok
-    sign = chars[:, zone]
-    offset, offset_ok = _digits(chars[:, [zone + 1, zone + 2, zone + 4, zone + 5]])
-    hours, minutes = _number(offset[:, 0:2]), _number(offset[:, 2:4])
-    ok &= ((sign == ord("+")) | (sign == ord("-"))) & (chars[:, zone + 3] == ord(":")) & offset_ok
-    ok &= (hours <= 23) & (minutes <= 59)
-    return ms - np.where(sign == ord("-"), -1, 1) * (hours * 60 + minutes) * 60_000, ok
+        in_day += _number(chars, 20, 3)  # Python keeps microseconds; the floor to ms drops the rest
+    if not zulu:
+        zone = 20 + fraction if fraction else 19
+        sign = chars[:, zone]
+        hours, minutes = _number(chars, zone + 1, 2), _number(chars, zone + 4, 2)
+        ok &= (sign != ord(",")) & (hours <= 23) & (minutes <= 59)  # the range + to - takes in a comma
+        in_day -= np.where(sign == ord("-"), -1, 1) * (hours * 60 + minutes) * 60_000
+    return days * 86_400_000 + in_day, ok
 
 
 def iso_ms(values: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
