@@ -51,6 +51,8 @@ _FIRST_PIECE = 64
 _PER_LINE_BELOW = 8
 _DENSE_FAILURES = 4
 _DENSE_GAP = 400
+_DEPTH_SAFE_LENGTH = 2048  # a line this short cannot nest 1024 deep
+_MAX_BRACKETS = 512
 
 
 @dataclass
@@ -63,10 +65,6 @@ class ParseStats:
     @property
     def dense(self) -> bool:
         return self.failures >= _DENSE_FAILURES and self.failures * _DENSE_GAP > self.lines
-
-
-_DEPTH_SAFE_LENGTH = 2048  # a line this short cannot nest 1024 deep
-_MAX_BRACKETS = 512
 
 
 def check_block(day: dt.date, source: str, block: LineBlock, stats: ParseStats | None = None) -> CheckedFile:
@@ -86,7 +84,9 @@ def check_block(day: dt.date, source: str, block: LineBlock, stats: ParseStats |
     lines = np.concatenate([np.zeros(0, np.int64), *rows_of])
     ts_ms, passed = _passes(table, *day_bounds_ms(day))
     handed[lines[~passed]] = True
-    kept = _events(table.filter(passed), ts_ms[passed], lines[passed] + block.first_line)
+    if not passed.all():
+        table, ts_ms, lines = table.filter(passed), ts_ms[passed], lines[passed]
+    kept = _events(table, ts_ms, lines + block.first_line)
     if not handed.any():
         return CheckedFile(kept, QUARANTINE_SCHEMA.empty_table())
     at = np.flatnonzero(handed)
