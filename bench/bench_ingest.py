@@ -43,17 +43,20 @@ import datetime as dt, json, os, resource, sys, time
 from concurrent.futures import ThreadPoolExecutor
 import pyarrow.parquet as pq
 from consumer_assets.ingest.ingest import ingest_day
-from consumer_assets.ingest.layout import bucketed
+from consumer_assets.ingest.layout import DICTIONARY_COLUMNS, bucketed
 landing, out = sys.argv[1], sys.argv[2]
 baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 started = time.perf_counter()
 day = ingest_day(landing, dt.date.fromisoformat("{day}"))
 validated = time.perf_counter()
 os.makedirs(out)
-tables = {{f"part-{{b:05d}}": part for b, part in enumerate(bucketed(day.events))}} | {{"quarantine": day.quarantine}}
+parts = {{f"part-{{b:05d}}": part for b, part in enumerate(bucketed(day.events))}}
+def write(name, table, dictionary):
+    pq.write_table(table, f"{{out}}/{{name}}.parquet", compression="zstd", use_dictionary=dictionary)
 with ThreadPoolExecutor(os.cpu_count()) as pool:  # one Parquet file per bucket, written side by side
-    list(pool.map(lambda item: pq.write_table(item[1], f"{{out}}/{{item[0]}}.parquet", compression="zstd"),
-                  tables.items()))
+    done = [pool.submit(write, name, part, list(DICTIONARY_COLUMNS)) for name, part in parts.items()]
+    done += [pool.submit(write, "quarantine", day.quarantine, True)]
+    [f.result() for f in done]
 done = time.perf_counter()
 print(json.dumps({{"landed": day.landed, "kept": day.events.num_rows, "validate_seconds": validated - started,
                   "total_seconds": done - started, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,

@@ -185,3 +185,11 @@ def test_the_sensor_without_markers_waits_for_quiet_and_sees_redelivery(tmp_path
     assert list(keys) == [str(done)]  # `busy` was written just now: not quiet yet
     _age(tmp_path / day_folder(done), dt.datetime.combine(busy, dt.time(2), tzinfo=dt.UTC))  # re-delivered
     assert _sensor_keys(zone)[str(done)] != keys[str(done)]
+
+
+def test_the_resource_config_maps_onto_the_rules(tmp_path: Path) -> None:
+    zone = LandingZone(uri=tmp_path.as_uri(), layout=DATED_FOLDERS, require_marker=False, quiet_minutes=5)
+    assert zone.rules() == LandingRules(DATED_FOLDERS, require_marker=False, quiet_minutes=5)
+    assert zone.day_uri(DAY).endswith("/2026/03/04")
+    with pytest.raises(ValueError, match="layout"):
+        LandingZone(uri=tmp_path.as_uri(), layout="YYYYMMDD")

@@ -16,6 +16,9 @@ import pyarrow.compute as pc
 from consumer_assets.events.bucketing import NUM_PROFILE_BUCKETS, profile_bucket
 
 SORT_KEYS = [("profile_id", "ascending"), ("ts", "ascending"), ("event_id", "ascending")]
+# Columns worth a Parquet dictionary: few distinct values. Ids are nearly unique per file, so a
+# dictionary for them costs time and bytes for nothing.
+DICTIONARY_COLUMNS = ("event_type", "article_id", "brand_id", "category")
 
 
 def bucketed(events: pa.Table, buckets: int = NUM_PROFILE_BUCKETS) -> list[pa.Table]:
@@ -42,10 +45,9 @@ def bucketed(events: pa.Table, buckets: int = NUM_PROFILE_BUCKETS) -> list[pa.Ta
         order = np.lexsort((ts, rank))
     order = _ties_by_event_id(order, rank[order], ts[order], events["event_id"])
     edges = np.r_[0, np.cumsum(np.bincount(bucket_of[codes], minlength=buckets))]
-    table = events.combine_chunks()
 
     def part(b: int) -> pa.Table:
-        return table.take(pa.array(order[edges[b] : edges[b + 1]]))
+        return events.take(pa.array(order[edges[b] : edges[b + 1]])).combine_chunks()
 
     # Gathering the rows is the bulk of the work; Arrow does it without the GIL, so buckets in parallel.
     with ThreadPoolExecutor(min(buckets, os.cpu_count() or 1)) as pool:
