@@ -209,3 +209,14 @@ def test_id_fingerprints_do_not_depend_on_the_neighbours() -> None:
     assert fingerprint(pa.array(["fedcba9876543210-long"]))[0] == fingerprint(mixed)[-1]
     assert fingerprint(pa.array(["short"]))[0] == fingerprint(mixed)[3]
     assert len(set(fingerprint(pa.array([f"{n:016x}" for n in range(10_000)])).tolist())) == 10_000
+
+
+def test_ids_alike_in_fingerprint_are_told_apart(tmp_path: Path) -> None:
+    # Same length, same first and last 8 bytes: one fingerprint, three different ids.
+    alike = [f"aaaaaaaa-{c}-bbbbbbbb" for c in "xyz"]
+    lines = [line(event(n, event_id=i)) for n, i in enumerate(alike)] + [line(event(9, event_id=alike[1]))]
+    day = ingest_day(land(tmp_path, {"e.jsonl.gz": lines}), DAY)
+    assert len(set(fingerprint(pa.array(alike)).tolist())) == 1
+    assert day.events["event_id"].to_pylist() == alike
+    assert day.quarantine["line_number"].to_pylist() == [4]
+    assert day.quarantine["detail"].to_pylist() == [f"event_id {alike[1]} already kept from e.jsonl.gz line 2"]

@@ -103,27 +103,23 @@ def dedupe(
     """
     events = pa.concat_tables([CHECKED_SCHEMA.empty_table(), *(s.events for s in sources)])
     source_of = np.repeat(np.arange(len(sources)), [s.events.num_rows for s in sources])
-    encoded = pc.dictionary_encode(events["event_id"]).combine_chunks()
-    codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-    # Codes are handed out in order of first appearance: a row is its id's first occurrence when
-    # its code exceeds every code before it.
-    repeat = codes <= np.maximum.accumulate(np.r_[-1, codes[:-1]])
-    first_at = np.flatnonzero(~repeat)  # row of each id's first occurrence, by code
-    if not np.array_equal(codes[first_at], np.arange(len(first_at))):  # not in appearance order after all
-        first_at = np.unique(codes, return_index=True)[1]
-        repeat = np.ones(len(codes), bool)
-        repeat[first_at] = False
-    earlier = np.zeros(len(codes), bool)
+    ids = as_string_array(events["event_id"])
+    first_row = _first_rows(ids)
+    rows = np.arange(len(ids))
+    repeat = first_row != rows
+    earlier_day, day_of_row = pa.array([], pa.string()), np.full(len(ids), -1)
     if earlier_ids is not None and earlier_ids.num_rows:
-        at = pc.index_in(encoded.dictionary, value_set=earlier_ids["event_id"])
-        earlier = np.asarray(at.is_valid())[codes]
-        earlier_day = earlier_ids["date"].cast(pa.string()).take(at)
+        # Look the earlier days' ids up among today's (fewer), not the other way round.
+        at = pc.index_in(earlier_ids["event_id"], value_set=ids)  # first row of today with the id
+        hit = at.is_valid()
+        earlier_day = earlier_ids["date"].cast(pa.string()).filter(hit)
+        day_of_row[at.filter(hit).to_numpy()] = np.arange(len(earlier_day))
+    earlier = day_of_row[first_row] >= 0
     dropped = np.flatnonzero(repeat | earlier)
-    ids = events["event_id"].take(dropped)
-    kept_row = first_at[codes[dropped]]
+    dropped_ids, kept_row = ids.take(pa.array(dropped)), first_row[dropped]
     detail = pc.binary_join_element_wise(
         "event_id ",
-        ids,
+        dropped_ids,
         " already kept from ",
         pa.array([s.name for s in sources], pa.string()).take(source_of[kept_row]),
         " line ",
@@ -131,9 +127,8 @@ def dedupe(
         "",
     )
     if earlier.any():
-        before = pc.binary_join_element_wise(
-            "event_id ", ids, " already kept on ", earlier_day.take(codes[dropped]), ""
-        )
+        on = earlier_day.take(pa.array(np.maximum(day_of_row[kept_row], 0)))
+        before = pc.binary_join_element_wise("event_id ", dropped_ids, " already kept on ", on, "")
         detail = pc.if_else(pa.array(earlier[dropped]), before, detail)
     repeated = pa.table(
         {
@@ -150,6 +145,20 @@ def dedupe(
     kept = kept.select(RAW_EVENTS_SCHEMA.names).cast(RAW_EVENTS_SCHEMA)
     counts = pc.value_counts(quarantine["reason"]).to_pylist()
     return ValidatedDay(kept, quarantine, {c["values"]: c["counts"] for c in counts})
+
+
+def _first_rows(ids: pa.Array) -> np.ndarray:
+    """For each row, the row where its id occurs first."""
+    first_row = np.arange(len(ids))
+    # Only ids whose fingerprint occurs twice can repeat: compare those exactly (few, or none).
+    fingerprints = fingerprint(ids)
+    ordered = np.sort(fingerprints)
+    shared = ordered[1:][ordered[1:] == ordered[:-1]]
+    if len(shared):
+        maybe = np.flatnonzero(np.isin(fingerprints, shared))
+        codes = pc.dictionary_encode(ids.take(pa.array(maybe))).indices.to_numpy(zero_copy_only=False)
+        first_row[maybe] = maybe[np.unique(codes, return_index=True)[1]][codes]
+    return first_row
 
 
 def _raw_lines(
