@@ -12,7 +12,7 @@ from collections.abc import Callable
 import dagster as dg
 
 from consumer_assets.assets.consumer_histories import HISTORIES
-from consumer_assets.assets.raw_events import QUARANTINE, RAW_EVENTS
+from consumer_assets.assets.raw_events import RAW_EVENTS
 from consumer_assets.automation.jobs import RANGE_END, RANGE_START
 from consumer_assets.histories import WINDOW_DAYS
 from consumer_assets.partitions import daily_partitions
@@ -48,7 +48,7 @@ def run_days(
 
     instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
     job = defs.resolve_job_def("daily_job")
-    stages = [([RAW_EVENTS, QUARANTINE], start)]
+    stages = [([RAW_EVENTS], start)]
     if days >= WINDOW_DAYS:
         stages.append(([HISTORIES], start + dt.timedelta(days=WINDOW_DAYS - 1)))
     else:

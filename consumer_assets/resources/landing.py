@@ -24,6 +24,9 @@ class LandingZone(dg.ConfigurableResource):
     def resolved_uri(self) -> str:
         return landing_uri(self.uri)
 
+    def day_uri(self, day: dt.date) -> str:
+        return f"{self.resolved_uri().rstrip('/')}/date={day.isoformat()}"
+
     def completed_at(self, day: dt.date) -> int | None:
         """When the day's `_SUCCESS` marker was written (ns since the epoch), or None if it is not there."""
         return completed_at(self.resolved_uri(), day)

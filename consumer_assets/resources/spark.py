@@ -10,7 +10,7 @@ from dagster_pyspark.resources import spark_session_from_config
 from pydantic import Field
 from pyspark.sql import SparkSession
 
-from consumer_assets.settings import SPARK_MASTER_ENV, data_dir, spark_master
+from consumer_assets.settings import SPARK_MASTER_ENV, spark_master
 
 # Defaults for every session; `spark_config` overrides any of them.
 BASE_CONFIG: dict[str, str] = {
@@ -38,13 +38,9 @@ class SparkResource(PySparkResource):
     master: str | None = Field(default=None, description=f"Spark master URL; default ${SPARK_MASTER_ENV} or local[*].")
     reads_storage: bool = Field(
         default=False,
-        description="Executors read inputs from the storage root and write outputs to `staging_uri` themselves "
-        "(a cluster with S3 access, e.g. EMR). Off: inputs and outputs are staged through the driver's local disk.",
-    )
-    staging_uri: str | None = Field(
-        default=None,
-        description="Where executors write outputs before they are committed; with reads_storage, a URI they "
-        "all reach (s3a://bucket/prefix). Default: <data dir>/staging on the driver's disk.",
+        description="Executors read raw_events from the storage root and write histories into its tables themselves "
+        "(a cluster with S3 access, e.g. EMR). Off: inputs are staged on the driver's local disk, and so are outputs "
+        "unless the storage root is local.",
     )
 
     def resolved_config(self) -> dict[str, Any]:
@@ -72,14 +68,6 @@ class SparkResource(PySparkResource):
         if self._spark_session is not None and self.master_is_remote():
             # A cluster's executors are held for the session: give them back when the run ends.
             self._spark_session.stop()
-
-    def staging(self, run_id: str) -> str:
-        """The folder (URI or local path) where this run's Spark outputs are written before the commit."""
-        if self.staging_uri:
-            return f"{self.staging_uri.rstrip('/')}/{run_id}"
-        if self.reads_storage:
-            raise ValueError("reads_storage needs a staging_uri that every executor can write to")
-        return str(data_dir() / "staging" / run_id)
 
     def master_is_remote(self) -> bool:
         return not spark_master(self.master).startswith("local")
