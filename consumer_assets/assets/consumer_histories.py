@@ -79,8 +79,7 @@ def consumer_histories(
     """Per profile: the last <= 200 events of the 28 days up to D, encoded for the LSTM (PySpark)."""
     keys = context.partition_keys
     tables = storage.tables()
-    table = HISTORIES.path[-1]
-    write_id = tables.new_write_id()
+    write = tables.begin(HISTORIES.path[-1], HISTORIES_SCHEMA, PARTITIONING)
     # Inputs: read where they are, or copied to the driver's disk; outputs: into the table's folder
     # if the executors reach it, else onto the driver's disk first.
     staging = data_dir() / "staging" / context.run.run_id
@@ -88,31 +87,22 @@ def consumer_histories(
     try:
         paths = raw_events.uris() if spark.reads_storage else raw_events.local_paths(staging / "inputs")
         days = day_files(raw_events, paths)
-        out_dir = tables.uri(table) if direct else (staging / "outputs").as_uri()
+        out_dir = write.uri if direct else (staging / "outputs").as_uri()
         started = time.perf_counter()
         written = write_histories(
             spark.spark_session,
             days,
             [partition_day(k) for k in keys],
             out_dir,
-            write_id,
+            write.id,
             task_buckets=config.task_buckets,
         )
         spark_seconds = time.perf_counter() - started
         context.log.info(f"Spark wrote histories of {len(keys)} day(s) in {spark_seconds:.1f}s")
-        files = [
-            tables.adopt_file(table, path, {DATE: key, "profile_bucket": bucket}, write_id, n)
-            for key in keys
-            for n, (path, bucket) in enumerate(written[partition_day(key)].files)
-        ]
-        commit = tables.commit(
-            table,
-            files,
-            dates=keys,
-            schema=HISTORIES_SCHEMA,
-            partition_by=PARTITIONING,
-            metadata={"run_id": context.run.run_id},
-        )
+        for key in keys:
+            for path, bucket in written[partition_day(key)].files:
+                write.adopt_file(path, {DATE: key, "profile_bucket": bucket})
+        commit = write.commit(keys, {"run_id": context.run.run_id})
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 

@@ -25,7 +25,7 @@ from consumer_assets.ingest.validate import REASONS, ValidatedDay
 from consumer_assets.partitions import daily_partitions, partition_day, trailing_keys
 from consumer_assets.resources.landing import LandingZone
 from consumer_assets.resources.storage import Storage, table_metadata
-from consumer_assets.storage.tables import DATE, DataFile, TableStore
+from consumer_assets.storage.tables import DATE, TableWrite
 
 RAW_EVENTS = dg.AssetKey("raw_events")
 QUARANTINE = dg.AssetKey("raw_events_quarantine")
@@ -52,24 +52,20 @@ class IngestedDay:
     """What one day's ingestion wrote (uncommitted) and the figures its metadata and checks report."""
 
     key: str
-    event_files: list[DataFile]
-    quarantine_file: DataFile
     figures: dict[str, Any]
     reasons: dict[str, int]
     type_counts: dict[str, int]
 
 
-def ingest(tables: TableStore, landing: LandingZone, key: str, write_id: str) -> IngestedDay:
-    """Validate one landed day and write its events (one file per profile bucket) and quarantine."""
+def ingest(landing: LandingZone, key: str, events_write: TableWrite, quarantine_write: TableWrite) -> IngestedDay:
+    """Validate one landed day and write (not commit) its events, one file per profile bucket, and quarantine."""
     started = time.perf_counter()
     day: ValidatedDay = landing.ingest(partition_day(key))
     seconds = time.perf_counter() - started
     events = day.events
-    event_files = [
-        tables.write_file(RAW_EVENTS.path[-1], part, {DATE: key, "profile_bucket": bucket}, write_id, bucket)
-        for bucket, part in enumerate(bucketed(events, NUM_PROFILE_BUCKETS))
-    ]
-    quarantine_file = tables.write_file(QUARANTINE.path[-1], day.quarantine, {DATE: key}, write_id, 0)
+    for bucket, part in enumerate(bucketed(events, NUM_PROFILE_BUCKETS)):
+        events_write.write_file(part, {DATE: key, "profile_bucket": bucket})
+    quarantine_write.write_file(day.quarantine, {DATE: key})
     type_counts = dict(sorted(_value_counts(events["event_type"]).items()))
     figures = {
         "landed": day.landed,
@@ -82,7 +78,7 @@ def ingest(tables: TableStore, landing: LandingZone, key: str, write_id: str) ->
         "landing_uri": dg.MetadataValue.path(landing.day_uri(partition_day(key))),
     }
     reasons = {reason: day.reasons.get(reason, 0) for reason in REASONS}
-    return IngestedDay(key, event_files, quarantine_file, figures, reasons, type_counts)
+    return IngestedDay(key, figures, reasons, type_counts)
 
 
 @dg.asset(
@@ -103,17 +99,16 @@ def raw_events(context: dg.AssetExecutionContext, landing: LandingZone, storage:
     for key in keys:
         landing.require_complete(partition_day(key))
     tables = storage.tables()
-    write_id = tables.new_write_id()
+    events_write = tables.begin(RAW_EVENTS.path[-1], RAW_EVENTS_SCHEMA, EVENTS_PARTITIONING)
+    quarantine_write = tables.begin(QUARANTINE.path[-1], QUARANTINE_SCHEMA)
     days = []
     for key in keys:
-        day = ingest(tables, landing, key, write_id)
+        day = ingest(landing, key, events_write, quarantine_write)
         context.log.info(f"{key}: kept {day.figures['kept']} of {day.figures['landed']} landed records")
         days.append(day)
 
     run = {"run_id": context.run.run_id, "partitions": keys}
-    quarantine = tables.commit(
-        QUARANTINE.path[-1], [d.quarantine_file for d in days], dates=keys, schema=QUARANTINE_SCHEMA, metadata=run
-    )
+    quarantine = quarantine_write.commit(keys, run)
     for day in days:
         context.log_event(
             dg.AssetMaterialization(
@@ -126,14 +121,7 @@ def raw_events(context: dg.AssetExecutionContext, landing: LandingZone, storage:
                 },
             )
         )
-    events = tables.commit(
-        RAW_EVENTS.path[-1],
-        [f for d in days for f in d.event_files],
-        dates=keys,
-        schema=RAW_EVENTS_SCHEMA,
-        partition_by=EVENTS_PARTITIONING,
-        metadata={**run, "quarantine_version": quarantine.version},
-    )
+    events = events_write.commit(keys, {**run, "quarantine_version": quarantine.version})
     for day in days:
         context.add_asset_metadata(
             {

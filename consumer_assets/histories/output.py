@@ -19,9 +19,9 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from consumer_assets.histories.bucketing import NUM_PROFILE_BUCKETS
 from consumer_assets.histories.encode import encode_cutoff, sort_events, window_event_count
 from consumer_assets.histories.reader import open_path
-from consumer_assets.histories.bucketing import NUM_PROFILE_BUCKETS
 from consumer_assets.histories.schema import CUTOFF_COLUMN, MAX_EVENTS
 from consumer_assets.histories.tasks import BucketTask
 

@@ -160,103 +160,9 @@ class TableStore:
 
     # -- writing -----------------------------------------------------------------------------
 
-    def new_write_id(self) -> str:
-        return f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
-
-    def file_path(self, table: str, partition: Mapping[str, Any], write_id: str, n: int) -> str:
-        """Where a new file of `partition` goes, relative to the table root (unique per write id and n)."""
-        return f"{partition_path(partition)}/part-{write_id}-{n:05d}.parquet"
-
-    def write_file(self, table: str, data: pa.Table, partition: Mapping[str, Any], write_id: str, n: int) -> DataFile:
-        """Write one Parquet file into the table's folder, not yet committed (no partition columns inside)."""
-        relative = self.file_path(table, partition, write_id, n)
-        path = self.location.path(table, relative)
-        if self.location.is_local:
-            self.location.fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
-        pq.write_table(data, path, filesystem=self.location.fs, compression=COMPRESSION)
-        size = self.location.fs.get_file_info(path).size
-        return DataFile(relative, {k: str(v) for k, v in partition.items()}, data.num_rows, size)
-
-    def adopt_file(self, table: str, uri: str, partition: Mapping[str, Any], write_id: str, n: int) -> DataFile:
-        """A Parquet file written elsewhere (Spark executors), as a file of the table.
-
-        A file already inside the table's folder is used in place; any other is copied in.
-        """
-        source = resolve(uri)
-        table_root = self.location.path(table).rstrip("/") + "/"
-        if source.fs.type_name == self.location.fs.type_name and source.root.startswith(table_root):
-            relative = source.root.removeprefix(table_root)
-        else:
-            relative = self.file_path(table, partition, write_id, n)
-            target = self.location.path(table, relative)
-            if self.location.is_local:
-                self.location.fs.create_dir(target.rsplit("/", 1)[0], recursive=True)
-            pafs.copy_files(source.root, target, source.fs, self.location.fs)
-        path = self.location.path(table, relative)
-        rows = pq.read_metadata(path, filesystem=self.location.fs).num_rows
-        size = self.location.fs.get_file_info(path).size
-        return DataFile(relative, {k: str(v) for k, v in partition.items()}, rows, size)
-
-    def commit(
-        self,
-        table: str,
-        files: Sequence[DataFile],
-        *,
-        dates: Sequence[dt.date | str],
-        schema: pa.Schema,
-        partition_by: Sequence[str] = (DATE,),
-        metadata: Mapping[str, Any] | None = None,
-    ) -> Commit:
-        """Replace exactly `dates` of the table with `files`, in one commit; returns the new version.
-
-        `schema` is the files' schema (partition columns excluded). Raises ConcurrentWriteError when
-        another writer committed one of these dates meanwhile; nothing of this write is then visible.
-        """
-        keys = sorted({_date_key(d) for d in dates})
-        if not keys:
-            raise ValueError(f"a commit to {table} must name at least one date")
-        stray = [f.path for f in files if f.partition.get(DATE) not in keys]
-        if stray:
-            raise ValueError(f"files {stray[:3]} of {table} are outside the dates {keys} being replaced")
-        full_schema = pa.schema([*schema, *(pa.field(c, PARTITION_TYPES[c]) for c in partition_by)])
-        delta = self._open_or_create(table, full_schema, list(partition_by))
-        current = pa.schema(delta.schema().to_arrow())
-        if current.names != full_schema.names:
-            raise ValueError(
-                f"table {table} has columns {current.names}; this write has {full_schema.names}. "
-                "A schema change needs a fresh table: re-materialize into a new storage root"
-            )
-        now = int(time.time() * 1000)
-        commit_id = uuid.uuid4().hex
-        actions = [
-            AddAction(f.path, f.size, dict(f.partition), now, True, json.dumps({"numRecords": f.rows})) for f in files
-        ]
-        properties = CommitProperties(
-            custom_metadata={"consumer_assets": json.dumps({**(metadata or {}), "commit_id": commit_id}, default=str)},
-            # One application transaction per date: concurrent writers of a date conflict on it.
-            app_transactions=[Transaction(app_id=f"{table}/{DATE}={key}", version=now) for key in keys],
-            max_commit_retries=5,
-        )
-        try:
-            delta.create_write_transaction(
-                actions,
-                "overwrite",
-                full_schema,
-                partition_by=list(partition_by),
-                partition_filters=[(DATE, "in", keys)],
-                commit_properties=properties,
-            )
-        except CommitFailedError as exc:
-            raise ConcurrentWriteError(
-                f"another write committed {table} for {', '.join(keys)} while this one was in progress; this "
-                f"write was not committed (the other one is current). Run one write of a partition at a time. ({exc})"
-            ) from exc
-        version = self._committed_version(delta, commit_id)
-        stats = {key: PartitionStats(0, 0) for key in keys}
-        for f in files:
-            before = stats[f.partition[DATE]]
-            stats[f.partition[DATE]] = PartitionStats(before.rows + f.rows, before.files + 1)
-        return Commit(table, self.uri(table), version, stats)
+    def begin(self, table: str, schema: pa.Schema, partition_by: Sequence[str] = (DATE,)) -> TableWrite:
+        """Start a write of `table`: files are added to it, then committed over the version read now."""
+        return TableWrite(self, table, schema, tuple(partition_by))
 
     def write(
         self,
@@ -266,13 +172,12 @@ class TableStore:
         schema: pa.Schema,
         metadata: Mapping[str, Any] | None = None,
     ) -> Commit:
-        """Write and commit small tables: date key -> its data (a table or several files' worth)."""
-        write_id = self.new_write_id()
-        files = []
+        """Write and commit small tables in one go: date key -> its data (a table, or one per file)."""
+        write = self.begin(table, schema)
         for key, parts in data.items():
-            for n, part in enumerate([parts] if isinstance(parts, pa.Table) else list(parts)):
-                files.append(self.write_file(table, part.select(schema.names).cast(schema), {DATE: key}, write_id, n))
-        return self.commit(table, files, dates=list(data), schema=schema, metadata=metadata)
+            for part in [parts] if isinstance(parts, pa.Table) else list(parts):
+                write.write_file(part, {DATE: key})
+        return write.commit(list(data), metadata)
 
     def _open_or_create(self, table: str, schema: pa.Schema, partition_by: list[str]) -> DeltaTable:
         options = delta_storage_options()
@@ -282,17 +187,14 @@ class TableStore:
             DeltaTable.create(
                 self.uri(table), schema, mode="ignore", partition_by=partition_by, storage_options=options
             )
-        return DeltaTable(self.uri(table), storage_options=options)
-
-    @staticmethod
-    def _committed_version(delta: DeltaTable, commit_id: str) -> int:
-        # create_write_transaction does not return the version, and writers of other dates may have
-        # committed since: find this write's commit by its id.
-        delta.update_incremental()
-        for entry in delta.history(limit=100):
-            if json.loads(entry.get("consumer_assets") or "{}").get("commit_id") == commit_id:
-                return int(entry["version"])
-        raise RuntimeError(f"commit {commit_id} of {delta.table_uri} is not among its last 100 versions")
+        delta = DeltaTable(self.uri(table), storage_options=options)
+        current = pa.schema(delta.schema().to_arrow())
+        if current.names != schema.names:
+            raise ValueError(
+                f"table {table} has columns {current.names}; this write has {schema.names}. "
+                "A schema change needs a fresh table: re-materialize into a new storage root"
+            )
+        return delta
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -382,6 +284,123 @@ class TableStore:
             for info in self.location.fs.get_file_info(selector)
             if info.type == pafs.FileType.Directory and self.exists(info.base_name)
         )
+
+
+class TableWrite:
+    """One write of a table: Parquet files added to its folder, then one commit that replaces whole dates.
+
+    The table's version is read when the write begins; the commit fails with ConcurrentWriteError
+    if another write committed one of the same dates since, so of two overlapping writes of a
+    date only the first to commit wins. Files are written straight into the table's folder under
+    names unique to this write: until the commit no Delta reader sees them.
+    """
+
+    def __init__(self, store: TableStore, table: str, schema: pa.Schema, partition_by: tuple[str, ...]) -> None:
+        self.store, self.table, self.schema, self.partition_by = store, table, schema, partition_by
+        self.id = f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+        full = pa.schema([*schema, *(pa.field(c, PARTITION_TYPES[c]) for c in partition_by)])
+        self._delta = store._open_or_create(table, full, list(partition_by))
+        self._full_schema = full
+        self.files: list[DataFile] = []
+
+    @property
+    def uri(self) -> str:
+        """The table's folder, where executors may write files for `adopt_file`."""
+        return self.store.uri(self.table)
+
+    def _relative(self, partition: Mapping[str, Any]) -> str:
+        return f"{partition_path(partition)}/part-{self.id}-{len(self.files):05d}.parquet"
+
+    def _add(self, relative: str, partition: Mapping[str, Any]) -> DataFile:
+        location = self.store.location
+        path = location.path(self.table, relative)
+        rows = pq.read_metadata(path, filesystem=location.fs).num_rows
+        size = location.fs.get_file_info(path).size
+        data_file = DataFile(relative, {k: str(v) for k, v in partition.items()}, rows, size)
+        self.files.append(data_file)
+        return data_file
+
+    def write_file(self, data: pa.Table, partition: Mapping[str, Any]) -> DataFile:
+        """Write one Parquet file of `partition` (the partition columns live in its path, not inside)."""
+        location = self.store.location
+        relative = self._relative(partition)
+        path = location.path(self.table, relative)
+        if location.is_local:
+            location.fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
+        pq.write_table(
+            data.select(self.schema.names).cast(self.schema), path, filesystem=location.fs, compression=COMPRESSION
+        )
+        return self._add(relative, partition)
+
+    def adopt_file(self, uri: str, partition: Mapping[str, Any]) -> DataFile:
+        """A Parquet file written elsewhere (by Spark executors): used in place if it is inside the
+        table's folder, else copied in."""
+        location = self.store.location
+        source = resolve(uri)
+        table_root = location.path(self.table).rstrip("/") + "/"
+        if source.fs.type_name == location.fs.type_name and source.root.startswith(table_root):
+            return self._add(source.root.removeprefix(table_root), partition)
+        relative = self._relative(partition)
+        target = location.path(self.table, relative)
+        if location.is_local:
+            location.fs.create_dir(target.rsplit("/", 1)[0], recursive=True)
+        pafs.copy_files(source.root, target, source.fs, location.fs)
+        return self._add(relative, partition)
+
+    def commit(self, dates: Sequence[dt.date | str], metadata: Mapping[str, Any] | None = None) -> Commit:
+        """Replace exactly `dates` with this write's files, in one commit; returns the new version.
+
+        Raises ConcurrentWriteError when another write committed one of these dates since this one
+        began; nothing of this write is then visible.
+        """
+        keys = sorted({_date_key(d) for d in dates})
+        if not keys:
+            raise ValueError(f"a commit to {self.table} must name at least one date")
+        stray = [f.path for f in self.files if f.partition.get(DATE) not in keys]
+        if stray:
+            raise ValueError(f"files {stray[:3]} of {self.table} are outside the dates {keys} being replaced")
+        now = int(time.time() * 1000)
+        commit_id = uuid.uuid4().hex
+        actions = [
+            AddAction(f.path, f.size, dict(f.partition), now, True, json.dumps({"numRecords": f.rows}))
+            for f in self.files
+        ]
+        properties = CommitProperties(
+            custom_metadata={"consumer_assets": json.dumps({**(metadata or {}), "commit_id": commit_id}, default=str)},
+            # One application transaction per date: concurrent writers of a date conflict on it,
+            # even where the date held nothing before (an overwrite alone would let both add).
+            app_transactions=[Transaction(app_id=f"{self.table}/{DATE}={key}", version=now) for key in keys],
+        )
+        try:
+            self._delta.create_write_transaction(
+                actions,
+                "overwrite",
+                self._full_schema,
+                partition_by=list(self.partition_by),
+                partition_filters=[(DATE, "in", keys)],
+                commit_properties=properties,
+            )
+        except CommitFailedError as exc:
+            raise ConcurrentWriteError(
+                f"another write committed {self.table} for {', '.join(keys)} after write {self.id} began; "
+                f"write {self.id} was not committed and the other one is current. Run one write of a "
+                f"partition at a time. ({exc})"
+            ) from exc
+        stats = {key: PartitionStats(0, 0) for key in keys}
+        for f in self.files:
+            before = stats[f.partition[DATE]]
+            stats[f.partition[DATE]] = PartitionStats(before.rows + f.rows, before.files + 1)
+        return Commit(self.table, self.uri, _committed_version(self._delta, commit_id), stats)
+
+
+def _committed_version(delta: DeltaTable, commit_id: str) -> int:
+    # create_write_transaction returns no version, and writers of other dates may have committed
+    # since: find this write's commit by its id.
+    delta.update_incremental()
+    for entry in delta.history(limit=100):
+        if json.loads(entry.get("consumer_assets") or "{}").get("commit_id") == commit_id:
+            return int(entry["version"])
+    raise RuntimeError(f"commit {commit_id} of {delta.table_uri} is not among its last 100 versions")
 
 
 def _as_text(value: Any) -> str:
