@@ -8,8 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from consumer_assets.cli import main
-from consumer_assets.storage.filesystem import resolve
-from consumer_assets.storage.store import DatasetStore
+from consumer_assets.storage.tables import TableStore
 
 
 @pytest.mark.slow
@@ -22,8 +21,8 @@ def test_run_simulates_ingests_and_builds_histories(tmp_path: Path, monkeypatch:
     assert result.exit_code == 0, result.output
     assert f"done: outputs under {(tmp_path / 'storage').as_uri()}" in result.output
 
-    store = DatasetStore(resolve(tmp_path / "storage"))
-    assert len(store.partitions("raw_events")) == 29
-    assert store.partitions("consumer_histories") == ["2026-06-28", "2026-06-29"]  # full 28-day windows only
+    store = TableStore.at(str(tmp_path / "storage"))
+    assert len(store.dates("raw_events")) == 29
+    assert store.dates("consumer_histories") == ["2026-06-28", "2026-06-29"]  # full 28-day windows only
     assert store.read("consumer_histories", ["2026-06-29"]).num_rows > 0
     assert (tmp_path / "landing" / "date=2026-06-01" / "_SUCCESS").exists()
