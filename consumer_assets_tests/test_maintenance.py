@@ -17,7 +17,9 @@ SCHEMA = pa.schema([pa.field("id", pa.int64())])
 
 def test_maintenance_compacts_then_vacuums_past_the_retention(local_root: str) -> None:
     store = TableStore.at(local_root)
-    store.write("things", {"2026-01-01": [pa.table({"id": pa.array([i], pa.int64())}) for i in range(5)]}, schema=SCHEMA)
+    store.write(
+        "things", {"2026-01-01": [pa.table({"id": pa.array([i], pa.int64())}) for i in range(5)]}, schema=SCHEMA
+    )
     store.begin("things", SCHEMA).write_file(pa.table({"id": pa.array([99], pa.int64())}), {"date": "2026-01-01"})
     folder = Path(resolve(local_root).root) / "things" / "date=2026-01-01"
 

@@ -198,3 +198,33 @@ def test_a_range_with_a_missing_day_writes_no_day(tmp_path: Path) -> None:
     assert "landing day 2026-03-02 is missing" in str(result.failure_data_for_node("raw_events").error)
     store = TableStore.at(storage)
     assert store.dates("raw_events") == [] and store.dates("raw_events_quarantine") == []
+
+
+def test_a_range_that_fails_midway_commits_no_day_of_either_table(storage_root: str, tmp_path: Path) -> None:
+    landing = tmp_path / "landing"
+    days = [dt.date(2026, 3, 1) + dt.timedelta(days=i) for i in range(3)]
+    for day in days:
+        land_day(landing, day, n=30, bad=1)
+    store = TableStore.at(storage_root)
+    first = dg.materialize(
+        [raw_events], resources=resources(storage_root, landing.as_uri()), partition_key=str(days[0])
+    )
+    assert first.success
+    versions = (store.version("raw_events"), store.version("raw_events_quarantine"))
+    for day in days:
+        land_day(landing, day, n=40)
+    # The last day's marker promises more lines than its file holds: found only when that day is read,
+    # after the first two days' files were written.
+    marker = landing / f"date={days[2]}" / "_SUCCESS"
+    marker.write_text(marker.read_text().replace('"records": 40', '"records": 41').replace(": 40}", ": 41}"))
+    failed = dg.materialize(
+        [raw_events],
+        resources=resources(storage_root, landing.as_uri()),
+        tags={RANGE_START: str(days[0]), RANGE_END: str(days[2])},
+        raise_on_error=False,
+    )
+    assert not failed.success
+    assert "holds 40 lines but _SUCCESS promises 41" in str(failed.failure_data_for_node("raw_events").error)
+    assert (store.version("raw_events"), store.version("raw_events_quarantine")) == versions
+    assert store.dates("raw_events") == [str(days[0])] == store.dates("raw_events_quarantine")
+    assert read(store, "raw_events", days[0]).num_rows == 30  # the previous version, untouched

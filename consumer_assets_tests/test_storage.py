@@ -251,3 +251,13 @@ def test_a_record_number_is_taken_once(storage_root: str) -> None:
         second.append({"who": "b"})
     assert [r["who"] for r in RecordLog(location).records()] == ["a"]
     assert first.read(1)["number"] == 1
+
+
+def test_artifact_pointers_through_the_s3_resource_client(s3_root: str) -> None:
+    from consumer_assets.resources.storage import Storage
+
+    artifacts = Storage(root=s3_root).artifacts()  # its client comes from dagster-aws's S3Resource
+    assert artifacts.s3_client is not None
+    version = artifacts.put("model", "2026-01-01", {"config.json": b"{}"}, {})
+    again = Storage(root=s3_root).artifacts()
+    assert again.latest("model", "2026-01-01") == version and again.load(version) == {"config.json": b"{}"}
