@@ -36,10 +36,16 @@ def main() -> None:
 @click.option("--sale-days", default=7, show_default=True, type=click.IntRange(min=1), help="Length of the sale.")
 @click.option(
     "--sale-lift",
-    default=2.0,
+    default=3.0,
     show_default=True,
     type=click.FloatRange(0.0, 10.0, min_open=True),
-    help="Conversion multiplier on sale days; shopping activity rises by its square root.",
+    help="Conversion multiplier on sale days.",
+)
+@click.option(
+    "--sale-activity",
+    default=None,
+    type=click.FloatRange(0.0, 4.0, min_open=True),
+    help="Shopping-activity multiplier on sale days (visits, mission starts); default: the sale lift.",
 )
 def simulate(
     landing: str,
@@ -52,11 +58,12 @@ def simulate(
     sale_start: dt.datetime | None,
     sale_days: int,
     sale_lift: float,
+    sale_activity: float | None,
 ) -> None:
     """Simulate the shop: write DAYS days of tracking events to the landing zone."""
     from consumer_assets.simulation import Sale, simulate_to_landing
 
-    sale = Sale(sale_start.date(), sale_days, sale_lift) if sale_start else None
+    sale = Sale(sale_start.date(), sale_days, sale_lift, sale_activity) if sale_start else None
     for summary in simulate_to_landing(
         landing, start.date(), days, profiles=profiles, seed=seed, corrupt=corrupt, truth_uri=truth, sale=sale
     ):

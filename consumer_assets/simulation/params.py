@@ -7,7 +7,6 @@ evenings, longer sessions) is a change of numbers, never of code.
 from __future__ import annotations
 
 import datetime as dt
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -67,13 +66,13 @@ class Sale:
 
     On sale days conversion (kappa, capped at 1 as always) is multiplied by `lift`, and shopping
     activity (mission starts, casual visits, lapsed profiles waking up, cart revisits) by
-    `activity_lift`, sqrt(lift) by default: a sale draws people in and, more strongly, makes them buy.
+    `activity_lift`, the same as `lift` unless given: a sale draws people in and makes them buy.
     The ground truth knows the sale calendar, so it stays exact across the change.
     """
 
     start: dt.date
     days: int = 7
-    lift: float = 2.0
+    lift: float = 3.0
     activity_lift: float | None = None
 
     def __post_init__(self) -> None:
@@ -84,7 +83,7 @@ class Sale:
 
     @property
     def activity(self) -> float:
-        return math.sqrt(self.lift) if self.activity_lift is None else self.activity_lift
+        return self.lift if self.activity_lift is None else self.activity_lift
 
     @property
     def end(self) -> dt.date:
