@@ -91,6 +91,11 @@ def test_histories_shorter_than_three_events_give_what_they_have() -> None:
     assert [len(r) for r in out] == [1, 2, 3]
     assert [e["position"] for e in out[1]] == [1, 0]
     assert [e["position"] for e in out[2]] == [2, 1, 3]
+    # Empty rows (no history has one, but a batch may be empty) give empty lists.
+    picked, picked_offsets, _ = top_changes(np.array([0.1, 0.5]), np.array([0, 0, 2, 2]), prior=0.0)
+    assert picked.tolist() == [1, 0] and picked_offsets.tolist() == [0, 0, 2, 2]
+    picked, picked_offsets, _ = top_changes(np.zeros(0), np.array([0]))
+    assert picked.tolist() == [] and picked_offsets.tolist() == [0]
 
 
 def test_times_rebuilt_from_log_dt_match_the_real_timestamps_within_seconds() -> None:
