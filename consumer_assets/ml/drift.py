@@ -201,7 +201,7 @@ class DriftCheck(NamedTuple):
 
 
 def check_drift(current: Summary, trailing: Sequence[Summary], threshold: float = PSI_WARN) -> DriftCheck:
-    """Day against its trailing days pooled: passes while every feature's PSI is at most `threshold`."""
+    """Day against its trailing days pooled (weighted by rows): passes while every PSI <= `threshold`."""
     reference = sum(trailing, Summary.empty(current.kind))
     meta: dict[str, float | int | str] = {"rows": current.n, "reference_rows": reference.n}
     meta["reference_days"] = len(trailing)
@@ -210,6 +210,8 @@ def check_drift(current: Summary, trailing: Sequence[Summary], threshold: float 
     if current.n == 0:
         return DriftCheck(False, f"{current.kind}: no rows on this day", meta)
     values = feature_psi(reference, current)
+    if not values:
+        return DriftCheck(True, f"{current.kind}: no feature has values on both sides", meta)
     worst = max(values, key=values.__getitem__)
     meta |= {"psi_max": values[worst], "psi_worst_feature": worst, "level": level(values[worst])}
     meta |= {f"psi_{name}": v for name, v in values.items()}
