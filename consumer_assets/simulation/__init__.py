@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from consumer_assets.simulation.corrupt import CORRUPTION_KINDS, UNKNOWN_EVENT_TYPES
 from consumer_assets.simulation.landing import SUCCESS, DaySummary, simulate_to_landing
-from consumer_assets.simulation.params import ShopParams
+from consumer_assets.simulation.params import Sale, ShopParams
 from consumer_assets.simulation.simulator import ShopSimulator, order_labels, ordered_profiles
 
 __all__ = [
@@ -17,6 +17,7 @@ __all__ = [
     "SUCCESS",
     "UNKNOWN_EVENT_TYPES",
     "DaySummary",
+    "Sale",
     "ShopParams",
     "ShopSimulator",
     "order_labels",
