@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -20,9 +21,14 @@ def test_spark_master_from_config_env_or_local(monkeypatch: pytest.MonkeyPatch) 
     remote = SparkResource(spark_config={"spark.executor.memory": "4g"}).resolved_config()
     assert remote["spark.master"] == "spark://spark-master:7077"
     assert "spark.driver.bindAddress" not in remote  # a cluster's driver must be reachable by executors
+    assert "spark.pyspark.python" not in remote  # the cluster's own Python, not this machine's path
     assert remote["spark.executor.memory"] == "4g" and remote["spark.sql.session.timeZone"] == "UTC"
 
     assert SparkResource(master="yarn").resolved_config()["spark.master"] == "yarn"  # config beats env
+    loopback = SparkResource(master="spark://127.0.0.1:7077")
+    assert loopback.on_this_machine() and not loopback.in_process()
+    assert loopback.resolved_config()["spark.driver.host"] == "127.0.0.1"
+    assert loopback.resolved_config()["spark.pyspark.python"] == sys.executable
 
 
 def test_storage_and_landing_roots(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
