@@ -46,8 +46,8 @@ def legacy_store_module(into: Path):
             text=True,
             check=True,
         ).stdout
-        text = text.replace("consumer_assets.storage.files", "legacy.files").replace(
-            "consumer_assets.storage.store", "legacy.store"
+        text = text.replace("consumer_assets.storage.files import", "legacy.files import").replace(
+            "consumer_assets.storage.store import", "legacy.store import"
         )
         (package / f"{name}.py").write_text(text)
     sys.path.insert(0, str(into))

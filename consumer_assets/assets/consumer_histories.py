@@ -31,8 +31,8 @@ HISTORIES = dg.AssetKey("consumer_histories")
 PARTITIONING = (DATE, "profile_bucket")
 PROFILE_COUNT, LENGTH_DRIFT = "profile_count_vs_trailing_days", "sequence_length_drift"
 CHECKS = {
-    PROFILE_COUNT: "Profiles with a history within 0.5-2x of the median of the 7 trailing days.",
-    LENGTH_DRIFT: "Sequence-length p50 and p90 within 25% of their trailing medians.",
+    PROFILE_COUNT: quality.describe_row_count("profiles with a history"),
+    LENGTH_DRIFT: quality.describe_length_drift(),
 }
 
 # histories[D] reads raw_events[D-27..D]; days before the first partition simply do not exist.

@@ -33,9 +33,9 @@ EVENTS_PARTITIONING = (DATE, "profile_bucket")
 
 ROW_COUNT, QUARANTINED_SHARE, EVENT_TYPE_MIX = "row_count_vs_trailing_days", "quarantined_share", "event_type_mix"
 CHECKS = {
-    ROW_COUNT: "Kept events within 0.5-2x of the median of the 7 trailing days.",
-    QUARANTINED_SHARE: "At most 1% of the landed records quarantined.",
-    EVENT_TYPE_MIX: "Event-type shares within 0.1 (total variation) of the trailing days.",
+    ROW_COUNT: quality.describe_row_count("kept events"),
+    QUARANTINED_SHARE: quality.describe_quarantined_share(),
+    EVENT_TYPE_MIX: quality.describe_event_type_mix(),
 }
 
 raw_events_quarantine = dg.AssetSpec(
