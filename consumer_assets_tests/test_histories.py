@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 import sys
 import zlib
 from collections.abc import Iterator
@@ -317,9 +316,6 @@ def test_tasks_read_and_write_s3(layout: dict, s3_root: str) -> None:
 
 @pytest.fixture(scope="session")
 def spark() -> Iterator[SparkSession]:
-    os.environ["SPARK_LOCAL_IP"] = "127.0.0.1"
-    # Executors' Python must be this one, where consumer_assets and pyarrow are installed.
-    os.environ["PYSPARK_PYTHON"] = sys.executable
     session = (
         SparkSession.builder.master("local[2]")
         .appName("consumer_assets_tests")
@@ -329,6 +325,9 @@ def spark() -> Iterator[SparkSession]:
         .config("spark.driver.host", "127.0.0.1")
         .getOrCreate()
     )
+    # Python workers must run this interpreter, where consumer_assets and pyarrow are installed
+    # (what SparkResource does, without touching the process environment).
+    session.sparkContext.pythonExec = sys.executable
     yield session
     session.stop()
 
