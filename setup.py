@@ -11,6 +11,7 @@ setup(
         "dagster-aws==0.29.27",
         "dagster-pyspark==0.29.27",
         "dagster-webserver==1.13.27",
+        "dagster-dg-cli==1.13.27",
         # 2.13.0 is the CPU build on this project's machines; a looser range would pull CUDA wheels.
         "torch==2.13.0",
         "pyarrow>=26,<27",

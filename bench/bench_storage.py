@@ -126,7 +126,7 @@ def bench_histories(files: dict[str, list[str]], work: Path, runs: int, legacy, 
         flat = staging / "flat"
         flat.mkdir(parents=True, exist_ok=True)
         for path, _ in summary.files:
-            os.replace(path, flat / Path(path).name)
+            os.replace(resolve(path).root, flat / Path(path).name)
         old_store.write("consumer_histories", str(cutoff), legacy_files.ParquetFiles(flat.as_uri(), names))
 
     def new_job(n: int) -> None:

@@ -93,3 +93,11 @@ def run(start: dt.datetime, days: int, profiles: int, seed: int, corrupt: float)
         if not result.success:
             raise click.ClickException(f"run {result.run_id} failed; see the log above")
     click.echo(f"done: outputs under {storage_uri()}")
+
+
+@main.command("dagster-home")
+def dagster_home_command() -> None:
+    """Print the Dagster instance folder every command uses (created with telemetry off)."""
+    from consumer_assets.settings import dagster_home
+
+    click.echo(str(dagster_home()))

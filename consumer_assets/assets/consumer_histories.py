@@ -16,6 +16,7 @@ import dagster as dg
 from pydantic import Field
 
 from consumer_assets import quality
+from consumer_assets.assets.beta import single_run_asset, window_mapping
 from consumer_assets.assets.raw_events import RAW_EVENTS
 from consumer_assets.assets.trailing import check_result, trailing_metadata
 from consumer_assets.histories import HISTORIES_SCHEMA, NUM_PROFILE_BUCKETS, WINDOW_DAYS, window_days, write_histories
@@ -35,10 +36,8 @@ CHECKS = {
     LENGTH_DRIFT: quality.describe_length_drift(),
 }
 
-# histories[D] reads raw_events[D-27..D]; days before the first partition simply do not exist.
-WINDOW = dg.TimeWindowPartitionMapping(
-    start_offset=-(WINDOW_DAYS - 1), end_offset=0, allow_nonexistent_upstream_partitions=True
-)
+# histories[D] reads raw_events[D-27..D].
+WINDOW = window_mapping(WINDOW_DAYS)
 
 
 class HistoriesConfig(dg.Config):
@@ -60,12 +59,11 @@ def day_files(raw_events: TableFiles, paths: list[str]) -> DayFiles:
     return days
 
 
-@dg.asset(
+@single_run_asset(
     key=HISTORIES,
     partitions_def=daily_partitions,
     ins={"raw_events": dg.AssetIn(key=RAW_EVENTS, partition_mapping=WINDOW)},
     check_specs=[dg.AssetCheckSpec(name, asset=HISTORIES, description=doc) for name, doc in CHECKS.items()],
-    backfill_policy=dg.BackfillPolicy.single_run(),
     group_name="features",
     metadata={"window_days": WINDOW_DAYS},
 )

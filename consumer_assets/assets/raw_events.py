@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from consumer_assets import quality
+from consumer_assets.assets.beta import single_run_asset
 from consumer_assets.assets.trailing import check_result, trailing_metadata
 from consumer_assets.events.schema import QUARANTINE_SCHEMA, RAW_EVENTS_SCHEMA
 from consumer_assets.histories.bucketing import NUM_PROFILE_BUCKETS
@@ -81,12 +82,11 @@ def ingest(landing: LandingZone, key: str, events_write: TableWrite, quarantine_
     return IngestedDay(key, figures, reasons, type_counts)
 
 
-@dg.asset(
+@single_run_asset(
     key=RAW_EVENTS,
     description="Validated, de-duplicated tracking events of the day (Delta, partitioned by date and profile bucket).",
     partitions_def=daily_partitions,
     check_specs=[dg.AssetCheckSpec(name, asset=RAW_EVENTS, description=doc) for name, doc in CHECKS.items()],
-    backfill_policy=dg.BackfillPolicy.single_run(),
     group_name="ingestion",
     metadata={
         "layout": f"profile_bucket = crc32(profile_id) % {NUM_PROFILE_BUCKETS}, files sorted by profile and time"
