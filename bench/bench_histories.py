@@ -183,13 +183,14 @@ def child_spark(files: dict[str, list[str]], out: Path, runs: int, driver_memory
     )
     spark.sparkContext.setLogLevel("ERROR")
     startup = time.perf_counter() - start
-    day_files = {dt.date.fromisoformat(day): paths for day, paths in files.items()}
+    day_files = {dt.date.fromisoformat(day): [[p] for p in paths] for day, paths in files.items()}
     times = []
-    for _ in range(runs):
+    for run in range(runs):
+        shutil.rmtree(out, ignore_errors=True)
         start = time.perf_counter()
-        summary = write_histories(spark, day_files, [CUTOFF], str(out))[CUTOFF]
+        summary = write_histories(spark, day_files, [CUTOFF], str(out), f"run{run}")[CUTOFF]
         times.append(time.perf_counter() - start)
-    rows = pq.ParquetDataset(summary.path).read(columns=["n_events"])
+    rows = pa.concat_tables(pq.read_table(path, columns=["n_events"]) for path, _ in summary.files)
     procs = _descendants(os.getpid())
     peak = {"driver (python)": _vm_hwm_mb()}
     peak["jvm"] = sum(_vm_hwm_mb(p) for p, name in procs if name == "java")

@@ -27,6 +27,26 @@ def main() -> None:
     help="Share of landed lines to corrupt with realistic bad records.",
 )
 @click.option("--truth", default=None, help="Optional URI for the per-day ground-truth order probabilities.")
+@click.option(
+    "--sale-start",
+    default=None,
+    type=click.DateTime(["%Y-%m-%d"]),
+    help="First day of a sale (a regime change), YYYY-MM-DD; no sale without it.",
+)
+@click.option("--sale-days", default=7, show_default=True, type=click.IntRange(min=1), help="Length of the sale.")
+@click.option(
+    "--sale-lift",
+    default=3.0,
+    show_default=True,
+    type=click.FloatRange(0.0, 10.0, min_open=True),
+    help="Conversion multiplier on sale days.",
+)
+@click.option(
+    "--sale-activity",
+    default=None,
+    type=click.FloatRange(0.0, 4.0, min_open=True),
+    help="Shopping-activity multiplier on sale days (visits, mission starts); default: the sale lift.",
+)
 def simulate(
     landing: str,
     start: dt.datetime,
@@ -35,12 +55,17 @@ def simulate(
     seed: int,
     corrupt: float,
     truth: str | None,
+    sale_start: dt.datetime | None,
+    sale_days: int,
+    sale_lift: float,
+    sale_activity: float | None,
 ) -> None:
     """Simulate the shop: write DAYS days of tracking events to the landing zone."""
-    from consumer_assets.simulation import simulate_to_landing
+    from consumer_assets.simulation import Sale, simulate_to_landing
 
+    sale = Sale(sale_start.date(), sale_days, sale_lift, sale_activity) if sale_start else None
     for summary in simulate_to_landing(
-        landing, start.date(), days, profiles=profiles, seed=seed, corrupt=corrupt, truth_uri=truth
+        landing, start.date(), days, profiles=profiles, seed=seed, corrupt=corrupt, truth_uri=truth, sale=sale
     ):
         click.echo(json.dumps(summary.as_dict()))
 
@@ -68,3 +93,11 @@ def run(start: dt.datetime, days: int, profiles: int, seed: int, corrupt: float)
         if not result.success:
             raise click.ClickException(f"run {result.run_id} failed; see the log above")
     click.echo(f"done: outputs under {storage_uri()}")
+
+
+@main.command("dagster-home")
+def dagster_home_command() -> None:
+    """Print the Dagster instance folder every command uses (created with telemetry off)."""
+    from consumer_assets.settings import dagster_home
+
+    click.echo(str(dagster_home()))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 import sys
 import zlib
 from collections.abc import Iterator
@@ -139,13 +138,13 @@ def write_layout(rows: list[dict[str, object]], root: Path, buckets_of: dict[dt.
     """raw_events in the bucketed layout: per day, file b holds profile_bucket b, sorted."""
     stored = [r.pop("stored", None) or day_of(int(r["ts"])) for r in rows]
     table = event_table(rows).append_column("stored", pa.array(stored, pa.date32()))
-    files: dict[dt.date, list[str | None]] = {}
+    files: dict[dt.date, list[list[str]]] = {}
     for day, buckets in buckets_of.items():
         of_day = table.filter(pc.equal(table["stored"], pa.scalar(day, pa.date32()))).drop(["stored"])
         if EMPTY_DAYS.get(day) == "missing":
             continue
         if EMPTY_DAYS.get(day) == "None":
-            files[day] = [None] * buckets
+            files[day] = [[] for _ in range(buckets)]
             continue
         if EMPTY_DAYS.get(day) == "no rows":
             of_day = of_day.slice(0, 0)
@@ -154,10 +153,14 @@ def write_layout(rows: list[dict[str, object]], root: Path, buckets_of: dict[dt.
         for b in range(buckets):
             part = of_day.filter(pa.array(bucket == b))
             part = part.sort_by([("profile_id", "ascending"), ("ts", "ascending"), ("event_id", "ascending")])
-            path = root / f"date={day}" / f"bucket-{b}.parquet"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            pq.write_table(part, path)
-            files[day].append(str(path))
+            # A bucket may be several files (a table compacted or appended to): split odd buckets in two.
+            halves = [part.slice(0, part.num_rows // 2), part.slice(part.num_rows // 2)] if b % 2 else [part]
+            files[day].append([])
+            for n, half in enumerate(halves):
+                path = root / f"date={day}" / f"bucket-{b}-{n}.parquet"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                pq.write_table(half, path)
+                files[day][-1].append(str(path))
     return files
 
 
@@ -165,7 +168,7 @@ DAYS = [D - dt.timedelta(days=k) for k in range(-2, 45)]
 
 
 @pytest.fixture(scope="module")
-def layout(tmp_path_factory: pytest.TempPathFactory) -> dict[dt.date, list[str | None]]:
+def layout(tmp_path_factory: pytest.TempPathFactory) -> dict[dt.date, list[list[str]]]:
     """Four buckets, except older days written with two: the layout grew without a rewrite."""
     root = tmp_path_factory.mktemp("raw_events")
     return write_layout(
@@ -173,8 +176,8 @@ def layout(tmp_path_factory: pytest.TempPathFactory) -> dict[dt.date, list[str |
     )
 
 
-def every_file(files: dict[dt.date, list[str | None]]) -> list[str]:
-    return [p for paths in files.values() for p in paths if p]
+def every_file(files: dict[dt.date, list[list[str]]]) -> list[str]:
+    return [p for buckets in files.values() for paths in buckets for p in paths]
 
 
 def assert_same_histories(actual: pa.Table, expected: pa.Table) -> None:
@@ -277,32 +280,34 @@ def test_unknown_event_type_stops_the_run() -> None:
 def test_plan_reads_each_window_once_per_bucket(layout: dict) -> None:
     tasks = plan_tasks(layout, [D, D - dt.timedelta(days=1), D - dt.timedelta(days=2)], cutoffs_per_task=2)
     assert [(t.bucket, len(t.cutoffs)) for t in tasks] == [(b, 2) for b in range(4)] + [(b, 1) for b in range(4)]
-    # The 29 days D-29..D-1, less the day missing and the day of None paths (the empty files count).
+    # The 29 days D-29..D-1, less the day missing and the day without files (the empty files count).
     assert len(tasks[0].files) == 29 - 2
+    assert len(tasks[1].files) == 2 * (29 - 2)  # bucket 1 is two files a day
     with pytest.raises(ValueError, match="divide"):
-        plan_tasks({D: ["a", "b", "c"], D - dt.timedelta(days=1): ["a", "b"]}, [D])
+        plan_tasks({D: [["a"], ["b"], ["c"]], D - dt.timedelta(days=1): [["a"], ["b"]]}, [D])
 
 
 @pytest.mark.slow
 def test_tasks_read_and_write_s3(layout: dict, s3_root: str) -> None:
     # On a cluster that reads the store itself, tasks get s3:// URIs and write there too.
     store = resolve(s3_root)
-    remote: dict[dt.date, list[str | None]] = {}
-    for day, paths in layout.items():
+    remote: dict[dt.date, list[list[str]]] = {}
+    for day, buckets in layout.items():
         remote[day] = []
-        for path in paths:
-            if path is None:
-                remote[day].append(None)
-                continue
-            name = f"raw_events/{day}/{Path(path).name}"
-            with store.fs.open_output_stream(store.path(name)) as out:
-                out.write(Path(path).read_bytes())
-            remote[day].append(f"{s3_root}/{name}")
+        for paths in buckets:
+            remote[day].append([])
+            for path in paths:
+                name = f"raw_events/{day}/{Path(path).name}"
+                with store.fs.open_output_stream(store.path(name)) as out:
+                    out.write(Path(path).read_bytes())
+                remote[day][-1].append(f"{s3_root}/{name}")
     out_dir = f"{s3_root}/histories"
-    written = [row for task in plan_tasks(remote, [D]) for b in write_task(task, out_dir) for row in b.to_pylist()]
-    summary = summarize(out_dir, written)[D]
-    assert summary.path.startswith("s3://") and len(summary.files) == 4
-    table = pa.concat_tables(pq.read_table(path[len("s3://") :], filesystem=store.fs) for path in summary.files)
+    tasks = plan_tasks(remote, [D])
+    written = [row for task in tasks for b in write_task(task, out_dir, "w1") for row in b.to_pylist()]
+    summary = summarize(written)[D]
+    assert all(path.startswith(f"{out_dir}/date={D}/profile_bucket=") for path, _ in summary.files)
+    assert [bucket for _, bucket in summary.files] == [0, 1, 2, 3]
+    table = pa.concat_tables(pq.read_table(path[len("s3://") :], filesystem=store.fs) for path, _ in summary.files)
     assert_same_histories(table, oracle_histories(every_file(layout), D))
 
 
@@ -311,9 +316,6 @@ def test_tasks_read_and_write_s3(layout: dict, s3_root: str) -> None:
 
 @pytest.fixture(scope="session")
 def spark() -> Iterator[SparkSession]:
-    os.environ["SPARK_LOCAL_IP"] = "127.0.0.1"
-    # Executors' Python must be this one, where consumer_assets and pyarrow are installed.
-    os.environ["PYSPARK_PYTHON"] = sys.executable
     session = (
         SparkSession.builder.master("local[2]")
         .appName("consumer_assets_tests")
@@ -323,6 +325,9 @@ def spark() -> Iterator[SparkSession]:
         .config("spark.driver.host", "127.0.0.1")
         .getOrCreate()
     )
+    # Python workers must run this interpreter, where consumer_assets and pyarrow are installed
+    # (what SparkResource does, without touching the process environment).
+    session.sparkContext.pythonExec = sys.executable
     yield session
     session.stop()
 
@@ -351,15 +356,17 @@ def test_write_histories_gives_every_day_a_readable_partition(
 ) -> None:
     quiet = D - dt.timedelta(days=70)  # no events in its window
     out = str(tmp_path / "out")
-    stale = Path(partition_dir(out, D)) / "part-00099.parquet"
-    stale.parent.mkdir(parents=True)
-    stale.write_bytes(b"left over by an earlier run")
-    summaries = write_histories(spark, layout, [D, quiet], out)
-    assert sorted(summaries) == [quiet, D] and not stale.exists()
+    # A file of another (committed) write in the same folder is left alone.
+    other = Path(partition_dir(out, D, 0)) / "part-committed-00000.parquet"
+    other.parent.mkdir(parents=True)
+    other.write_bytes(b"a committed file of an earlier write")
+    summaries = write_histories(spark, layout, [D, quiet], out, "w2")
+    assert sorted(summaries) == [quiet, D] and other.read_bytes().startswith(b"a committed")
 
     today = summaries[D]
-    written = pq.read_table(today.path)
+    written = pa.concat_tables(pq.read_table(path) for path, _ in today.files)
     assert written.schema.equals(HISTORIES_SCHEMA) and len(today.files) == 4
+    assert all(Path(path).name == f"part-w2-{b:05d}.parquet" for path, b in today.files)
     expected = oracle_histories(every_file(layout), D)
     assert_same_histories(written, expected)
     lengths = expected["n_events"].to_numpy()
@@ -370,7 +377,7 @@ def test_write_histories_gives_every_day_a_readable_partition(
     # Every event in the window counts, those of profiles under MIN_EVENTS too ("fourteen").
     assert today.window_events > today.events
 
-    empty = pq.read_table(summaries[quiet].path)
+    empty = pa.concat_tables(pq.read_table(path) for path, _ in summaries[quiet].files)
     assert empty.num_rows == 0 and empty.schema.equals(HISTORIES_SCHEMA)
     assert summaries[quiet].profiles == summaries[quiet].length_quantile(0.5) == 0
 

@@ -1,22 +1,21 @@
 """The main job as one command: simulate days of the shop into the landing zone, then materialize them.
 
 This is what `consumer-assets run` does for a new user: no cloud account and no service to start.
-Runs are recorded in the Dagster instance of $DAGSTER_HOME when it is set (so `dagster dev` shows
-them afterwards), else in a throw-away one.
+Runs are recorded in the project's one Dagster instance (settings.dagster_home: $DAGSTER_HOME, else
+data/dagster_home), the one `make dev` shows afterwards.
 """
 
 import datetime as dt
-import os
 from collections.abc import Callable
 
 import dagster as dg
 
 from consumer_assets.assets.consumer_histories import HISTORIES
-from consumer_assets.assets.raw_events import QUARANTINE, RAW_EVENTS
+from consumer_assets.assets.raw_events import RAW_EVENTS
 from consumer_assets.automation.jobs import RANGE_END, RANGE_START
 from consumer_assets.histories import WINDOW_DAYS
 from consumer_assets.partitions import daily_partitions
-from consumer_assets.settings import landing_uri
+from consumer_assets.settings import dagster_home, landing_uri
 from consumer_assets.simulation import simulate_to_landing
 
 
@@ -46,9 +45,9 @@ def run_days(
     for summary in simulate_to_landing(landing, start, days, profiles=profiles, seed=seed, corrupt=corrupt):
         echo(f"  landed {summary.date}: {summary.records} records in {summary.seconds:.1f}s")
 
-    instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
+    instance = dg.DagsterInstance.from_config(str(dagster_home()))
     job = defs.resolve_job_def("daily_job")
-    stages = [([RAW_EVENTS, QUARANTINE], start)]
+    stages = [([RAW_EVENTS], start)]
     if days >= WINDOW_DAYS:
         stages.append(([HISTORIES], start + dt.timedelta(days=WINDOW_DAYS - 1)))
     else:

@@ -28,6 +28,7 @@ import pyarrow.parquet as pq
 
 from consumer_assets.events.landing import MARKER, data_file_name, day_folder
 from consumer_assets.simulation.corrupt import corrupt_lines
+from consumer_assets.simulation.params import Sale, ShopParams
 from consumer_assets.simulation.simulator import ShopSimulator
 from consumer_assets.storage.filesystem import Location, resolve
 
@@ -110,13 +111,17 @@ def simulate_to_landing(
     seed: int,
     corrupt: float = 0.0,
     truth_uri: str | None = None,
+    sale: Sale | None = None,
 ) -> Iterator[DaySummary]:
-    """Simulate `days` days from `start` into the landing zone, yielding a summary per finished day."""
+    """Simulate `days` days from `start` into the landing zone, yielding a summary per finished day.
+
+    `sale`: an optional regime change (params.Sale); without it the days are those of the default shop.
+    """
     if not 0.0 <= corrupt < 1.0:
         raise ValueError(f"corrupt must be in [0, 1), got {corrupt}")
     landing = resolve(landing_uri)
     truth = resolve(truth_uri) if truth_uri else None
-    sim = ShopSimulator(profiles, seed, start)
+    sim = ShopSimulator(profiles, seed, start, ShopParams(sale=sale))
     with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 2)) as pool:
         for _ in range(days):
             began = time.perf_counter()

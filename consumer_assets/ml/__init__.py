@@ -1,0 +1,1 @@
+"""Model code: plain PyTorch, scikit-learn and numpy; no Dagster."""
