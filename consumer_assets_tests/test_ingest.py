@@ -11,6 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
+from consumer_assets.events.landing import MARKER, day_folder
 from consumer_assets.events.schema import RAW_EVENTS_SCHEMA
 from consumer_assets.ingest.dedupe import fingerprint
 from consumer_assets.ingest.ingest import ingest_day
@@ -114,11 +115,11 @@ def test_missing_incomplete_and_inconsistent_days_name_the_path(tmp_path: Path) 
     land(tmp_path, {"e.jsonl.gz": [line(event(1))]}, marker=False)
     with pytest.raises(LandingDayError, match=r"incomplete: .*date=2026-03-04 has no _SUCCESS"):
         ingest_day(tmp_path.as_uri(), DAY)
-    folder = tmp_path / f"date={DAY}"
-    (folder / "_SUCCESS").write_text(json.dumps({"files": {"e.jsonl.gz": 2, "gone.jsonl.gz": 1}}))
+    folder = tmp_path / day_folder(DAY)
+    (folder / MARKER).write_text(json.dumps({"files": {"e.jsonl.gz": 2, "gone.jsonl.gz": 1}}))
     with pytest.raises(LandingDayError, match=r"lists .*gone.jsonl.gz, which is missing"):
         ingest_day(tmp_path.as_uri(), DAY)
-    (folder / "_SUCCESS").write_text(json.dumps({"files": {"e.jsonl.gz": 2}}))
+    (folder / MARKER).write_text(json.dumps({"files": {"e.jsonl.gz": 2}}))
     with pytest.raises(LandingDayError, match=r"e.jsonl.gz holds 1 lines but _SUCCESS promises 2"):
         ingest_day(tmp_path.as_uri(), DAY)
 
@@ -141,7 +142,7 @@ def test_bucketed_layout_partitions_profiles_and_sorts(tmp_path: Path) -> None:
 
 def test_marker_names_must_stay_inside_the_day(tmp_path: Path) -> None:
     land(tmp_path, {"e.jsonl.gz": [line(event(1))]})
-    (tmp_path / f"date={DAY}" / "_SUCCESS").write_text(json.dumps({"files": {"../../secrets.jsonl.gz": 1}}))
+    (tmp_path / day_folder(DAY) / MARKER).write_text(json.dumps({"files": {"../../secrets.jsonl.gz": 1}}))
     with pytest.raises(LandingDayError, match=r"lists '../../secrets.jsonl.gz', which is not a path inside the day"):
         ingest_day(tmp_path.as_uri(), DAY)
 

@@ -153,7 +153,7 @@ def test_on_s3_an_empty_marker_dated_folders_and_no_marker(s3_root: str) -> None
     other = DAY + dt.timedelta(days=1)
     land(landing, {"hour=01/a.jsonl.gz": [line(event(7, ts=f"{other}T01:00:00Z"))]}, day=other, marker=None)
     quiet = LandingRules(require_marker=False, quiet_minutes=30)
-    with pytest.raises(LandingDayError, match=rf"{landing}/date={other} has no _SUCCESS marker and .*hour=01/a"):
+    with pytest.raises(LandingDayError, match=rf"{landing}/{day_folder(other)} has no _SUCCESS marker and .*hour=01/a"):
         open_day(landing, other, quiet, now=dt.datetime.now(dt.UTC) + dt.timedelta(minutes=29))
     later = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=31)
     assert ingest_day(landing, other, rules=quiet, now=later).events.num_rows == 1
