@@ -8,7 +8,7 @@ from pathlib import Path
 import dagster as dg
 import pyarrow.compute as pc
 
-from consumer_assets.assets.raw_events import raw_events
+from consumer_assets.assets.raw_events import RawEventsConfig, raw_events
 from consumer_assets.automation.jobs import RANGE_END, RANGE_START
 from consumer_assets.events.bucketing import NUM_PROFILE_BUCKETS
 from consumer_assets.events.schema import QUARANTINE_SCHEMA, RAW_EVENTS_SCHEMA
@@ -228,3 +228,37 @@ def test_a_range_that_fails_midway_commits_no_day_of_either_table(storage_root: 
     assert (store.version("raw_events"), store.version("raw_events_quarantine")) == versions
     assert store.dates("raw_events") == [str(days[0])] == store.dates("raw_events_quarantine")
     assert read(store, "raw_events", days[0]).num_rows == 30  # the previous version, untouched
+
+
+def test_an_event_resent_on_a_later_day_is_quarantined_in_one_run_and_across_runs(tmp_path: Path) -> None:
+    landing, storage = tmp_path / "landing", (tmp_path / "storage").as_uri()
+    days = [dt.date(2026, 3, 1) + dt.timedelta(days=i) for i in range(4)]
+    resent = line(event(1, ts=f"{days[0]}T23:59:00.000Z"))
+    for i, day in enumerate(days):
+        own = [line(event(100 * (i + 1) + n, ts=f"{day}T12:00:00.000Z")) for n in range(5)]
+        # Day 0 keeps event 1; days 1 and 3 get it again (re-sent across midnight, with their timestamp).
+        again = [line(event(1, ts=f"{day}T00:00:01.000Z"))] if i in (1, 3) else []
+        land(landing, {"events-0000.jsonl.gz": (own + [resent] if i == 0 else own + again)}, day=day)
+    store = TableStore.at(storage)
+
+    one_run = dg.materialize(
+        [raw_events],
+        resources=resources(storage, landing.as_uri()),
+        tags={RANGE_START: str(days[0]), RANGE_END: str(days[2])},
+    )
+    assert one_run.success
+    quarantine = read(store, "raw_events_quarantine", days[1])
+    assert quarantine["reason"].to_pylist() == ["duplicate_event_id"]
+    assert f"already kept on {days[0]}" in quarantine["detail"][0].as_py()
+    assert read(store, "raw_events", days[1]).num_rows == 5
+
+    # Day 3 in a run of its own: day 1 (2 days back) never kept it, day 0 is 3 days back: kept ...
+    dg.materialize([raw_events], resources=resources(storage, landing.as_uri()), partition_key=str(days[3]))
+    assert read(store, "raw_events", days[3]).num_rows == 6
+    # ... unless the lookback reaches day 0.
+    config = dg.RunConfig(ops={"raw_events": RawEventsConfig(duplicate_lookback_days=3)})
+    dg.materialize(
+        [raw_events], resources=resources(storage, landing.as_uri()), partition_key=str(days[3]), run_config=config
+    )
+    assert read(store, "raw_events", days[3]).num_rows == 5
+    assert read(store, "raw_events_quarantine", days[3])["reason"].to_pylist() == ["duplicate_event_id"]

@@ -1,8 +1,9 @@
-"""Dagster features still marked beta in 1.13 that the assets use on purpose, their warnings silenced only here.
+"""Dagster features still marked beta or preview in 1.13 that the assets use on purpose, silenced only here.
 
 Single-run backfills (`backfill_policy`) let one ingest run or one Spark job cover a range of days;
 `allow_nonexistent_upstream_partitions` lets the first days' histories read the part of their
-window that exists. Any other beta or preview feature still warns.
+window that exists; partitioned asset checks (`AssetCheckSpec(partitions_def=...)`, preview) give
+the model's blocking checks one result per day. Any other beta or preview feature still warns.
 """
 
 import contextlib
@@ -19,6 +20,13 @@ DELIBERATE = r"Parameter `(backfill_policy|allow_nonexistent_upstream_partitions
 def deliberate_beta() -> Iterator[None]:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=DELIBERATE, category=dg.BetaWarning)
+        yield
+
+
+@contextlib.contextmanager
+def deliberate_preview() -> Iterator[None]:
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"Parameter `partitions_def`", category=dg.PreviewWarning)
         yield
 
 

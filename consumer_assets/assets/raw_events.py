@@ -7,6 +7,7 @@ between the two commits leaves raw_events at its previous version, and the quara
 that raw_events names is the one that reconciles with it.
 """
 
+import datetime as dt
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from typing import Any
 import dagster as dg
 import pyarrow as pa
 import pyarrow.compute as pc
+from pydantic import Field
 
 from consumer_assets import quality
 from consumer_assets.assets.beta import single_run_asset
@@ -26,7 +28,7 @@ from consumer_assets.ingest.validate import REASONS, ValidatedDay
 from consumer_assets.partitions import daily_partitions, partition_day, trailing_keys
 from consumer_assets.resources.landing import LandingZone
 from consumer_assets.resources.storage import Storage, table_metadata
-from consumer_assets.storage.tables import DATE, TableWrite
+from consumer_assets.storage.tables import DATE, TableStore, TableWrite
 
 RAW_EVENTS = dg.AssetKey("raw_events")
 QUARANTINE = dg.AssetKey("raw_events_quarantine")
@@ -58,10 +60,40 @@ class IngestedDay:
     type_counts: dict[str, int]
 
 
-def ingest(landing: LandingZone, key: str, events_write: TableWrite, quarantine_write: TableWrite) -> IngestedDay:
-    """Validate one landed day and write (not commit) its events, one file per profile bucket, and quarantine."""
+class RawEventsConfig(dg.Config):
+    duplicate_lookback_days: int = Field(
+        default=2,
+        ge=0,
+        description="An event id already kept on one of this many previous days is quarantined as a duplicate "
+        "(at-least-once delivery re-sends events across midnight).",
+    )
+
+
+def earlier_ids(tables: TableStore, key: str, lookback: int, in_run: dict[str, pa.Array]) -> pa.Table | None:
+    """The event ids kept on the `lookback` days before `key`: earlier days of this run (not committed
+    yet) from memory, the others from raw_events as committed."""
+    days = [(partition_day(key) - dt.timedelta(days=n)).isoformat() for n in range(1, lookback + 1)]
+    parts = [
+        pa.table({"event_id": in_run[d], "date": pa.array([partition_day(d)] * len(in_run[d]), pa.date32())})
+        for d in days
+        if d in in_run
+    ]
+    stored = set(tables.dates(RAW_EVENTS.path[-1])) if lookback else set()
+    committed = [d for d in days if d not in in_run and d in stored]
+    if committed:
+        parts.append(tables.read(RAW_EVENTS.path[-1], committed, columns=["event_id", DATE]))
+    return pa.concat_tables(parts, promote_options="permissive") if parts else None
+
+
+def ingest(
+    landing: LandingZone, key: str, earlier: pa.Table | None, events_write: TableWrite, quarantine_write: TableWrite
+) -> tuple[IngestedDay, pa.Array]:
+    """Validate one landed day and write (not commit) its events, one file per profile bucket, and quarantine.
+
+    Returns the day's figures and its kept event ids (for the next days' duplicate check).
+    """
     started = time.perf_counter()
-    day: ValidatedDay = landing.ingest(partition_day(key))
+    day: ValidatedDay = landing.ingest(partition_day(key), earlier_ids=earlier)
     seconds = time.perf_counter() - started
     events = day.events
     for bucket, part in enumerate(bucketed(events, NUM_PROFILE_BUCKETS)):
@@ -79,7 +111,7 @@ def ingest(landing: LandingZone, key: str, events_write: TableWrite, quarantine_
         "landing_uri": dg.MetadataValue.path(landing.day_uri(partition_day(key))),
     }
     reasons = {reason: day.reasons.get(reason, 0) for reason in REASONS}
-    return IngestedDay(key, figures, reasons, type_counts)
+    return IngestedDay(key, figures, reasons, type_counts), events["event_id"].combine_chunks()
 
 
 @single_run_asset(
@@ -92,7 +124,9 @@ def ingest(landing: LandingZone, key: str, events_write: TableWrite, quarantine_
         "layout": f"profile_bucket = crc32(profile_id) % {NUM_PROFILE_BUCKETS}, files sorted by profile and time"
     },
 )
-def raw_events(context: dg.AssetExecutionContext, landing: LandingZone, storage: Storage) -> Iterator[Any]:
+def raw_events(
+    context: dg.AssetExecutionContext, config: RawEventsConfig, landing: LandingZone, storage: Storage
+) -> Iterator[Any]:
     """Validate each landed day: keep good events (de-duplicated by id), quarantine the rest with a reason."""
     keys = context.partition_keys
     # Fail before writing anything if any day of the range has not landed completely.
@@ -101,9 +135,14 @@ def raw_events(context: dg.AssetExecutionContext, landing: LandingZone, storage:
     tables = storage.tables()
     events_write = tables.begin(RAW_EVENTS.path[-1], RAW_EVENTS_SCHEMA, EVENTS_PARTITIONING)
     quarantine_write = tables.begin(QUARANTINE.path[-1], QUARANTINE_SCHEMA)
-    days = []
+    days, kept_ids = [], {}
     for key in keys:
-        day = ingest(landing, key, events_write, quarantine_write)
+        earlier = earlier_ids(tables, key, config.duplicate_lookback_days, kept_ids)
+        day, kept_ids[key] = ingest(landing, key, earlier, events_write, quarantine_write)
+        # Only the lookback window's ids stay in memory.
+        kept_ids = (
+            dict(list(kept_ids.items())[-config.duplicate_lookback_days :]) if config.duplicate_lookback_days else {}
+        )
         context.log.info(f"{key}: kept {day.figures['kept']} of {day.figures['landed']} landed records")
         days.append(day)
 
