@@ -238,7 +238,7 @@ def test_an_event_resent_on_a_later_day_is_quarantined_in_one_run_and_across_run
         own = [line(event(100 * (i + 1) + n, ts=f"{day}T12:00:00.000Z")) for n in range(5)]
         # Day 0 keeps event 1; days 1 and 3 get it again (re-sent across midnight, with their timestamp).
         again = [line(event(1, ts=f"{day}T00:00:01.000Z"))] if i in (1, 3) else []
-        land(landing, {"events-0000.jsonl.gz": (own + [resent] if i == 0 else own + again)}, day=day)
+        land(landing, {"events-0000.jsonl.gz": ([*own, resent] if i == 0 else own + again)}, day=day)
     store = TableStore.at(storage)
 
     one_run = dg.materialize(
