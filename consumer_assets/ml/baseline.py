@@ -28,6 +28,16 @@ NO_EVENT_HOURS = WINDOW_DAYS * 24.0
 N_TYPES = len(ACTION_TYPES)
 
 
+def feature_names(bins: bool = True, action_types: tuple[str, ...] = ACTION_TYPES) -> list[str]:
+    """Names of baseline_features' columns, in order."""
+    names = [f"log_count_{int(w)}h_{t}" for w in COUNT_WINDOWS_HOURS for t in action_types]
+    names += [f"log_hours_since_{t}" for t in action_types]
+    if bins:
+        names += [f"{t}_within_{int(edge)}h" for edge in RECENCY_BINS_HOURS for t in action_types]
+    names += [f"weekday_{d}" for d in range(7)] + [f"last_hour_{4 * b:02d}_{4 * b + 4:02d}" for b in range(6)]
+    return [*names, "last_hour_sin", "last_hour_cos", "log_hours_since_last_event", "log_window_events"]
+
+
 def baseline_features(data: SequenceData, n_types: int = N_TYPES, bins: bool = True) -> np.ndarray:
     """(histories, features) float64: counts per type and window, recency per type, the prediction moment."""
     n = len(data)

@@ -47,11 +47,12 @@ def predict_all(
     for rows in data.length_batches(batch_size):
         batch = data.batch(rows).to(device)
         with autocast(device):
-            per_step, last = model(batch)
-        final[rows] = torch.sigmoid(last.float()).cpu().numpy()
+            per_step, _ = model(batch)
+        # The final probability is read off the per-event ones, so the two agree to the bit.
+        probs = torch.sigmoid(per_step.float()).cpu().numpy()
+        lengths = data.lengths[rows]
+        final[rows] = probs[np.arange(len(rows)), lengths - 1]
         if events is not None:
-            probs = torch.sigmoid(per_step.float()).cpu().numpy()
-            lengths = data.lengths[rows]
             mask = np.arange(probs.shape[1])[None, :] < lengths[:, None]
             pos = data.offsets[rows][:, None] + np.arange(probs.shape[1])[None, :]
             events[pos[mask]] = probs[mask]
