@@ -63,11 +63,14 @@ class ModelArtifact:
     def to_files(self) -> dict[str, bytes]:
         """{file name: bytes}: model.safetensors, config.json, encoding.json, metrics.json."""
         state = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in self.model.state_dict().items()}
-        meta = {"format_version": str(FORMAT_VERSION), "encoding": json.dumps(self.encoding.to_dict(), sort_keys=True)}
+        # One metadata entry: safetensors writes several in hash-map order, and equal models
+        # should give equal bytes (the artifact store checks them by sha256).
+        encoding = {"format_version": FORMAT_VERSION, **self.encoding.to_dict()}
+        meta = {"encoding": json.dumps(encoding, sort_keys=True)}
         return {
             WEIGHTS: save_safetensors(state, metadata=meta),
             CONFIG: _json(self.config.to_dict()),
-            ENCODING: _json({"format_version": FORMAT_VERSION, **self.encoding.to_dict()}),
+            ENCODING: _json(encoding),
             METRICS: _json(_clean(self.metrics)),
         }
 
