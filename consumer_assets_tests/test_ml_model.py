@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+from collections.abc import Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -33,6 +34,15 @@ D = dt.date(2026, 4, 20)
 TINY = LstmConfig(type_dim=4, article_dim=2, brand_dim=2, category_dim=2, hidden=8, epochs=1, batch_size=64)
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread() -> Iterator[None]:
+    """One thread: the suite runs beside other processes on two cores, where OpenMP spinning costs most."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def sim() -> SimulatedHistories:
     return simulate_histories(2500, 5, [D - dt.timedelta(days=1), D])
@@ -45,7 +55,6 @@ def data(sim: SimulatedHistories) -> SequenceData:
 
 @pytest.fixture(scope="module")
 def model(data: SequenceData) -> EventLstm:
-    torch.set_num_threads(1)
     return train(TINY, data).model
 
 

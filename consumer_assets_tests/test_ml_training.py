@@ -4,12 +4,27 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
+from collections.abc import Iterator
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 import torch
 
-from consumer_assets.ml import LogisticBaseline, LstmConfig, SequenceData, predict, train
+from consumer_assets.histories import cutoff_ms
+from consumer_assets.ml import (
+    LogisticBaseline,
+    LstmConfig,
+    ModelArtifact,
+    SequenceData,
+    label_days,
+    predict,
+    train,
+    train_daily,
+    training_cutoffs,
+)
 from consumer_assets.ml.metrics import auc
 from consumer_assets.ml.simulated import simulate_histories
 
@@ -17,10 +32,18 @@ D = dt.date(2026, 6, 14)
 SMALL = LstmConfig(hidden=16, epochs=6, batch_size=64, warmup_steps=20, validation_share=0.4)
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread() -> Iterator[None]:
+    """One thread: the suite runs beside other processes on two cores, where OpenMP spinning costs most."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def days() -> SequenceData:
     """4,000 profiles on four cut-off days D-3..D (about 1,400 histories a day, 5% positive)."""
-    torch.set_num_threads(1)
     sim = simulate_histories(4000, 21, [D - dt.timedelta(days=k) for k in range(4)])
     return SequenceData.from_batches(sim.reader())
 
@@ -68,3 +91,38 @@ def test_a_warm_start_needs_the_same_architecture(days: SequenceData) -> None:
     assert not other.compatible(tiny) and dataclasses.replace(tiny, lr=1e-4, epochs=9).compatible(tiny)
     with pytest.raises(ValueError, match="architecture"):
         train(other, days.take(np.arange(300)), init=model)
+
+
+def test_the_days_training_reads_nothing_after_the_day_and_warm_starts_from_the_approved_model() -> None:
+    config = LstmConfig(hidden=8, type_dim=4, epochs=2, train_days=2, batch_size=64, warmup_steps=10)
+    day = D + dt.timedelta(days=7)
+    cutoffs = training_cutoffs(day, config.train_days)
+    assert cutoffs == [D - dt.timedelta(days=1), D]
+    assert label_days(day, config.train_days) == [D + dt.timedelta(days=k) for k in range(8)]
+    sim = simulate_histories(3000, 4, [*cutoffs, day])  # events through day + 7
+    columns = ["profile_id", "ts", "event_type"]
+    through_day = sim.events.filter(pc.less(sim.events["ts"], pa.scalar(cutoff_ms(day), pa.timestamp("ms", tz="UTC"))))
+    histories = sim.histories.drop(["label"])  # the asset's input has no labels; one day too many
+    torch.set_num_threads(2)
+    first = train_daily(day, histories, through_day.select(columns), config, replicates=50, threads=1)
+    assert torch.get_num_threads() == 2  # the call's thread count is its own
+    torch.set_num_threads(1)
+    # Events after D do not change anything: the labels never read them.
+    again = train_daily(day, histories, sim.events.select(columns), config, replicates=50)
+    assert again.metrics["lstm_auc"] == first.metrics["lstm_auc"]
+    assert first.metrics["train_histories"] + first.metrics["lstm_histories"] == sum(
+        first.metrics[f"histories_{c}"] for c in cutoffs
+    )
+    assert not first.warm_started and set(first.comparisons) == {"baseline"}
+    assert all(isinstance(v, float) for v in first.metrics.values())
+    assert min(first.metrics["lstm_auc"], first.metrics["baseline_auc"]) > 0.6
+
+    # The next day, with today's model approved: a warm start, compared with it too.
+    files = first.artifact.to_files()
+    assert json.loads(files["metrics.json"])["cutoffs"] == [c.isoformat() for c in cutoffs]
+    approved = ModelArtifact.from_files(files)
+    following = day + dt.timedelta(days=1)
+    second = train_daily(following, histories, sim.events.select(columns), config, approved, replicates=50)
+    assert second.warm_started and len(second.epochs) == config.warm_start_epochs
+    assert set(second.comparisons) == {"baseline", "approved"}
+    assert second.comparisons["approved"]["auc"].reference == second.metrics["approved_auc"]

@@ -4,8 +4,8 @@ Plain PyTorch, scikit-learn and numpy, no Dagster: `config` (hyperparameters and
 encoding a model is tied to), `labels` (targets from raw_events and the profile split), `data`
 (histories as columnar arrays, batched by length), `model`, `train`, `score`, `artifact`
 (safetensors + JSON), `baseline` (the legacy logistic regression), `metrics`, `evaluate`
-(validation reports and the comparisons that gate a model) and `simulated` (data sets from the
-shop simulator, for tests and benchmarks).
+(validation reports and the comparisons that gate a model), `daily` (the day's training in one
+call, for the asset) and `simulated` (data sets from the shop simulator, for tests and benchmarks).
 """
 
 from __future__ import annotations
@@ -13,8 +13,9 @@ from __future__ import annotations
 from consumer_assets.ml.artifact import EncodingMismatchError, ModelArtifact
 from consumer_assets.ml.baseline import LogisticBaseline, baseline_features
 from consumer_assets.ml.config import Encoding, LstmConfig
+from consumer_assets.ml.daily import TrainingOutcome, label_days, train_daily, training_cutoffs
 from consumer_assets.ml.data import SequenceData
-from consumer_assets.ml.evaluate import Comparison, compare_models, validation_metrics
+from consumer_assets.ml.evaluate import Comparison, compare_models, validation_metrics, validation_report
 from consumer_assets.ml.labels import LABEL_DAYS, order_profiles, validation_mask, with_labels
 from consumer_assets.ml.model import EventLstm
 from consumer_assets.ml.score import SCORES_SCHEMA, predict, score
@@ -33,13 +34,18 @@ __all__ = [
     "ModelArtifact",
     "SequenceData",
     "TrainResult",
+    "TrainingOutcome",
     "baseline_features",
     "compare_models",
+    "label_days",
     "order_profiles",
     "predict",
     "score",
     "train",
+    "train_daily",
+    "training_cutoffs",
     "validation_mask",
     "validation_metrics",
+    "validation_report",
     "with_labels",
 ]

@@ -83,6 +83,9 @@ class LstmConfig:
     # Warm start from a compatible approved model: fewer epochs, gentler learning rate.
     warm_start_epochs: int = 3
     warm_start_lr_factor: float = 0.5
+    # Training data of day D: the histories of the cut-off days D-7-k, k = 0 .. train_days - 1,
+    # each labelled with the 7 days after it, so nothing after D is read.
+    train_days: int = 7
     # Share of profiles (by a hash of the id, the same every day) held out for validation.
     validation_share: float = 0.3
     seed: int = 0
@@ -90,7 +93,7 @@ class LstmConfig:
     score_batch_size: int = 1024
 
     def __post_init__(self) -> None:
-        for name in (*ARCHITECTURE_FIELDS, "epochs", "batch_size", "score_batch_size"):
+        for name in (*ARCHITECTURE_FIELDS, "epochs", "batch_size", "score_batch_size", "train_days"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         if not 0.0 < self.validation_share < 1.0:

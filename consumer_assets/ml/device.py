@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 
 import torch
 
@@ -22,3 +23,21 @@ def bf16_enabled(device: torch.device) -> bool:
 def autocast(device: torch.device) -> contextlib.AbstractContextManager:
     """The one mixed-precision context for training and scoring: a no-op on CPU."""
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16_enabled(device))
+
+
+@contextlib.contextmanager
+def torch_threads(threads: int | None) -> Iterator[None]:
+    """Run with `threads` intra-op threads (None: leave torch's setting), restoring it afterwards.
+
+    On a small CPU shared with other work, 1 is usually fastest: torch's OpenMP threads spin
+    while they wait, and two of them beside another busy process can run 20x slower than one.
+    """
+    if threads is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

@@ -99,3 +99,32 @@ def compare_models(
             bound_ok=lo >= -tolerance,
         )
     return result
+
+
+def validation_report(
+    y: np.ndarray,
+    predictions: dict[str, np.ndarray],
+    *,
+    candidate: str = "lstm",
+    groups: np.ndarray | None = None,
+    replicates: int = 1000,
+    seed: int = 0,
+) -> dict[str, object]:
+    """Metrics of every model on the same validation rows, and the candidate against each other one.
+
+    Returns {"metrics": {"<model>_auc": ..., ...}, "comparisons": {"<other>": {"auc": Comparison,
+    "nll": Comparison}}, "distribution": score deciles and calibration of the candidate}.
+    """
+    metrics: dict[str, float] = {}
+    for name, p in predictions.items():
+        metrics |= validation_metrics(y, p, prefix=f"{name}_")
+    comparisons = {
+        name: compare_models(y, predictions[candidate], p, groups=groups, replicates=replicates, seed=seed)
+        for name, p in predictions.items()
+        if name != candidate
+    }
+    return {
+        "metrics": metrics,
+        "comparisons": comparisons,
+        "distribution": distribution(y, predictions[candidate]),
+    }
