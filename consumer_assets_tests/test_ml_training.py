@@ -25,7 +25,8 @@ from consumer_assets.ml import (
     train_daily,
     training_cutoffs,
 )
-from consumer_assets.ml.metrics import auc
+from consumer_assets.ml.labels import STOPPING_SALT, validation_mask
+from consumer_assets.ml.metrics import auc, nll
 from consumer_assets.ml.simulated import simulate_histories
 
 D = dt.date(2026, 6, 14)
@@ -126,3 +127,18 @@ def test_the_days_training_reads_nothing_after_the_day_and_warm_starts_from_the_
     assert second.warm_started and len(second.epochs) == config.warm_start_epochs
     assert set(second.comparisons) == {"baseline", "approved"}
     assert second.comparisons["approved"]["auc"].reference == second.metrics["approved_auc"]
+
+
+def test_the_model_is_the_epoch_that_did_best_on_held_out_training_profiles(days: SequenceData) -> None:
+    # A big learning rate without decay overshoots: later epochs are not always better.
+    config = dataclasses.replace(SMALL, epochs=5, lr=0.03, final_lr_factor=1.0, patience=2, early_stopping_share=0.3)
+    train_data, valid = on_days(days, D - dt.timedelta(days=2), D).split(config.validation_share)
+    result = train(config, train_data, valid)
+    stopping = [e.stopping_nll for e in result.epochs]
+    assert result.best_epoch == 1 + int(np.argmin(stopping))
+    assert len(stopping) == config.epochs or len(stopping) == result.best_epoch + config.patience
+    held = validation_mask(train_data.profile_id, config.early_stopping_share, salt=STOPPING_SALT)
+    held_out = train_data.take(np.flatnonzero(held))
+    assert nll(held_out.label, predict(result.model, held_out)) == pytest.approx(min(stopping), rel=1e-6)
+    # Validation profiles are neither trained nor stopped on.
+    assert not set(valid.profile_id.to_pylist()) & set(train_data.profile_id.to_pylist())

@@ -80,6 +80,11 @@ class LstmConfig:
     # contribution of the id vectors to the LSTM's gates: ids only count where they help broadly.
     id_l2: float = 1.0
     grad_clip: float = 1.0
+    # Early stopping: this share of the training profiles (another hash than the validation split)
+    # is kept out of the gradient steps; the epoch with the best likelihood on it is the model,
+    # and training stops after `patience` epochs without a better one. 0 trains every epoch.
+    early_stopping_share: float = 0.1
+    patience: int = 3
     # Warm start from a compatible approved model: fewer epochs, gentler learning rate.
     warm_start_epochs: int = 3
     warm_start_lr_factor: float = 0.5
@@ -96,6 +101,8 @@ class LstmConfig:
         for name in (*ARCHITECTURE_FIELDS, "epochs", "batch_size", "score_batch_size", "train_days"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if not 0.0 <= self.early_stopping_share < 1.0:
+            raise ValueError(f"early_stopping_share must be in [0, 1), got {self.early_stopping_share}")
         if not 0.0 < self.validation_share < 1.0:
             raise ValueError(f"validation_share must be in (0, 1), got {self.validation_share}")
         if self.lr <= 0 or not 0 < self.final_lr_factor <= 1:

@@ -124,6 +124,7 @@ def _train_daily(
         "train_histories": float(len(train_data)),
         "train_positives": float(train_data.label.sum()),
         "epochs": float(len(result.epochs)),
+        "best_epoch": float(result.best_epoch),
         "warm_started": float(warm),
         "train_seconds": trained - loaded,
         "load_seconds": loaded - began,

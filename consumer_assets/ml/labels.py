@@ -22,6 +22,7 @@ LABEL_DAYS = 7
 ORDER_EVENT = "order"
 # Salt of the split hash: independent of the raw_events profile buckets (crc32(id) mod 8).
 SPLIT_SALT = "consumer-assets/validation/"
+STOPPING_SALT = "consumer-assets/early-stopping/"
 _SPLIT_RESOLUTION = 10_000
 
 Batches = pa.Table | pa.RecordBatch | pa.RecordBatchReader | Iterable[pa.RecordBatch]
@@ -118,13 +119,16 @@ def with_labels(
         yield batch.append_column("label", pc.cast(label, pa.int8()))
 
 
-def validation_mask(profile_ids: pa.Array | pa.ChunkedArray, share: float) -> np.ndarray:
-    """True for the profiles held out for validation: a salted hash of the id, the same on every day."""
+def validation_mask(profile_ids: pa.Array | pa.ChunkedArray, share: float, salt: str = SPLIT_SALT) -> np.ndarray:
+    """True for the profiles held out for validation: a salted hash of the id, the same on every day.
+
+    Another `salt` gives an independent split (training holds out profiles to stop on with one).
+    """
     if not 0.0 <= share <= 1.0:
         raise ValueError(f"share must be in [0, 1], got {share}")
     if isinstance(profile_ids, pa.ChunkedArray):
         profile_ids = profile_ids.combine_chunks() if profile_ids.num_chunks else pa.array([], pa.string())
-    salted = pc.binary_join_element_wise(pa.scalar(SPLIT_SALT), profile_ids.cast(pa.string()), "")
+    salted = pc.binary_join_element_wise(pa.scalar(salt), profile_ids.cast(pa.string()), "")
     # hash_bucket is 1 + crc32 mod (2**31 - 1), stable across processes, languages and Spark.
     slot = (hash_bucket(salted, 2**31).astype(np.int64) - 1) % _SPLIT_RESOLUTION
     return slot < round(share * _SPLIT_RESOLUTION)
