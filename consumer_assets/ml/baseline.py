@@ -78,14 +78,14 @@ class LogisticBaseline:
 
     c: float = 1.0
     bins: bool = True
-    max_iter: int = 2000
+    max_iter: int = 1000
     n_types: int = N_TYPES
     pipeline: Pipeline | None = field(default=None, repr=False)
 
     def fit(self, data: SequenceData) -> LogisticBaseline:
         if data.label is None:
             raise ValueError("the baseline needs labelled histories")
-        self.pipeline = make_pipeline(StandardScaler(), LogisticRegression(C=self.c, max_iter=self.max_iter, tol=1e-6))
+        self.pipeline = make_pipeline(StandardScaler(), LogisticRegression(C=self.c, max_iter=self.max_iter))
         self.pipeline.fit(baseline_features(data, self.n_types, self.bins), data.label.astype(np.int64))
         return self
 
