@@ -27,6 +27,9 @@ from consumer_assets.histories.schema import (
 )
 
 BucketSql = Callable[[str, int], str]
+
+# last_event_hour stays below 24: the largest float32 under it, 24 - 2**-19, exact as a decimal.
+LAST_HOUR = 24 - 2**-19
 SqlBuilder = Callable[[Sequence[str], dt.date], str]
 
 
@@ -37,11 +40,12 @@ def crc_bucket_sql(column: str, size: int) -> str:
 
 def native_bucket_sql(column: str, size: int) -> str:
     """Bucket via DuckDB's own hash: what a DuckDB user would write (the numbers differ from CRC-32)."""
-    return f"CASE WHEN {column} IS NULL THEN 0 ELSE 1 + (hash({column}) % {size - 1})::INTEGER END"
+    return f"CASE WHEN coalesce({column}, '') = '' THEN 0 ELSE 1 + (hash({column}) % {size - 1})::INTEGER END"
 
 
 def _crc_bucket(value: str | None, size: int) -> int:
-    return 0 if value is None else 1 + zlib.crc32(value.encode("utf-8")) % (size - 1)
+    # No id (null or "") is bucket 0.
+    return 0 if not value else 1 + zlib.crc32(value.encode("utf-8")) % (size - 1)
 
 
 def connect(threads: int | None = None) -> duckdb.DuckDBPyConnection:
@@ -70,12 +74,13 @@ def histories_sql(files: Sequence[str], cutoff: dt.date, bucket_sql: BucketSql =
     ranked AS (
         SELECT *,
             row_number() OVER (PARTITION BY profile_id ORDER BY t DESC, event_id DESC) AS from_end,
-            count(*) OVER (PARTITION BY profile_id) AS n_window
+            count(*) OVER (PARTITION BY profile_id) AS n_window,
+            -- Over the whole window: a truncated history's first event keeps its real gap.
+            t - lag(t, 1, t) OVER (PARTITION BY profile_id {order}) AS gap_ms
         FROM ev
     ),
     kept AS (
-        SELECT k.*, a.idx AS type_idx,
-            t - lag(t, 1, t) OVER (PARTITION BY profile_id {order}) AS gap_ms
+        SELECT k.*, a.idx AS type_idx
         FROM ranked k JOIN (VALUES {actions}) a(name, idx) ON k.event_type = a.name
         WHERE n_window >= {MIN_EVENTS} AND from_end <= {MAX_EVENTS}
     )
@@ -91,7 +96,7 @@ def histories_sql(files: Sequence[str], cutoff: dt.date, bucket_sql: BucketSql =
         list(ln(1 + greatest(coalesce(price, 0.0), 0.0))::FLOAT {order}) AS log_price,
         (({hi_ms} - max(t)) / 3600000.0::DOUBLE)::FLOAT AS hours_since_last_event,
         (isodow(TIMESTAMPTZ '{hi.isoformat()}') - 1)::TINYINT AS cutoff_weekday,
-        ((max(t) % 86400000) / 3600000.0::DOUBLE)::FLOAT AS last_event_hour
+        least(((max(t) % 86400000) / 3600000.0::DOUBLE)::FLOAT, {LAST_HOUR}::FLOAT) AS last_event_hour
     FROM kept
     GROUP BY profile_id
     ORDER BY profile_id
@@ -120,17 +125,23 @@ def list_histories_sql(files: Sequence[str], cutoff: dt.date, bucket_sql: Bucket
         FROM read_parquet([{file_list}]) JOIN (VALUES {actions}) a(name, idx) ON event_type = a.name
         WHERE epoch_ms(ts) >= {lo_ms} AND epoch_ms(ts) < {hi_ms}
     ),
-    g AS (
+    whole AS (
         SELECT profile_id, count(*)::INTEGER AS n_window,
-            list(struct_pack(t, ty, ab, bb, cb, lp) ORDER BY t, event_id)[-{MAX_EVENTS}:] AS s
+            list(struct_pack(t, ty, ab, bb, cb, lp) ORDER BY t, event_id) AS w
         FROM ev GROUP BY profile_id HAVING count(*) >= {MIN_EVENTS}
+    ),
+    g AS (
+        -- prev_t: the newest event cut off a truncated history, for its first gap.
+        SELECT profile_id, n_window, w[-{MAX_EVENTS}:] AS s,
+            CASE WHEN n_window > {MAX_EVENTS} THEN w[-{MAX_EVENTS + 1}].t END AS prev_t
+        FROM whole
     )
     SELECT
         profile_id,
         len(s)::INTEGER AS n_events,
         n_window AS n_window_events,
         list_transform(s, lambda x: x.ty) AS event_type,
-        list_transform(s, lambda x, i: CASE WHEN i = 1 THEN 0.0
+        list_transform(s, lambda x, i: CASE WHEN i = 1 THEN coalesce(ln(1 + (x.t - prev_t) / 1000.0::DOUBLE), 0.0)
             ELSE ln(1 + (x.t - s[i - 1].t) / 1000.0::DOUBLE) END::FLOAT) AS log_dt,
         list_transform(s, lambda x: x.ab) AS article_bucket,
         list_transform(s, lambda x: x.bb) AS brand_bucket,
@@ -138,7 +149,7 @@ def list_histories_sql(files: Sequence[str], cutoff: dt.date, bucket_sql: Bucket
         list_transform(s, lambda x: x.lp) AS log_price,
         (({hi_ms} - s[-1].t) / 3600000.0::DOUBLE)::FLOAT AS hours_since_last_event,
         (isodow(TIMESTAMPTZ '{hi.isoformat()}') - 1)::TINYINT AS cutoff_weekday,
-        ((s[-1].t % 86400000) / 3600000.0::DOUBLE)::FLOAT AS last_event_hour
+        least(((s[-1].t % 86400000) / 3600000.0::DOUBLE)::FLOAT, {LAST_HOUR}::FLOAT) AS last_event_hour
     FROM g
     """
 

@@ -96,6 +96,14 @@ def edge_rows() -> list[dict[str, object]]:
     rows += [
         {"profile_id": "midnight", "event_id": f"n{i:02d}", "ts": ms(D - dt.timedelta(days=9), i)} for i in range(13)
     ]
+    # The last event a millisecond before the cut-off: its hour of day stays below 24.
+    rows += [
+        {"profile_id": "late", "event_id": f"t{i:02d}", "ts": ms(D + dt.timedelta(days=1)) - 1 - i} for i in range(15)
+    ]
+    # Empty-string ids name nothing, like null ones.
+    for i in range(15):
+        rows.append({"profile_id": "empty-ids", "event_id": f"x{i:02d}", "ts": ms(D - dt.timedelta(days=1), i)})
+        rows[-1] |= {"article_id": "" if i % 3 else f"a{i}", "brand_id": "", "category": "" if i % 2 else None}
     # Only events older than the window.
     rows += [{"profile_id": "old", "event_id": f"o{i}", "ts": ms(D - dt.timedelta(days=40), i)} for i in range(30)]
     # Events without an article, and non-ASCII ids (UTF-8 hashing).
@@ -221,9 +229,13 @@ def test_crc32_is_zlibs_and_buckets_are_in_range() -> None:
     ids = [v for v in values if v is not None]
     assert profile_bucket(pa.array(ids), 8).tolist() == [zlib.crc32(v.encode()) % 8 for v in ids]
     buckets = hash_bucket(pa.array(values), 64)
-    assert buckets[values.index(None)] == 0
-    assert all(1 <= b < 64 for v, b in zip(values, buckets, strict=True) if v is not None)
-    assert hash_bucket(pa.array([None, None], pa.string()), 64).tolist() == [0, 0]
+    # Bucket 0 is "no id": null and the empty string alike; every real id hashes to 1..63.
+    assert buckets[values.index(None)] == buckets[values.index("")] == 0
+    assert all(1 <= b < 64 for v, b in zip(values, buckets, strict=True) if v)
+    want = [0 if not v else 1 + zlib.crc32(v.encode()) % 63 for v in values]
+    assert buckets.tolist() == want
+    assert hash_bucket(pa.array([None, "", None], pa.string()), 64).tolist() == [0, 0, 0]
+    assert hash_bucket(pa.chunked_array([["", "a"], ["", None]]).dictionary_encode(), 64).tolist()[::2] == [0, 0]
 
 
 # ---------------------------------------------------------------- the encoder without Spark
@@ -256,8 +268,11 @@ def test_edges_as_defined(layout: dict) -> None:
     assert (rows["long"]["n_events"], rows["long"]["n_window_events"]) == (MAX_EVENTS, 250)
     # The newest 200 of 250: the kept ones are l050..l249, in time order.
     assert rows["long"]["event_type"][:3] == [ACTION_INDEX[ACTION_TYPES[i % 19]] for i in (50, 51, 52)]
-    assert rows["long"]["log_dt"][0] == 0.0
+    # Cut: the first kept event's previous one (l049, 1.5 h earlier) is known, so its real gap.
+    assert rows["long"]["log_dt"][0] == pytest.approx(np.log1p(1.5 * 3600), rel=1e-6)
     assert rows["long"]["log_dt"][1] == pytest.approx(np.log1p(1.5 * 3600), rel=1e-6)
+    # Not cut: nothing before the first event in the window, so 0.
+    assert rows["fifteen"]["log_dt"][0] == 0.0 and rows["ties"]["log_dt"][0] == 0.0
     # The six events at 12:00 in event id order: e-1, e0, e00, e1, e2, e3.
     names = ("login", "home_view", "order", "search", "category_view", "product_view")
     assert rows["ties"]["event_type"][:6] == [ACTION_INDEX[n] for n in names]
@@ -266,6 +281,11 @@ def test_edges_as_defined(layout: dict) -> None:
     assert midnight["n_events"] == 15
     assert midnight["hours_since_last_event"] == 24.0 and midnight["last_event_hour"] == 0.0
     assert {r["cutoff_weekday"] for r in rows.values()} == {3}
+    late = rows["late"]
+    assert 23.99 < late["last_event_hour"] < 24.0 and late["hours_since_last_event"] < 1e-6
+    empty = rows["empty-ids"]
+    assert empty["brand_bucket"] == [0] * 15 and empty["category_bucket"] == [0] * 15
+    assert [b == 0 for b in empty["article_bucket"]] == [bool(i % 3) for i in range(15)]
     nulls = rows["nulls-ü"]
     assert nulls["article_bucket"][1::2] == [0] * 8 and nulls["log_price"][1::2] == [0.0] * 8
     assert all(b > 0 for b in nulls["article_bucket"][::2]) and nulls["log_price"][4] == 0.0

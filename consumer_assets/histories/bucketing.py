@@ -14,15 +14,18 @@ from consumer_assets.events.bucketing import as_string_array, crc32
 
 
 def hash_bucket(values: pa.Array | pa.ChunkedArray, size: int) -> np.ndarray:
-    """Fixed-size id buckets as int32: 0 for null, else 1 + crc32 mod (size - 1).
+    """Fixed-size id buckets as int32: 0 for no id (null or ""), else 1 + crc32 mod (size - 1).
 
-    A fixed range keeps unseen ids (new articles, brands) valid inputs to a trained model.
+    A fixed range keeps unseen ids (new articles, brands) valid inputs to a trained model. An
+    empty string names nothing either, so it shares bucket 0 with null rather than hashing to 1.
     """
     if size < 2:
         raise ValueError(f"size must leave room for the null bucket, got {size}")
     arr = as_string_array(values)
     encoded = pc.dictionary_encode(arr)
-    by_id = (1 + crc32(encoded.dictionary) % np.uint32(size - 1)).astype(np.int32)
+    dictionary = encoded.dictionary
+    by_id = (1 + crc32(dictionary) % np.uint32(size - 1)).astype(np.int32)
+    by_id[np.asarray(pc.equal(pc.binary_length(dictionary), 0).fill_null(False), dtype=bool)] = 0
     # Null ids have null indices: give them bucket 0 through a 0 prepended to the lookup table.
     codes = np.asarray(pc.add(encoded.indices.cast(pa.int32()), 1).fill_null(0))
     return np.r_[np.int32(0), by_id][codes]

@@ -138,6 +138,15 @@ def window_event_count(events: SortedEvents, day: dt.date) -> int:
     return int(np.count_nonzero(_in_window(events, day)))
 
 
+# The largest float32 below 24: 23:59:59.999 is 23.99999972 h, which float32 rounds up to 24.0.
+LAST_HOUR = np.nextafter(np.float32(24.0), np.float32(0.0))
+
+
+def _hour_of_day(ts: np.ndarray) -> np.ndarray:
+    """UTC hour of day, fractional, as float32 in [0, 24)."""
+    return np.minimum((np.mod(ts, MS_PER_DAY) / MS_PER_HOUR).astype(np.float32), LAST_HOUR)
+
+
 def encode_cutoff(events: SortedEvents, day: dt.date) -> pa.Table:
     """The histories as of the end of `day`, in HISTORIES_SCHEMA, one row per profile, by profile_id."""
     hi = cutoff_ms(day)
@@ -160,7 +169,12 @@ def encode_cutoff(events: SortedEvents, day: dt.date) -> pa.Table:
 
     ts = events.ts[rows]
     gap_ms = np.diff(ts, prepend=ts[:1]) if total else ts
-    gap_ms[offsets[:-1][lengths > 0]] = 0  # the first event of a history has no previous one
+    # The first event of a history: a truncated one knows its previous event (the newest one cut
+    # off, inside the window), so it gets the real gap; a whole window's first has none and gets 0.
+    firsts = offsets[:-1][lengths > 0]
+    cut = (counts > lengths)[lengths > 0]
+    prev_ts = events.ts[sel[np.maximum(ends - lengths - 1, 0)]][lengths > 0]
+    gap_ms[firsts] = np.where(cut, ts[firsts] - prev_ts, 0)
     last_ts = ts[offsets[1:] - 1] if len(lengths) else ts
     list_offsets = pa.array(offsets.astype(np.int32))
     n = len(lengths)
@@ -176,7 +190,7 @@ def encode_cutoff(events: SortedEvents, day: dt.date) -> pa.Table:
         "log_price": _list(list_offsets, events.log_price[rows]),
         "hours_since_last_event": pa.array(((hi - last_ts) / MS_PER_HOUR).astype(np.float32)),
         "cutoff_weekday": pa.array(np.full(n, cutoff_weekday(day), dtype=np.int8)),
-        "last_event_hour": pa.array((np.mod(last_ts, MS_PER_DAY) / MS_PER_HOUR).astype(np.float32)),
+        "last_event_hour": pa.array(_hour_of_day(last_ts)),
     }
     return pa.Table.from_pydict(columns, schema=HISTORIES_SCHEMA)
 

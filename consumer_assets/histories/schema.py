@@ -16,8 +16,8 @@ MAX_EVENTS = 200
 # Counted in the whole window, before truncation to MAX_EVENTS.
 MIN_EVENTS = 15
 
-# Sizes of the id hash spaces, bucket 0 included (reserved for "no id"). Changing one changes
-# every encoded history, so a trained model records the sizes it was trained with.
+# Sizes of the id hash spaces, bucket 0 included (reserved for "no id": null or empty). Changing
+# one changes every encoded history, so a trained model records the sizes it was trained with.
 ARTICLE_BUCKETS = 2**14
 BRAND_BUCKETS = 2**10
 CATEGORY_BUCKETS = 2**6
@@ -49,7 +49,8 @@ HISTORIES_SCHEMA = pa.schema(
         pa.field("n_window_events", pa.int32()),
         # Index into events.schema.ACTION_TYPES.
         pa.field("event_type", pa.list_(pa.int8())),
-        # log1p(seconds since the previous event of the sequence); 0 for the first.
+        # log1p(seconds since the previous event in the window): for the first event of a
+        # truncated history that is the newest event cut off; 0 for the first event of the window.
         pa.field("log_dt", pa.list_(pa.float32())),
         pa.field("article_bucket", pa.list_(pa.int32())),
         pa.field("brand_bucket", pa.list_(pa.int32())),
@@ -60,7 +61,7 @@ HISTORIES_SCHEMA = pa.schema(
         pa.field("hours_since_last_event", pa.float32()),
         # Weekday of the cut-off instant D+1 00:00 UTC, Monday = 0: the first day predicted.
         pa.field("cutoff_weekday", pa.int8()),
-        # UTC hour of day of the last event, fractional (14.5 = 14:30).
+        # UTC hour of day of the last event, fractional (14.5 = 14:30), in [0, 24).
         pa.field("last_event_hour", pa.float32()),
     ]
 )

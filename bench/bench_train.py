@@ -1,0 +1,106 @@
+"""Training and scoring throughput of the LSTM on this machine's CPU, at the default config.
+
+    .venv/bin/python bench/bench_train.py [--profiles 20000] [--threads 1,2] [--epochs 2]
+
+Simulates the shop (default: the main job's 20,000 profiles) and builds one day's training data
+(7 cut-off days, the profile split). For each torch thread count it times `--epochs` epochs of
+training (histories per second of wall time and of CPU time) and the streaming `score` with the
+per-event probabilities. Then one full training at the default config (early stopping included)
+with per-epoch validation, the baseline beside it, and when the LSTM first met the quality bar's
+point estimates (AUC >= baseline - 0.005, NLL <= baseline + 0.002). Figures only, no assertions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime as dt
+import json
+import resource
+import time
+
+import numpy as np
+import pyarrow as pa
+import torch
+from quality_bar import time_to_bar
+
+from consumer_assets.ml import LogisticBaseline, LstmConfig, SequenceData, score, train, training_cutoffs
+from consumer_assets.ml.labels import validation_mask
+from consumer_assets.ml.metrics import auc, nll
+from consumer_assets.ml.simulated import simulate_histories
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--profiles", type=int, default=20_000)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--threads", default="1,2")
+    parser.add_argument("--epochs", type=int, default=2, help="epochs timed per thread count")
+    parser.add_argument("--no-full", action="store_true", help="skip the full training and the bar")
+    args = parser.parse_args()
+    config = LstmConfig()
+    day = dt.date(2026, 3, 8)
+
+    began = time.perf_counter()
+    sim = simulate_histories(args.profiles, args.seed, training_cutoffs(day, config.train_days))
+    data = SequenceData.from_batches(sim.reader())
+    held = validation_mask(data.profile_id, config.validation_share)
+    train_data, valid = data.take(np.flatnonzero(~held)), data.take(np.flatnonzero(held))
+    print(
+        f"{args.profiles:,} profiles, {len(data):,} histories ({data.events / len(data):.0f} events on average), "
+        f"{len(train_data):,} to train on, {len(valid):,} to validate; data in {time.perf_counter() - began:.1f} s",
+        flush=True,
+    )
+    valid_rows = sim.histories.filter(pa.array(held))
+
+    for threads in (int(t) for t in args.threads.split(",")):
+        torch.set_num_threads(threads)
+        timed = dataclasses.replace(config, epochs=args.epochs, early_stopping_share=0.0)
+        cpu, wall = cpu_seconds(), time.perf_counter()
+        result = train(timed, train_data)
+        cpu, wall = cpu_seconds() - cpu, time.perf_counter() - wall
+        rates = [e.histories_per_s for e in result.epochs]
+        per_cpu = len(train_data) * len(result.epochs) / cpu
+        print(
+            f"threads={threads}: training {np.mean(rates):,.0f} histories/s per epoch "
+            f"(epochs: {', '.join(f'{r:,.0f}' for r in rates)}), {per_cpu:,.0f} per CPU-second",
+            flush=True,
+        )
+        cpu, wall = cpu_seconds(), time.perf_counter()
+        rows = sum(b.num_rows for b in score(result.model, valid_rows.to_reader(max_chunksize=8192)))
+        cpu, wall = cpu_seconds() - cpu, time.perf_counter() - wall
+        print(
+            f"threads={threads}: scoring with per-event probabilities {rows / wall:,.0f} histories/s, "
+            f"{rows / cpu:,.0f} per CPU-second",
+            flush=True,
+        )
+
+    if args.no_full:
+        return
+    torch.set_num_threads(1)
+    wall = time.perf_counter()
+    result = train(config, train_data, valid)
+    wall = time.perf_counter() - wall
+    t = time.perf_counter()
+    p_base = LogisticBaseline().fit(train_data).predict(valid)
+    base_seconds = time.perf_counter() - t
+    base_auc, base_nll = auc(valid.label, p_base), nll(valid.label, p_base)
+    bar_epoch, bar_seconds = time_to_bar(result.epochs, base_auc, base_nll)
+    epochs = [{k: round(v, 5) if isinstance(v, float) else v for k, v in e.as_dict().items()} for e in result.epochs]
+    print(json.dumps(epochs, indent=1))
+    best = result.epochs[result.best_epoch - 1]
+    print(
+        f"full default training (1 thread): {len(result.epochs)} epochs in {wall:.0f} s wall (with per-epoch "
+        f"validation), best epoch {result.best_epoch}: validation AUC {best.valid_auc:.4f} NLL {best.valid_nll:.5f}; "
+        f"baseline AUC {base_auc:.4f} NLL {base_nll:.5f} in {base_seconds:.0f} s; quality bar (point estimates) "
+        f"first met at epoch {bar_epoch} after {bar_seconds and round(bar_seconds)} s of training"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,93 @@
+"""Scoring: probabilities for histories, in memory (`predict`) or streamed batch by batch (`score`).
+
+Rows are scored in batches of similar length and written back in their input order. `score`
+reads the histories in chunks of a bounded number of rows, so memory stays flat however many
+profiles there are, and emits one record batch per chunk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import pyarrow as pa
+import torch
+
+from consumer_assets.ml.data import SequenceData
+from consumer_assets.ml.device import autocast
+from consumer_assets.ml.labels import Batches, record_batches
+from consumer_assets.ml.model import EventLstm
+
+SCORES_SCHEMA = pa.schema(
+    [
+        pa.field("profile_id", pa.string()),
+        # P(order in the 7 days after the cut-off): the probability after the last event.
+        pa.field("probability", pa.float32()),
+        # The probability after each event of the history, oldest first; the last is `probability`.
+        pa.field("event_probabilities", pa.list_(pa.float32())),
+    ]
+)
+CHUNK_ROWS = 65_536
+
+
+def _device_of(model: EventLstm) -> torch.device:
+    return next(model.parameters()).device
+
+
+@torch.inference_mode()
+def predict_all(
+    model: EventLstm, data: SequenceData, batch_size: int = 1024, per_event: bool = True
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """(final probability per row, probability per event flat along data.offsets or None), float32."""
+    was_training = model.training
+    model.eval()
+    device = _device_of(model)
+    final = np.zeros(len(data), dtype=np.float32)
+    events = np.zeros(data.events, dtype=np.float32) if per_event else None
+    for rows in data.length_batches(batch_size):
+        batch = data.batch(rows).to(device)
+        with autocast(device):
+            per_step, _ = model(batch)
+        # The final probability is read off the per-event ones, so the two agree to the bit.
+        probs = torch.sigmoid(per_step.float()).cpu().numpy()
+        lengths = data.lengths[rows]
+        final[rows] = probs[np.arange(len(rows)), lengths - 1]
+        if events is not None:
+            mask = np.arange(probs.shape[1])[None, :] < lengths[:, None]
+            pos = data.offsets[rows][:, None] + np.arange(probs.shape[1])[None, :]
+            events[pos[mask]] = probs[mask]
+    model.train(was_training)
+    return final, events
+
+
+def predict(model: EventLstm, data: SequenceData, batch_size: int = 1024) -> np.ndarray:
+    """P(order in the next 7 days) per history, float32, in the rows' order."""
+    return predict_all(model, data, batch_size, per_event=False)[0]
+
+
+def _chunks(histories: Batches, rows: int) -> Iterator[list[pa.RecordBatch]]:
+    pending: list[pa.RecordBatch] = []
+    count = 0
+    for batch in record_batches(histories):
+        while batch.num_rows:
+            take = min(batch.num_rows, rows - count)
+            pending.append(batch.slice(0, take))
+            batch, count = batch.slice(take), count + take
+            if count == rows:
+                yield pending
+                pending, count = [], 0
+    if pending:
+        yield pending
+
+
+def score(
+    model: EventLstm, histories: Batches, *, batch_size: int | None = None, chunk_rows: int = CHUNK_ROWS
+) -> Iterator[pa.RecordBatch]:
+    """Stream SCORES_SCHEMA batches for HISTORIES_SCHEMA rows, in input order, chunk_rows rows at a time."""
+    size = batch_size or model.config.score_batch_size
+    for chunk in _chunks(histories, chunk_rows):
+        data = SequenceData.from_batches(chunk, label_column="", cutoff_column="")
+        final, events = predict_all(model, data, size, per_event=True)
+        assert events is not None
+        lists = pa.ListArray.from_arrays(pa.array(data.offsets.astype(np.int32)), pa.array(events))
+        yield pa.RecordBatch.from_arrays([data.profile_id, pa.array(final), lists], schema=SCORES_SCHEMA)
