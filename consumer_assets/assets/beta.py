@@ -26,7 +26,9 @@ def deliberate_beta() -> Iterator[None]:
 @contextlib.contextmanager
 def deliberate_preview() -> Iterator[None]:
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=r"Parameter `partitions_def`", category=dg.PreviewWarning)
+        warnings.filterwarnings(
+            "ignore", message=r"Specifying a partitions_def on an AssetCheckSpec", category=dg.PreviewWarning
+        )
         yield
 
 
@@ -42,3 +44,13 @@ def window_mapping(days: int) -> dg.TimeWindowPartitionMapping:
         return dg.TimeWindowPartitionMapping(
             start_offset=-(days - 1), end_offset=0, allow_nonexistent_upstream_partitions=True
         )
+
+
+def asset_with_partitioned_checks(**kwargs: Any) -> Callable[[Callable[..., Any]], dg.AssetsDefinition]:
+    """`dg.asset` whose check specs have the asset's partitions: one check result per day."""
+
+    def decorate(fn: Callable[..., Any]) -> dg.AssetsDefinition:
+        with deliberate_preview():
+            return dg.asset(**kwargs)(fn)
+
+    return decorate

@@ -13,7 +13,7 @@ import dagster as dg
 import pyarrow.dataset as ds
 from pydantic import Field
 
-from consumer_assets.assets.beta import deliberate_preview
+from consumer_assets.assets.beta import asset_with_partitioned_checks, deliberate_preview
 from consumer_assets.assets.consumer_histories import HISTORIES
 from consumer_assets.assets.raw_events import RAW_EVENTS
 from consumer_assets.histories import HISTORIES_SCHEMA
@@ -51,6 +51,7 @@ class TrainingConfig(dg.Config):
     warm_start_epochs: int = Field(default=LstmConfig.warm_start_epochs, description="Epochs of a warm start.")
     batch_size: int = Field(default=LstmConfig.batch_size, description="Histories per training batch.")
     lr: float = Field(default=LstmConfig.lr, description="Adam's peak learning rate (cosine decay after).")
+    warmup_steps: int = Field(default=LstmConfig.warmup_steps, description="Steps of linear learning-rate warm-up.")
     id_l2: float = Field(default=LstmConfig.id_l2, description="Penalty on the id embeddings' gate contribution.")
     train_days: int = Field(
         default=TRAIN_DAYS, ge=1, le=TRAIN_DAYS, description=f"Cut-off days trained on (at most {TRAIN_DAYS})."
@@ -114,7 +115,7 @@ with deliberate_preview():
     ]
 
 
-@dg.asset(
+@asset_with_partitioned_checks(
     key=MODEL,
     partitions_def=daily_partitions,
     ins={
