@@ -23,9 +23,9 @@ from consumer_assets.simulation import simulate_to_landing
 from consumer_assets.storage.tables import TableStore
 
 from .conftest import S3_CREDENTIALS
+from .histories_helpers import assert_same_histories
 from .histories_oracle import oracle_histories
 from .spark_cluster import standalone_cluster
-from .test_histories import assert_same_histories
 
 pytestmark = pytest.mark.slow
 

@@ -20,7 +20,7 @@ from consumer_assets.events.schema import (
     RAW_EVENTS_SCHEMA,
     REQUIRED_FIELDS,
 )
-from consumer_assets.simulation import CORRUPTION_KINDS, DaySummary, ShopSimulator, simulate_to_landing
+from consumer_assets.simulation import CORRUPTION_KINDS, LandedDay, ShopSimulator, simulate_to_landing
 
 START = dt.date(2026, 1, 4)  # a Sunday
 PROFILES = 4000
@@ -28,7 +28,7 @@ HEX16 = re.compile(r"[0-9a-f]{16}")
 TS = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")
 
 
-def _run(root: Path, days: int, seed: int = 7, corrupt: float = 0.0) -> list[DaySummary]:
+def _run(root: Path, days: int, seed: int = 7, corrupt: float = 0.0) -> list[LandedDay]:
     return list(simulate_to_landing(str(root), START, days, profiles=PROFILES, seed=seed, corrupt=corrupt))
 
 
@@ -49,12 +49,12 @@ def _tree(root: Path) -> dict[str, bytes]:
 
 
 @pytest.fixture(scope="module")
-def clean(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[DaySummary]]:
+def clean(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[LandedDay]]:
     root = tmp_path_factory.mktemp("landing") / "clean"
     return root, _run(root, days=3)
 
 
-def test_layout_and_success_marker_match_the_files(clean: tuple[Path, list[DaySummary]]) -> None:
+def test_layout_and_success_marker_match_the_files(clean: tuple[Path, list[LandedDay]]) -> None:
     root, summaries = clean
     assert [s.date for s in summaries] == [START + dt.timedelta(days=k) for k in range(3)]
     assert sorted(p.name for p in root.iterdir()) == [day_folder(s.date) for s in summaries]
@@ -76,7 +76,7 @@ def test_layout_and_success_marker_match_the_files(clean: tuple[Path, list[DaySu
     assert 0.3 < summaries[0].events / PROFILES < 1.5
 
 
-def test_every_clean_line_follows_the_event_contract(clean: tuple[Path, list[DaySummary]]) -> None:
+def test_every_clean_line_follows_the_event_contract(clean: tuple[Path, list[LandedDay]]) -> None:
     root, summaries = clean
     seen_ids: set[str] = set()
     profiles_per_day = []
@@ -108,7 +108,7 @@ def test_every_clean_line_follows_the_event_contract(clean: tuple[Path, list[Day
 
 
 def test_same_seed_gives_identical_bytes_and_another_seed_differs(
-    clean: tuple[Path, list[DaySummary]], tmp_path: Path
+    clean: tuple[Path, list[LandedDay]], tmp_path: Path
 ) -> None:
     root, _ = clean
     _run(tmp_path / "again", days=3)
@@ -118,7 +118,7 @@ def test_same_seed_gives_identical_bytes_and_another_seed_differs(
     assert _tree(tmp_path / "other")[first] != _tree(root)[first]
 
 
-def test_a_day_does_not_depend_on_how_many_days_follow(clean: tuple[Path, list[DaySummary]], tmp_path: Path) -> None:
+def test_a_day_does_not_depend_on_how_many_days_follow(clean: tuple[Path, list[LandedDay]], tmp_path: Path) -> None:
     root, _ = clean
     _run(tmp_path / "short", days=2)
     full = _tree(root)
@@ -126,7 +126,7 @@ def test_a_day_does_not_depend_on_how_many_days_follow(clean: tuple[Path, list[D
     assert short and all(full[name] == data for name, data in short.items())
 
 
-def test_step_table_is_the_landed_day(clean: tuple[Path, list[DaySummary]]) -> None:
+def test_step_table_is_the_landed_day(clean: tuple[Path, list[LandedDay]]) -> None:
     root, _ = clean
     sim = ShopSimulator(PROFILES, 7, START)
     assert sim.day == START - dt.timedelta(days=1)
@@ -189,7 +189,7 @@ def _classify(raw: bytes, day: dt.date, seen: set[str]) -> str | None:
 
 @pytest.mark.parametrize("rate", [0.01, 0.2])
 def test_each_bad_line_fails_for_its_own_reason_and_counts_reconcile(
-    clean: tuple[Path, list[DaySummary]], tmp_path: Path, rate: float
+    clean: tuple[Path, list[LandedDay]], tmp_path: Path, rate: float
 ) -> None:
     root, clean_summaries = clean
     (s,) = _run(tmp_path / "bad", days=1, corrupt=rate)
@@ -228,7 +228,7 @@ def test_rejects_out_of_range_rates(tmp_path: Path) -> None:
 
 
 def test_writes_the_landing_zone_and_truth_to_s3(
-    s3_endpoint: str, clean: tuple[Path, list[DaySummary]], monkeypatch: pytest.MonkeyPatch
+    s3_endpoint: str, clean: tuple[Path, list[LandedDay]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import pyarrow.fs as pafs
 

@@ -20,7 +20,7 @@ from consumer_assets.assets.beta import single_run_asset, window_mapping
 from consumer_assets.assets.raw_events import RAW_EVENTS
 from consumer_assets.assets.trailing import check_result, trailing_metadata
 from consumer_assets.histories import HISTORIES_SCHEMA, NUM_PROFILE_BUCKETS, WINDOW_DAYS, window_days, write_histories
-from consumer_assets.histories.output import DaySummary
+from consumer_assets.histories.output import WrittenDay
 from consumer_assets.histories.tasks import DayFiles
 from consumer_assets.partitions import daily_partitions, partition_day, trailing_keys
 from consumer_assets.resources.spark import SparkResource
@@ -122,7 +122,7 @@ def consumer_histories(
     yield from checks(context, [written[partition_day(k)] for k in keys])
 
 
-def day_figures(day: DaySummary) -> dict[str, Any]:
+def day_figures(day: WrittenDay) -> dict[str, Any]:
     return {
         "profiles": day.profiles,
         "events_read": day.window_events,
@@ -134,7 +134,7 @@ def day_figures(day: DaySummary) -> dict[str, Any]:
     }
 
 
-def checks(context: dg.AssetExecutionContext, days: list[DaySummary]) -> Iterator[dg.AssetCheckResult]:
+def checks(context: dg.AssetExecutionContext, days: list[WrittenDay]) -> Iterator[dg.AssetCheckResult]:
     """Profile counts and sequence lengths of each day against its trailing days (earlier days of the run included)."""
     fields = ("profiles", "length_p50", "length_p90")
     first = days[0].day.isoformat()

@@ -11,7 +11,7 @@ from __future__ import annotations
 from consumer_assets.events.bucketing import NUM_PROFILE_BUCKETS, crc32, profile_bucket, profile_bucket_sql
 from consumer_assets.histories.bucketing import hash_bucket
 from consumer_assets.histories.encode import encode_cutoff, encode_histories, sort_events
-from consumer_assets.histories.output import DaySummary, partition_dir
+from consumer_assets.histories.output import WrittenDay, partition_dir
 from consumer_assets.histories.schema import (
     ARTICLE_BUCKETS,
     BRAND_BUCKETS,
@@ -26,7 +26,7 @@ from consumer_assets.histories.schema import (
     cutoff_ms,
     window_days,
 )
-from consumer_assets.histories.spark import consumer_histories, spark_schema, write_histories
+from consumer_assets.histories.spark import histories_dataframe, spark_schema, write_histories
 from consumer_assets.histories.tasks import CUTOFFS_PER_TASK, BucketTask, DayFiles, plan_tasks, run_task
 
 __all__ = [
@@ -44,13 +44,13 @@ __all__ = [
     "WINDOW_DAYS",
     "BucketTask",
     "DayFiles",
-    "DaySummary",
-    "consumer_histories",
+    "WrittenDay",
     "crc32",
     "cutoff_ms",
     "encode_cutoff",
     "encode_histories",
     "hash_bucket",
+    "histories_dataframe",
     "partition_dir",
     "plan_tasks",
     "profile_bucket",

@@ -47,7 +47,7 @@ def partition_dir(out_dir: str, day: dt.date, profile_bucket: int) -> str:
 
 
 @dataclass(frozen=True)
-class DaySummary:
+class WrittenDay:
     """The histories written for one cut-off day, and the figures the asset reports."""
 
     day: dt.date
@@ -114,7 +114,7 @@ def write_task(task: BucketTask, out_dir: str, write_id: str) -> Iterator[pa.Rec
         yield pa.RecordBatch.from_pydict(row, schema=WRITTEN_SCHEMA)
 
 
-def summarize(written: Iterable[Mapping[str, Any]]) -> dict[dt.date, DaySummary]:
+def summarize(written: Iterable[Mapping[str, Any]]) -> dict[dt.date, WrittenDay]:
     """Add up the rows of write_task per cut-off day."""
     by_day: dict[dt.date, list[Mapping[str, Any]]] = {}
     for row in written:
@@ -122,7 +122,7 @@ def summarize(written: Iterable[Mapping[str, Any]]) -> dict[dt.date, DaySummary]
     summaries = {}
     for day, rows in sorted(by_day.items()):
         counts = np.sum([r["length_counts"] for r in rows], axis=0, dtype=np.int64)
-        summaries[day] = DaySummary(
+        summaries[day] = WrittenDay(
             day=day,
             files=tuple(sorted((str(r["path"]), int(r["profile_bucket"])) for r in rows)),
             profiles=sum(int(r["profiles"]) for r in rows),

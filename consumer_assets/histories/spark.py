@@ -17,7 +17,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.pandas.types import from_arrow_schema
 from pyspark.sql.types import StructType
 
-from consumer_assets.histories.output import WRITTEN_SCHEMA, DaySummary, summarize, write_task
+from consumer_assets.histories.output import WRITTEN_SCHEMA, WrittenDay, summarize, write_task
 from consumer_assets.histories.schema import HISTORIES_BY_CUTOFF_SCHEMA
 from consumer_assets.histories.tasks import CUTOFFS_PER_TASK, BucketTask, DayFiles, plan_tasks, run_task
 
@@ -50,7 +50,7 @@ def spark_schema(schema: pa.Schema = HISTORIES_BY_CUTOFF_SCHEMA) -> StructType:
     return from_arrow_schema(schema)
 
 
-def consumer_histories(
+def histories_dataframe(
     spark: SparkSession,
     files: DayFiles,
     cutoffs: Sequence[dt.date],
@@ -72,7 +72,7 @@ def write_histories(
     write_id: str,
     cutoffs_per_task: int = CUTOFFS_PER_TASK,
     task_buckets: int = 1,
-) -> dict[dt.date, DaySummary]:
+) -> dict[dt.date, WrittenDay]:
     """Compute and write the histories as of each cut-off day; return what each day got.
 
     Each task writes `<out_dir>/date=<day>/profile_bucket=<b>/part-<write_id>-<task>.parquet`

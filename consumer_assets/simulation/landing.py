@@ -38,7 +38,7 @@ GZIP_LEVEL = 2  # the landing zone is rewritten often; level 2 is ~3x faster tha
 
 
 @dataclass(frozen=True)
-class DaySummary:
+class LandedDay:
     """What one simulated day put in the landing zone."""
 
     date: dt.date
@@ -112,7 +112,7 @@ def simulate_to_landing(
     corrupt: float = 0.0,
     truth_uri: str | None = None,
     sale: Sale | None = None,
-) -> Iterator[DaySummary]:
+) -> Iterator[LandedDay]:
     """Simulate `days` days from `start` into the landing zone, yielding a summary per finished day.
 
     `sale`: an optional regime change (params.Sale); without it the days are those of the default shop.
@@ -131,7 +131,7 @@ def simulate_to_landing(
             files = write_day(landing, day.date, landed.lines, pool)
             if truth is not None:
                 write_truth(truth, day.date, sim.ground_truth())
-            yield DaySummary(
+            yield LandedDay(
                 date=day.date,
                 files=files,
                 records=len(landed.lines),
