@@ -7,20 +7,22 @@ import gzip
 import os
 from pathlib import Path
 
-import dagster as dg
 import pytest
 
-from consumer_assets.automation.sensors import landing_sensor
+from consumer_assets.automation.sensors import landing_requests
 from consumer_assets.events.landing import DATED_FOLDERS, MARKER, day_folder
 from consumer_assets.ingest.ingest import ingest_day
 from consumer_assets.ingest.landing import LandingDayError, LandingRules, completed_at, open_day
-from consumer_assets.partitions import daily_partitions
+from consumer_assets.partitions import last_partition_key
 from consumer_assets.resources.landing import LandingZone
 
 from .factories import DAY, event, land, line
 
 QUIET = LandingRules(require_marker=False, quiet_minutes=30)
 AFTER_DAY = dt.datetime(2026, 3, 5, 6, 0, tzinfo=dt.UTC)  # the morning after DAY
+
+
+NOW = dt.datetime(2026, 6, 15, 12, 0, tzinfo=dt.UTC)  # pinned: the partitions' last day is 06-14
 
 
 def lines(*numbers: int) -> list[bytes]:
@@ -161,12 +163,12 @@ def test_on_s3_an_empty_marker_dated_folders_and_no_marker(s3_root: str) -> None
 
 
 def _sensor_keys(zone: LandingZone) -> dict[str, str]:
-    result = landing_sensor(dg.build_sensor_context(resources={"landing": zone}))
+    result = landing_requests(zone, NOW)
     return {r.partition_key: r.run_key for r in result.run_requests or []}
 
 
 def test_the_sensor_sees_dated_folders_and_empty_markers(tmp_path: Path) -> None:
-    last = dt.date.fromisoformat(daily_partitions.get_last_partition_key())
+    last = dt.date.fromisoformat(last_partition_key(NOW))
     land(tmp_path, {"a.jsonl.gz": lines(1)}, day=last, marker="empty", layout=DATED_FOLDERS)
     land(tmp_path, {"a.jsonl.gz": lines(2)}, day=last - dt.timedelta(days=1), layout=DATED_FOLDERS, marker=None)
     keys = _sensor_keys(LandingZone(uri=tmp_path.as_uri(), layout=DATED_FOLDERS))
@@ -175,7 +177,7 @@ def test_the_sensor_sees_dated_folders_and_empty_markers(tmp_path: Path) -> None
 
 
 def test_the_sensor_without_markers_waits_for_quiet_and_sees_redelivery(tmp_path: Path) -> None:
-    last = dt.date.fromisoformat(daily_partitions.get_last_partition_key())
+    last = dt.date.fromisoformat(last_partition_key(NOW))
     done, busy = last - dt.timedelta(days=2), last - dt.timedelta(days=1)
     for day in (done, busy):
         land(tmp_path, {"a.jsonl.gz": [line(event(1, ts=f"{day}T01:00:00Z"))]}, day=day, marker=None)

@@ -47,9 +47,12 @@ class LandingZone(dg.ConfigurableResource):
         """Where the day's files land, e.g. `<uri>/date=2026-10-05` or `<uri>/2026/10/05`."""
         return f"{self.resolved_uri().rstrip('/')}/{day_folder(day, self.layout)}"
 
-    def completed_at(self, day: dt.date) -> int | None:
-        """When the day became complete (ns: its marker's mtime, or its newest file's without one), else None."""
-        return completed_at(self.resolved_uri(), day, self.rules())
+    def completed_at(self, day: dt.date, now: dt.datetime | None = None) -> int | None:
+        """When the day became complete (ns: its marker's mtime, or its newest file's without one), else None.
+
+        `now` (default: the clock) decides whether a day without a marker has been quiet long enough.
+        """
+        return completed_at(self.resolved_uri(), day, self.rules(), now=now)
 
     def require_complete(self, day: dt.date) -> LandingDay:
         """The complete day's files; raises LandingDayError, naming the path, unless the day has landed completely."""
