@@ -16,13 +16,13 @@ import dagster as dg
 from pydantic import Field
 
 from consumer_assets import quality
-from consumer_assets.assets.beta import single_run_asset, window_mapping
+from consumer_assets.assets.daily import daily_asset, daily_checks, window_mapping
 from consumer_assets.assets.raw_events import RAW_EVENTS
 from consumer_assets.assets.trailing import check_result, trailing_metadata
 from consumer_assets.histories import HISTORIES_SCHEMA, NUM_PROFILE_BUCKETS, WINDOW_DAYS, window_days, write_histories
 from consumer_assets.histories.output import WrittenDay
 from consumer_assets.histories.tasks import DayFiles
-from consumer_assets.partitions import daily_partitions, partition_day, trailing_keys
+from consumer_assets.partitions import partition_day, trailing_keys
 from consumer_assets.resources.spark import SparkResource
 from consumer_assets.resources.storage import Storage, table_metadata
 from consumer_assets.settings import data_dir
@@ -59,11 +59,11 @@ def day_files(raw_events: TableFiles, paths: list[str]) -> DayFiles:
     return days
 
 
-@single_run_asset(
+@daily_asset(
+    single_run=True,
     key=HISTORIES,
-    partitions_def=daily_partitions,
     ins={"raw_events": dg.AssetIn(key=RAW_EVENTS, partition_mapping=WINDOW)},
-    check_specs=[dg.AssetCheckSpec(name, asset=HISTORIES, description=doc) for name, doc in CHECKS.items()],
+    check_specs=daily_checks(HISTORIES, CHECKS),
     group_name="features",
     metadata={"window_days": WINDOW_DAYS},
 )

@@ -13,11 +13,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
+from consumer_assets.assets.daily import daily_asset
 from consumer_assets.assets.predictions import PREDICTIONS
 from consumer_assets.assets.raw_events import RAW_EVENTS
 from consumer_assets.ml.labels import LABEL_DAYS, order_profiles
 from consumer_assets.ml.metrics import auc, calibration_table, expected_calibration_error, nll
-from consumer_assets.partitions import daily_partitions, partition_day
+from consumer_assets.partitions import partition_day
 from consumer_assets.resources.storage import Storage, table_metadata
 
 QUALITY = dg.AssetKey("prediction_quality")
@@ -38,9 +39,8 @@ QUALITY_SCHEMA = pa.schema(
 )
 
 
-@dg.asset(
+@daily_asset(
     key=QUALITY,
-    partitions_def=daily_partitions,
     ins={
         "predictions": dg.AssetIn(PREDICTIONS),
         "raw_events": dg.AssetIn(RAW_EVENTS, partition_mapping=FOLLOWING_WEEK),

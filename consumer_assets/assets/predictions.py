@@ -15,8 +15,8 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 
 from consumer_assets import quality
-from consumer_assets.assets.beta import asset_with_partitioned_checks, deliberate_preview
 from consumer_assets.assets.consumer_histories import HISTORIES
+from consumer_assets.assets.daily import daily_asset, daily_checks
 from consumer_assets.assets.trailing import trailing_metadata
 from consumer_assets.assets.trained_lstm_model import MODEL
 from consumer_assets.histories import HISTORIES_SCHEMA
@@ -26,7 +26,7 @@ from consumer_assets.ml.drift import PSI_WARN, Summary, check_drift
 from consumer_assets.ml.metrics import score_deciles
 from consumer_assets.ml.predict import PREDICTIONS_SCHEMA, PredictionSummary, predict_histories
 from consumer_assets.ml.score import CHUNK_ROWS
-from consumer_assets.partitions import daily_partitions, partition_day
+from consumer_assets.partitions import partition_day
 from consumer_assets.resources.storage import Storage, table_metadata
 from consumer_assets.storage.registry import ModelRegistry
 from consumer_assets.storage.tables import DATE
@@ -34,16 +34,15 @@ from consumer_assets.storage.tables import DATE
 PREDICTIONS = dg.AssetKey("predictions")
 INPUT_DRIFT, SCORE_DRIFT = "input_drift", "score_drift"
 
-with deliberate_preview():
-    CHECK_SPECS = [
-        dg.AssetCheckSpec(name, asset=PREDICTIONS, partitions_def=daily_partitions, description=doc)
-        for name, doc in {
-            INPUT_DRIFT: f"History features' population stability index against the {quality.TRAILING_DAYS} "
-            f"trailing days at most {PSI_WARN} (warning).",
-            SCORE_DRIFT: f"Score distribution's PSI against the {quality.TRAILING_DAYS} trailing days at most "
-            f"{PSI_WARN} (warning).",
-        }.items()
-    ]
+CHECK_SPECS = daily_checks(
+    PREDICTIONS,
+    {
+        INPUT_DRIFT: f"History features' population stability index against the {quality.TRAILING_DAYS} "
+        f"trailing days at most {PSI_WARN} (warning).",
+        SCORE_DRIFT: f"Score distribution's PSI against the {quality.TRAILING_DAYS} trailing days at most "
+        f"{PSI_WARN} (warning).",
+    },
+)
 
 
 def drift_check(name: str, current: Summary, trailing: list[Summary]) -> dg.AssetCheckResult:
@@ -57,9 +56,8 @@ def drift_check(name: str, current: Summary, trailing: list[Summary]) -> dg.Asse
     )
 
 
-@asset_with_partitioned_checks(
+@daily_asset(
     key=PREDICTIONS,
-    partitions_def=daily_partitions,
     ins={"consumer_histories": dg.AssetIn(HISTORIES)},
     # The model of day D, or the newest approved one before it: metadata names which.
     deps=[dg.AssetDep(MODEL)],

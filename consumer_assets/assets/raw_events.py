@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 from pydantic import Field
 
 from consumer_assets import quality
-from consumer_assets.assets.beta import single_run_asset
+from consumer_assets.assets.daily import daily_asset, daily_checks
 from consumer_assets.assets.trailing import check_result, trailing_metadata
 from consumer_assets.events.bucketing import NUM_PROFILE_BUCKETS
 from consumer_assets.events.schema import QUARANTINE_SCHEMA, RAW_EVENTS_SCHEMA
@@ -114,11 +114,11 @@ def ingest(
     return IngestedDay(key, figures, reasons, type_counts), events["event_id"].combine_chunks()
 
 
-@single_run_asset(
+@daily_asset(
+    single_run=True,
     key=RAW_EVENTS,
     description="Validated, de-duplicated tracking events of the day (Delta, partitioned by date and profile bucket).",
-    partitions_def=daily_partitions,
-    check_specs=[dg.AssetCheckSpec(name, asset=RAW_EVENTS, description=doc) for name, doc in CHECKS.items()],
+    check_specs=daily_checks(RAW_EVENTS, CHECKS),
     group_name="ingestion",
     metadata={
         "layout": f"profile_bucket = crc32(profile_id) % {NUM_PROFILE_BUCKETS}, files sorted by profile and time"

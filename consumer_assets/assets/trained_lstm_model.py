@@ -13,12 +13,12 @@ import dagster as dg
 import pyarrow.dataset as ds
 from pydantic import Field
 
-from consumer_assets.assets.beta import asset_with_partitioned_checks, deliberate_preview
 from consumer_assets.assets.consumer_histories import HISTORIES
+from consumer_assets.assets.daily import daily_asset, daily_checks
 from consumer_assets.assets.raw_events import RAW_EVENTS
 from consumer_assets.histories import HISTORIES_SCHEMA
 from consumer_assets.ml import LABEL_DAYS, Comparison, LstmConfig, ModelArtifact, TrainingOutcome, train_daily
-from consumer_assets.partitions import daily_partitions, partition_day
+from consumer_assets.partitions import partition_day
 from consumer_assets.resources.storage import Storage
 from consumer_assets.storage.registry import Approved, ModelRegistry
 from consumer_assets.storage.tables import DATE
@@ -104,20 +104,19 @@ def _comparison(name: str, c: Comparison, tolerance: float, metric: str, referen
     )
 
 
-with deliberate_preview():
-    CHECK_SPECS = [
-        dg.AssetCheckSpec(name, asset=MODEL, blocking=True, partitions_def=daily_partitions, description=doc)
-        for name, doc in {
-            AUC_FLOOR: "Validation AUC above the configured floor.",
-            AUC_VS_BASELINE: "Validation AUC not below the logistic baseline's by more than the margin.",
-            NLL_VS_APPROVED: "Validation NLL not worse than the approved model's by more than the tolerance.",
-        }.items()
-    ]
+CHECK_SPECS = daily_checks(
+    MODEL,
+    {
+        AUC_FLOOR: "Validation AUC above the configured floor.",
+        AUC_VS_BASELINE: "Validation AUC not below the logistic baseline's by more than the margin.",
+        NLL_VS_APPROVED: "Validation NLL not worse than the approved model's by more than the tolerance.",
+    },
+    blocking=True,
+)
 
 
-@asset_with_partitioned_checks(
+@daily_asset(
     key=MODEL,
-    partitions_def=daily_partitions,
     ins={
         "consumer_histories": dg.AssetIn(HISTORIES, partition_mapping=TRAINING_HISTORIES),
         "raw_events": dg.AssetIn(RAW_EVENTS, partition_mapping=LABEL_EVENTS),
