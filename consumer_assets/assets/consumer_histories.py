@@ -19,6 +19,7 @@ from consumer_assets import quality
 from consumer_assets.assets.daily import daily_asset, daily_checks, window_mapping
 from consumer_assets.assets.raw_events import RAW_EVENTS
 from consumer_assets.assets.trailing import check_result, trailing_metadata
+from consumer_assets.automation.conditions import after_upstream_updates
 from consumer_assets.histories import HISTORIES_SCHEMA, NUM_PROFILE_BUCKETS, WINDOW_DAYS, window_days, write_histories
 from consumer_assets.histories.output import WrittenDay
 from consumer_assets.histories.tasks import DayFiles
@@ -65,6 +66,7 @@ def day_files(raw_events: TableFiles, paths: list[str]) -> DayFiles:
     ins={"raw_events": dg.AssetIn(key=RAW_EVENTS, partition_mapping=WINDOW)},
     check_specs=daily_checks(HISTORIES, CHECKS),
     group_name="features",
+    automation_condition=after_upstream_updates(),
     metadata={"window_days": WINDOW_DAYS},
 )
 def consumer_histories(

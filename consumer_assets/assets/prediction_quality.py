@@ -16,6 +16,7 @@ import pyarrow.dataset as ds
 from consumer_assets.assets.daily import daily_asset
 from consumer_assets.assets.predictions import PREDICTIONS
 from consumer_assets.assets.raw_events import RAW_EVENTS
+from consumer_assets.automation.conditions import after_upstream_updates
 from consumer_assets.ml.labels import LABEL_DAYS, order_profiles
 from consumer_assets.ml.metrics import auc, calibration_table, expected_calibration_error, nll
 from consumer_assets.partitions import partition_day
@@ -46,6 +47,7 @@ QUALITY_SCHEMA = pa.schema(
         "raw_events": dg.AssetIn(RAW_EVENTS, partition_mapping=FOLLOWING_WEEK),
     },
     group_name="predictions",
+    automation_condition=after_upstream_updates(),
 )
 def prediction_quality(
     context: dg.AssetExecutionContext, storage: Storage, predictions: ds.Dataset, raw_events: ds.Dataset

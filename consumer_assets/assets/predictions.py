@@ -19,6 +19,7 @@ from consumer_assets.assets.consumer_histories import HISTORIES
 from consumer_assets.assets.daily import daily_asset, daily_checks
 from consumer_assets.assets.trailing import trailing_metadata
 from consumer_assets.assets.trained_lstm_model import MODEL
+from consumer_assets.automation.conditions import after_upstream_updates
 from consumer_assets.histories import HISTORIES_SCHEMA
 from consumer_assets.ml import ModelArtifact
 from consumer_assets.ml.device import torch_threads
@@ -63,6 +64,8 @@ def drift_check(name: str, current: Summary, trailing: list[Summary]) -> dg.Asse
     deps=[dg.AssetDep(MODEL)],
     check_specs=CHECK_SPECS,
     group_name="predictions",
+    # Scores as soon as histories[D] are there, with the model in force (not waiting for model[D]).
+    automation_condition=after_upstream_updates(ignore=MODEL),
 )
 def predictions(context: dg.AssetExecutionContext, storage: Storage, consumer_histories: ds.Dataset) -> Iterator[Any]:
     """Score every profile's history with the approved model in force on D; keep its top-3 explaining events."""

@@ -11,6 +11,11 @@ from consumer_assets.assets.trained_lstm_model import MODEL
 # Run tags that make one run cover a range of partitions (what a single-run backfill sets).
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 
+ingest_job = dg.define_asset_job(
+    "ingest_job",
+    selection=dg.AssetSelection.assets(RAW_EVENTS),
+    description="Ingest landed day(s) into raw_events (what the landing sensor requests; automation does the rest).",
+)
 daily_job = dg.define_asset_job(
     "daily_job",
     selection=dg.AssetSelection.assets(RAW_EVENTS, HISTORIES),

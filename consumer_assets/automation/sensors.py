@@ -4,7 +4,7 @@ import datetime as dt
 
 import dagster as dg
 
-from consumer_assets.automation.jobs import daily_job
+from consumer_assets.automation.jobs import ingest_job
 from consumer_assets.partitions import daily_partitions, last_partition_key
 from consumer_assets.resources.landing import LandingZone
 
@@ -12,7 +12,7 @@ from consumer_assets.resources.landing import LandingZone
 LOOKBACK_DAYS = 7
 
 
-@dg.sensor(job=daily_job, minimum_interval_seconds=300, default_status=dg.DefaultSensorStatus.STOPPED)
+@dg.sensor(job=ingest_job, minimum_interval_seconds=300, default_status=dg.DefaultSensorStatus.STOPPED)
 def landing_sensor(context: dg.SensorEvaluationContext, landing: LandingZone) -> dg.SensorResult:
     """Request the daily run of each recent day whose landing folder is complete (marked, or quiet long enough)."""
     return landing_requests(landing, dt.datetime.now(dt.UTC))

@@ -1,0 +1,74 @@
+"""Declarative Automation of the chain and the training schedule, through Dagster's own evaluation APIs."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import dagster as dg
+
+from consumer_assets.automation.schedules import TRAINING_HOUR, training_schedule
+from consumer_assets.definitions import defs
+
+NOW = dt.datetime(2026, 6, 16, 2, 0, tzinfo=dt.UTC)  # the last daily partition is 06-15
+LAST = dt.date(2026, 6, 15)
+
+
+def days(first: dt.date, last: dt.date) -> list[str]:
+    return [(first + dt.timedelta(days=n)).isoformat() for n in range((last - first).days + 1)]
+
+
+def materialized(instance: dg.DagsterInstance, asset: str, keys: list[str]) -> None:
+    for key in keys:
+        instance.report_runless_asset_event(dg.AssetMaterialization(asset_key=asset, partition=key))
+
+
+def requested(result: dg.EvaluateAutomationConditionsResult, asset: str) -> list[str]:
+    return sorted(result.get_requested_partitions(dg.AssetKey(asset)))
+
+
+def test_a_redelivered_day_reruns_every_histories_and_predictions_partition_reading_it() -> None:
+    instance = dg.DagsterInstance.ephemeral()
+    materialized(instance, "raw_events", days(dt.date(2026, 5, 1), LAST))
+    materialized(instance, "consumer_histories", days(dt.date(2026, 6, 1), LAST))
+    materialized(instance, "predictions", days(dt.date(2026, 6, 1), LAST))
+    first = dg.evaluate_automation_conditions(defs=defs, instance=instance, evaluation_time=NOW)
+    assert requested(first, "consumer_histories") == requested(first, "predictions") == []
+
+    materialized(instance, "raw_events", ["2026-06-10"])  # the shop re-delivered 06-10
+    second = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=first.cursor, evaluation_time=NOW)
+    assert requested(second, "consumer_histories") == days(dt.date(2026, 6, 10), LAST)  # windows reading 06-10
+    # predictions follow the histories they read, in the same evaluation.
+    assert requested(second, "predictions") == days(dt.date(2026, 6, 10), LAST)
+    # Handled: the same state requests nothing more.
+    third = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=second.cursor, evaluation_time=NOW)
+    assert requested(third, "consumer_histories") == []
+    assert requested(third, "trained_lstm_model") == []  # training is never part of the chain
+
+
+def test_a_new_day_flows_through_and_quality_waits_for_its_week() -> None:
+    instance = dg.DagsterInstance.ephemeral()
+    before = dt.date(2026, 6, 13)
+    materialized(instance, "raw_events", days(dt.date(2026, 5, 1), before))
+    materialized(instance, "consumer_histories", days(dt.date(2026, 6, 1), before))
+    materialized(instance, "predictions", days(dt.date(2026, 6, 1), before))
+    first = dg.evaluate_automation_conditions(defs=defs, instance=instance, evaluation_time=NOW)
+
+    materialized(instance, "raw_events", ["2026-06-14"])  # the landing sensor's run of a new day
+    second = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=first.cursor, evaluation_time=NOW)
+    assert requested(second, "consumer_histories") == ["2026-06-14"]
+    assert requested(second, "predictions") == ["2026-06-14"]  # with the model in force: no wait for model[D]
+    # predictions[06-07] are judged by 06-08..06-14, complete now; 06-08's week also needs 06-15.
+    assert requested(second, "prediction_quality") == ["2026-06-07"]
+    assert requested(second, "trained_lstm_model") == []
+
+
+def test_training_runs_on_its_own_schedule_for_the_last_finished_day() -> None:
+    tick = dt.datetime(2026, 6, 16, TRAINING_HOUR, 0, tzinfo=dt.UTC)
+    context = dg.build_schedule_context(scheduled_execution_time=tick)
+    schedule = defs.resolve_schedule_def(training_schedule.name)
+    (request,) = schedule.evaluate_tick(context).run_requests
+    assert request.partition_key == "2026-06-15"
+    assert schedule.job_name == "training_job" and schedule.cron_schedule == f"0 {TRAINING_HOUR} * * *"
+    job = defs.resolve_job_def("training_job")
+    assert {n.name for n in job.graph.node_defs} == {"trained_lstm_model"}
+    assert "trained_lstm_model" not in {n.name for n in defs.resolve_job_def("daily_job").graph.node_defs}
