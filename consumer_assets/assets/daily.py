@@ -42,9 +42,16 @@ def daily_checks(asset: dg.AssetKey, descriptions: dict[str, str], **kwargs: Any
         ]
 
 
+# A storage or cluster outage is retried with exponential backoff (about 10 s, 20 s, 40 s, jittered)
+# before the run fails; a retried step starts its write anew, and nothing of a failed attempt is
+# committed (storage/tables.py).
+RETRY_POLICY = dg.RetryPolicy(max_retries=3, delay=10, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
+
+
 def daily_asset(*, single_run: bool = False, **kwargs: Any) -> Callable[[Callable[..., Any]], dg.AssetsDefinition]:
-    """`dg.asset` on the daily partitions; `single_run`: a range backfill runs as one run (one Spark job,
-    one commit for the range)."""
+    """`dg.asset` on the daily partitions, retried on failure (RETRY_POLICY); `single_run`: a range backfill
+    runs as one run (one Spark job, one commit for the range)."""
+    kwargs.setdefault("retry_policy", RETRY_POLICY)
     if single_run:
         kwargs["backfill_policy"] = dg.BackfillPolicy.single_run()
 

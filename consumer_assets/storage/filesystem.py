@@ -55,7 +55,9 @@ def delta_storage_options() -> dict[str, str]:
     http:// endpoint (MinIO, moto) must be allowed explicitly. Commits use S3 conditional writes
     (put-if-absent), so no lock service is needed.
     """
-    options = {"aws_conditional_put": "etag"}
+    # Bounded retries: an unreachable endpoint fails the call within a minute, and the asset's retry
+    # policy (with its own backoff) decides what happens next.
+    options = {"aws_conditional_put": "etag", "max_retries": "4", "retry_timeout": "60s"}
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
     if region:
         options["AWS_REGION"] = region
