@@ -24,9 +24,15 @@ def port_open(port: int) -> bool:
 
 
 @contextlib.contextmanager
-def standalone_cluster(work_dir: Path, cores: int = 2, memory: str = "2g") -> Iterator[str]:
-    """Yields the master URL; on exit stops worker and master and waits until their ports close."""
-    port, ui, worker_ui = free_port(), free_port(), free_port()
+def standalone_cluster(
+    work_dir: Path, cores: int = 2, memory: str = "2g", workers: int = 1, worker_processes: list | None = None
+) -> Iterator[str]:
+    """Yields the master URL; on exit stops workers and master and waits until their ports close.
+
+    Each worker runs in its own process group (its executors and Python workers included), so a test
+    can kill one like a machine going away; `worker_processes` receives their Popen objects.
+    """
+    port, ui = free_port(), free_port()
     env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "PYSPARK_PYTHON": sys.executable}
     logs = work_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
@@ -41,30 +47,35 @@ def standalone_cluster(work_dir: Path, cores: int = 2, memory: str = "2g") -> It
                     env=env, stdout=out, stderr=out,
                 )
             )  # fmt: skip
-        with (logs / "worker.log").open("wb") as out:
-            started.append(
-                subprocess.Popen(
-                    [str(SPARK_CLASS), "org.apache.spark.deploy.worker.Worker", "--host", "127.0.0.1",
-                     "--webui-port", str(worker_ui), "--cores", str(cores), "--memory", memory,
-                     "--work-dir", str(work_dir / "work"), master_url],
-                    env=env, stdout=out, stderr=out,
-                )
-            )  # fmt: skip
+        for n in range(workers):
+            with (logs / f"worker{n}.log").open("wb") as out:
+                started.append(
+                    subprocess.Popen(
+                        [str(SPARK_CLASS), "org.apache.spark.deploy.worker.Worker", "--host", "127.0.0.1",
+                         "--webui-port", str(free_port()), "--cores", str(cores), "--memory", memory,
+                         "--work-dir", str(work_dir / f"work{n}"), master_url],
+                        env=env, stdout=out, stderr=out, start_new_session=True,
+                    )
+                )  # fmt: skip
+        if worker_processes is not None:
+            worker_processes.extend(started[1:])
 
         def worker_registered() -> bool:
             for process in started:
-                if process.poll() is not None:
+                if process.poll() is not None:  # before any test could have killed one
                     raise RuntimeError(f"a Spark daemon exited early; see {logs}")
             try:
-                return requests.get(f"http://127.0.0.1:{ui}/json/", timeout=2).json().get("aliveworkers", 0) >= 1
+                alive = requests.get(f"http://127.0.0.1:{ui}/json/", timeout=2).json().get("aliveworkers", 0)
+                return alive >= workers
             except (requests.RequestException, ValueError):
                 return False
 
-        wait_until(worker_registered, 120, "the Spark worker to register with the master")
+        wait_until(worker_registered, 120, "the Spark workers to register with the master")
         yield master_url
     finally:
         for process in reversed(started):
-            process.terminate()
+            if process.poll() is None:
+                process.terminate()
         for process in started:
             process.wait(timeout=60)
         wait_until(lambda: not port_open(port), 30, "the Spark master port to close")

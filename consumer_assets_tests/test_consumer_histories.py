@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import signal
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +25,7 @@ from consumer_assets.resources.storage import storage_resources
 from consumer_assets.simulation import simulate_to_landing
 from consumer_assets.storage.tables import TableStore
 
-from .conftest import S3_CREDENTIALS
+from .conftest import S3_CREDENTIALS, wait_until
 from .histories_helpers import assert_same_histories
 from .histories_oracle import oracle_histories
 from .spark_cluster import standalone_cluster
@@ -149,6 +152,24 @@ def test_standalone_cluster_gives_the_same_histories(landed: Landed, tmp_path: P
         assert meta["spark_master"].value == master
     assert version(landed.storage) > before  # the cluster's run committed a new version
     assert_same_histories(read_day(landed.storage, LAST), expected)
+
+
+def test_a_worker_lost_mid_job_is_survived(landed: Landed, tmp_path: Path) -> None:
+    # Two one-core workers; one goes away (its whole process group, executors included) while the
+    # job runs: Spark reschedules its tasks on the other, and the run commits the right histories.
+    processes: list[subprocess.Popen] = []
+    with standalone_cluster(tmp_path / "spark", cores=1, workers=2, worker_processes=processes) as master:
+        spark = SparkResource(master=master, spark_config={"spark.executor.memory": "1g"})
+        with ThreadPoolExecutor(1) as pool:
+            running = pool.submit(histories_run, landed.storage, spark, landed.instance, LAST, LAST, 16)
+            # An executor of the second worker has started work: its app folder appears.
+            wait_until(
+                lambda: any((tmp_path / "spark" / "work1").glob("app-*/*/stderr")), 180, "an executor on worker 1"
+            )
+            os.killpg(processes[1].pid, signal.SIGKILL)
+            result = running.result(timeout=600)
+    assert result.success
+    assert_same_histories(read_day(landed.storage, LAST), oracle_for(landed.storage, LAST))
 
 
 def test_on_s3_storage_staged_and_direct(landed: Landed, s3_root: str, tmp_path: Path) -> None:
