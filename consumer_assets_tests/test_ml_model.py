@@ -178,3 +178,17 @@ def test_cpu_runs_in_float32() -> None:
     assert not bf16_enabled(torch.device("cpu"))
     with autocast(torch.device("cpu")):
         assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.float32
+
+
+def test_the_mixed_precision_path_trains_and_scores(
+    model: EventLstm, data: SequenceData, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The GPU path is bf16 autocast; CPU autocast takes the same code through bf16 kernels.
+    reference = predict(model, data)
+    monkeypatch.setattr("consumer_assets.ml.device.bf16_enabled", lambda device: True)
+    mixed = predict(model, data)
+    assert mixed.dtype == np.float32 and np.isfinite(mixed).all()
+    assert not np.array_equal(mixed, reference)  # bf16 did run
+    np.testing.assert_allclose(mixed, reference, atol=0.02)
+    trained = train(TINY, data.take(np.arange(300))).epochs[0]
+    assert np.isfinite(trained.train_loss)
