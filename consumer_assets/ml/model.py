@@ -13,8 +13,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from consumer_assets.ml.batches import Batch
 from consumer_assets.ml.config import Encoding, LstmConfig
-from consumer_assets.ml.data import N_CONTINUOUS, N_STATIC, Batch
+from consumer_assets.ml.data import N_CONTINUOUS, N_STATIC
 
 
 class EventLstm(nn.Module):
