@@ -168,8 +168,11 @@ def test_loading_refuses_an_artifact_of_another_encoding(model: EventLstm) -> No
         ModelArtifact.from_files({**files, "encoding.json": json.dumps(changed).encode()})
     # The code moved on (a new action type appended): yesterday's model no longer fits.
     newer = Encoding(action_types=(*ACTION_TYPES, "live_chat"))
-    with pytest.raises(EncodingMismatchError, match="action_types"):
+    with pytest.raises(EncodingMismatchError, match=r"action_types: added \['live_chat'\]"):
         ModelArtifact.from_files(files, expected=newer)
+    reordered = Encoding(action_types=(ACTION_TYPES[1], ACTION_TYPES[0], *ACTION_TYPES[2:]))
+    with pytest.raises(EncodingMismatchError, match="action_types: reordered"):
+        ModelArtifact.from_files(files, expected=reordered)
     with pytest.raises(ValueError, match="lacks"):
         ModelArtifact.from_files({k: v for k, v in files.items() if k != "model.safetensors"})
 
