@@ -4,8 +4,8 @@
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
-# Runs of `make run` land in this Dagster instance, which `make dev` then shows.
-export DAGSTER_HOME ?= $(CURDIR)/data/dagster_home
+# Every command records its runs in one Dagster instance: $DAGSTER_HOME, else data/dagster_home
+# (`consumer-assets dagster-home` creates it with telemetry off and prints it).
 
 .PHONY: install run dev test lint format bench clean
 
@@ -21,14 +21,12 @@ $(VENV)/.installed: setup.py constraints.txt | $(BIN)/python
 
 install: $(VENV)/.installed
 
-$(DAGSTER_HOME):
-	mkdir -p $@
-
-run: install | $(DAGSTER_HOME)
+run: install
 	$(BIN)/consumer-assets run
 
-dev: install | $(DAGSTER_HOME)
-	$(BIN)/dagster dev -h 127.0.0.1 -p 3000
+dev: install
+	DAGSTER_HOME=$$($(BIN)/consumer-assets dagster-home) VIRTUAL_ENV=$(CURDIR)/$(VENV) \
+		$(BIN)/dg dev --host 127.0.0.1 --port 3000
 
 lint: install
 	$(BIN)/ruff check .

@@ -11,9 +11,12 @@ setup(
         "dagster-aws==0.29.27",
         "dagster-pyspark==0.29.27",
         "dagster-webserver==1.13.27",
+        "dagster-dg-cli==1.13.27",
         # 2.13.0 is the CPU build on this project's machines; a looser range would pull CUDA wheels.
         "torch==2.13.0",
         "pyarrow>=26,<27",
+        # Every table is a Delta table; 1.6 commits with S3 conditional writes (no lock service).
+        "deltalake>=1.6.6,<1.7",
         "scikit-learn>=1.9,<2",
         # mapInArrow needs pandas; pyspark 4.3 does not fully support pandas 3.
         "pyspark[sql]>=4.3,<4.4",

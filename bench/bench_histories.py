@@ -58,8 +58,8 @@ def _null_where(mask: np.ndarray, values: pa.Array) -> pa.Array:
 
 def generate(data_dir: Path, profiles: int, days: int, buckets: int) -> dict[str, list[str]]:
     """Synthetic raw_events for `days` days up to CUTOFF, cached: {day: [file of bucket b]}."""
+    from consumer_assets.events.bucketing import profile_bucket
     from consumer_assets.events.schema import ACTION_TYPES, ARTICLE_EVENT_TYPES, RAW_EVENTS_SCHEMA
-    from consumer_assets.histories.bucketing import profile_bucket
 
     manifest = data_dir / "files.json"
     if manifest.exists():
@@ -183,13 +183,14 @@ def child_spark(files: dict[str, list[str]], out: Path, runs: int, driver_memory
     )
     spark.sparkContext.setLogLevel("ERROR")
     startup = time.perf_counter() - start
-    day_files = {dt.date.fromisoformat(day): paths for day, paths in files.items()}
+    day_files = {dt.date.fromisoformat(day): [[p] for p in paths] for day, paths in files.items()}
     times = []
-    for _ in range(runs):
+    for run in range(runs):
+        shutil.rmtree(out, ignore_errors=True)
         start = time.perf_counter()
-        summary = write_histories(spark, day_files, [CUTOFF], str(out))[CUTOFF]
+        summary = write_histories(spark, day_files, [CUTOFF], str(out), f"run{run}")[CUTOFF]
         times.append(time.perf_counter() - start)
-    rows = pq.ParquetDataset(summary.path).read(columns=["n_events"])
+    rows = pa.concat_tables(pq.read_table(path, columns=["n_events"]) for path, _ in summary.files)
     procs = _descendants(os.getpid())
     peak = {"driver (python)": _vm_hwm_mb()}
     peak["jvm"] = sum(_vm_hwm_mb(p) for p, name in procs if name == "java")
@@ -218,7 +219,7 @@ def main() -> None:
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))  # the oracle lives in the tests folder, not in the package
 
-    from consumer_assets.histories.bucketing import NUM_PROFILE_BUCKETS
+    from consumer_assets.events.bucketing import NUM_PROFILE_BUCKETS
 
     buckets = args.buckets or NUM_PROFILE_BUCKETS
     data = args.data_dir / f"p{args.profiles}_d{args.days}_b{buckets}"

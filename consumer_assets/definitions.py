@@ -7,16 +7,21 @@ the standard AWS variables), so one definition serves local development and prod
 import dagster as dg
 
 from consumer_assets.assets.consumer_histories import consumer_histories
-from consumer_assets.assets.raw_events import raw_events
-from consumer_assets.automation.jobs import daily_job
+from consumer_assets.assets.prediction_quality import prediction_quality
+from consumer_assets.assets.predictions import predictions
+from consumer_assets.assets.raw_events import raw_events, raw_events_quarantine
+from consumer_assets.assets.trained_lstm_model import trained_lstm_model
+from consumer_assets.automation.jobs import daily_job, predictions_job, quality_job, training_job
+from consumer_assets.automation.maintenance import table_maintenance, table_maintenance_schedule
 from consumer_assets.automation.sensors import landing_sensor
 from consumer_assets.resources.landing import LandingZone
 from consumer_assets.resources.spark import SparkResource
-from consumer_assets.resources.storage import ParquetIOManager
+from consumer_assets.resources.storage import storage_resources
 
 defs = dg.Definitions(
-    assets=[raw_events, consumer_histories],
-    jobs=[daily_job],
+    assets=[raw_events, raw_events_quarantine, consumer_histories, trained_lstm_model, predictions, prediction_quality],
+    jobs=[daily_job, training_job, predictions_job, quality_job, table_maintenance],
+    schedules=[table_maintenance_schedule],
     sensors=[landing_sensor],
-    resources={"io_manager": ParquetIOManager(), "landing": LandingZone(), "spark": SparkResource()},
+    resources={**storage_resources(), "landing": LandingZone(), "spark": SparkResource()},
 )

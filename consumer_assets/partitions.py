@@ -21,3 +21,9 @@ def trailing_keys(key: str, days: int) -> list[str]:
     first = partition_day(FIRST_DAY)
     keys = [day - dt.timedelta(days=n) for n in range(days, 0, -1)]
     return [k.isoformat() for k in keys if k >= first]
+
+
+def last_partition_key(now: dt.datetime) -> str | None:
+    """The last daily partition at `now`: yesterday (UTC), the last day that has ended."""
+    keys = daily_partitions.get_partition_keys(current_time=now)
+    return keys[-1] if keys else None

@@ -19,6 +19,23 @@ MAX_QUARANTINE_SHARE = 0.01
 MAX_MIX_DISTANCE = 0.10  # total variation distance between event-type shares
 
 
+def describe_row_count(what: str) -> str:
+    low, high = ROW_COUNT_BAND
+    return f"{what.capitalize()} within {low:g}-{high:g}x of the median of the {TRAILING_DAYS} trailing days."
+
+
+def describe_quarantined_share() -> str:
+    return f"At most {MAX_QUARANTINE_SHARE:.0%} of the landed records quarantined."
+
+
+def describe_event_type_mix() -> str:
+    return f"Event-type shares within {MAX_MIX_DISTANCE:g} (total variation distance) of the trailing days."
+
+
+def describe_length_drift() -> str:
+    return f"Sequence-length p50 and p90 within {MAX_LENGTH_DRIFT:.0%} of their trailing medians."
+
+
 @dataclass(frozen=True)
 class Outcome:
     passed: bool

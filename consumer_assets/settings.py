@@ -25,6 +25,24 @@ def landing_uri(explicit: str | None = None) -> str:
     return explicit or os.environ.get(LANDING_ENV) or (data_dir() / "landing").as_uri()
 
 
+DAGSTER_HOME_ENV = "DAGSTER_HOME"
+# Written into a new Dagster home: no usage statistics leave the machine.
+DAGSTER_YAML = "telemetry:\n  enabled: false\n"
+
+
+def dagster_home() -> Path:
+    """The one Dagster instance of every command: $DAGSTER_HOME, else <data dir>/dagster_home.
+
+    Created with a dagster.yaml that turns telemetry off if it has none yet.
+    """
+    home = Path(os.environ.get(DAGSTER_HOME_ENV) or data_dir() / "dagster_home").resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists():
+        config.write_text(DAGSTER_YAML)
+    return home
+
+
 SPARK_MASTER_ENV = "CONSUMER_ASSETS_SPARK_MASTER"
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import socket
 import subprocess
@@ -87,3 +88,15 @@ def local_root(tmp_path: Path) -> str:
 def storage_root(request: pytest.FixtureRequest) -> str:
     """Both storage flavours: a local folder and an S3 prefix on the loopback server."""
     return request.getfixturevalue("local_root" if request.param == "local" else "s3_root")
+
+
+@pytest.fixture(scope="module")
+def layout(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """raw_events in the bucketed layout, four buckets, except older days written with two: the layout
+    grew without a rewrite (histories_helpers.write_layout)."""
+    from .histories_helpers import DAYS, D, edge_rows, random_rows, write_layout
+
+    root = tmp_path_factory.mktemp("raw_events")
+    return write_layout(
+        edge_rows() + random_rows(3), root, {day: 2 if day < D - dt.timedelta(days=10) else 4 for day in DAYS}
+    )

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import dagster as dg
 import pytest
 from click.testing import CliRunner
 
 from consumer_assets.cli import main
-from consumer_assets.storage.filesystem import resolve
-from consumer_assets.storage.store import DatasetStore
+from consumer_assets.storage.tables import TableStore
 
 
 @pytest.mark.slow
@@ -22,8 +22,14 @@ def test_run_simulates_ingests_and_builds_histories(tmp_path: Path, monkeypatch:
     assert result.exit_code == 0, result.output
     assert f"done: outputs under {(tmp_path / 'storage').as_uri()}" in result.output
 
-    store = DatasetStore(resolve(tmp_path / "storage"))
-    assert len(store.partitions("raw_events")) == 29
-    assert store.partitions("consumer_histories") == ["2026-06-28", "2026-06-29"]  # full 28-day windows only
+    store = TableStore.at(str(tmp_path / "storage"))
+    assert len(store.dates("raw_events")) == 29
+    assert store.dates("consumer_histories") == ["2026-06-28", "2026-06-29"]  # full 28-day windows only
     assert store.read("consumer_histories", ["2026-06-29"]).num_rows > 0
     assert (tmp_path / "landing" / "date=2026-06-01" / "_SUCCESS").exists()
+    # The runs are in the project's one instance (what `make dev` shows), telemetry off.
+    home = tmp_path / "dagster_home"
+    assert "enabled: false" in (home / "dagster.yaml").read_text()
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        assert len(instance.get_runs()) == 2
+    assert CliRunner().invoke(main, ["dagster-home"]).output.strip() == str(home)

@@ -18,15 +18,14 @@ from consumer_assets.automation.jobs import RANGE_END, RANGE_START
 from consumer_assets.histories import HISTORIES_SCHEMA, NUM_PROFILE_BUCKETS, window_days
 from consumer_assets.resources.landing import LandingZone
 from consumer_assets.resources.spark import SparkResource
-from consumer_assets.resources.storage import ParquetIOManager
+from consumer_assets.resources.storage import storage_resources
 from consumer_assets.simulation import simulate_to_landing
-from consumer_assets.storage.filesystem import resolve
-from consumer_assets.storage.store import DatasetStore
+from consumer_assets.storage.tables import TableStore
 
 from .conftest import S3_CREDENTIALS
+from .histories_helpers import assert_same_histories
 from .histories_oracle import oracle_histories
 from .spark_cluster import standalone_cluster
-from .test_histories import assert_same_histories
 
 pytestmark = pytest.mark.slow
 
@@ -45,7 +44,7 @@ class Landed:
 def ingest_all(landing: str, storage: str, instance: dg.DagsterInstance) -> None:
     result = dg.materialize(
         [raw_events],
-        resources={"io_manager": ParquetIOManager(root=storage), "landing": LandingZone(uri=landing)},
+        resources={**storage_resources(storage), "landing": LandingZone(uri=landing)},
         instance=instance,
         tags={RANGE_START: str(FIRST), RANGE_END: str(LAST)},
     )
@@ -76,7 +75,7 @@ def histories_run(
     return dg.materialize(
         [consumer_histories, raw_events],
         selection=[consumer_histories],
-        resources={"io_manager": ParquetIOManager(root=storage), "spark": spark, "landing": LandingZone()},
+        resources={**storage_resources(storage), "spark": spark, "landing": LandingZone()},
         instance=instance,
         tags=tags,
         run_config=dg.RunConfig(ops={"consumer_histories": HistoriesConfig(task_buckets=task_buckets)}),
@@ -84,17 +83,17 @@ def histories_run(
 
 
 def oracle_for(storage: str, day: dt.date) -> pa.Table:
-    store = DatasetStore(resolve(storage))
-    keys = [d.isoformat() for d in window_days(day) if d >= FIRST]
-    return oracle_histories([p for k in keys for p in store.files("raw_events", k)], day)
+    store = TableStore.at(storage)
+    files = store.files("raw_events", [d for d in window_days(day) if d >= FIRST])
+    return oracle_histories([store.location.path("raw_events", f.path) for f in files], day)
 
 
 def read_day(storage: str, day: dt.date) -> pa.Table:
-    return DatasetStore(resolve(storage)).read("consumer_histories", [day.isoformat()])
+    return TableStore.at(storage).read("consumer_histories", [day]).drop_columns(["date", "profile_bucket"])
 
 
-def write_id(storage: str, day: dt.date) -> str:
-    return DatasetStore(resolve(storage)).require_manifest("consumer_histories", day.isoformat()).write_id
+def version(storage: str) -> int:
+    return TableStore.at(storage).version("consumer_histories")
 
 
 def test_local_run_matches_the_oracle_and_reports(landed: Landed) -> None:
@@ -123,7 +122,7 @@ def test_backfill_as_one_run_equals_per_partition_runs(landed: Landed, tmp_path:
     # The one run also splits each window into twice as many Spark tasks as there are profile buckets.
     one_run = histories_run(landed.storage, spark, landed.instance, first, LAST, task_buckets=16)
     assert one_run.success
-    assert len(DatasetStore(resolve(landed.storage)).files("consumer_histories", str(LAST))) == 16
+    assert len(TableStore.at(landed.storage).files("consumer_histories", [LAST])) == 16
     materialized = one_run.asset_materializations_for_node("consumer_histories")
     assert sorted(m.partition for m in materialized) == [str(first + dt.timedelta(days=i)) for i in range(3)]
     assert {m.metadata["days_in_spark_job"].value for m in materialized} == {3}  # one Spark job for the range
@@ -141,14 +140,14 @@ def test_standalone_cluster_gives_the_same_histories(landed: Landed, tmp_path: P
     local = histories_run(landed.storage, SparkResource(master="local[2]"), landed.instance, LAST, LAST)
     assert local.success
     expected = read_day(landed.storage, LAST)
-    before = write_id(landed.storage, LAST)
+    before = version(landed.storage)
     with standalone_cluster(tmp_path / "spark") as master:
         spark = SparkResource(master=master, spark_config={"spark.executor.memory": "1g"})
         on_cluster = histories_run(landed.storage, spark, landed.instance, LAST, LAST)
         assert on_cluster.success
         (meta,) = [m.metadata for m in on_cluster.asset_materializations_for_node("consumer_histories")]
         assert meta["spark_master"].value == master
-    assert write_id(landed.storage, LAST) != before  # the cluster's run wrote a new version
+    assert version(landed.storage) > before  # the cluster's run committed a new version
     assert_same_histories(read_day(landed.storage, LAST), expected)
 
 
@@ -159,24 +158,21 @@ def test_on_s3_storage_staged_and_direct(landed: Landed, s3_root: str, tmp_path:
     assert staged.success
     table = read_day(s3_root, LAST)
     assert_same_histories(table, oracle_for(landed.storage, LAST))
-    before = write_id(s3_root, LAST)
-    # Direct: executors read s3:// themselves (pyarrow on the executor); outputs go to a shared staging folder.
+    before = version(s3_root)
+    # Direct: executors read s3:// themselves (pyarrow on the executor) and write into the table's folder.
     # Executors get their S3 settings from their own environment, here set through Spark.
     executor_env = {f"spark.executorEnv.{k}": os.environ[k] for k in (*S3_CREDENTIALS, "AWS_ENDPOINT_URL")}
-    direct = SparkResource(
-        master="local[2]", reads_storage=True, staging_uri=(tmp_path / "shared").as_uri(), spark_config=executor_env
-    )
+    direct = SparkResource(master="local[2]", reads_storage=True, spark_config=executor_env)
     assert histories_run(s3_root, direct, dg.DagsterInstance.ephemeral(), LAST, LAST).success
-    assert write_id(s3_root, LAST) != before
+    assert version(s3_root) > before
     assert_same_histories(read_day(s3_root, LAST), table)
-    assert not list((tmp_path / "shared").iterdir())  # the run's staged outputs are cleaned up
 
 
 def test_missing_upstream_day_fails_naming_it(landed: Landed, tmp_path: Path) -> None:
     storage = (tmp_path / "storage").as_uri()
     result = dg.materialize(
         [raw_events],
-        resources={"io_manager": ParquetIOManager(root=storage), "landing": LandingZone(uri=landed.landing)},
+        resources={**storage_resources(storage), "landing": LandingZone(uri=landed.landing)},
         partition_key=str(LAST),
     )
     assert result.success
@@ -184,7 +180,7 @@ def test_missing_upstream_day_fails_naming_it(landed: Landed, tmp_path: Path) ->
         [consumer_histories, raw_events],
         selection=[consumer_histories],
         resources={
-            "io_manager": ParquetIOManager(root=storage),
+            **storage_resources(storage),
             "spark": SparkResource(master="local[1]"),
             "landing": LandingZone(uri=landed.landing),
         },
@@ -194,4 +190,4 @@ def test_missing_upstream_day_fails_naming_it(landed: Landed, tmp_path: Path) ->
     assert not failed.success
     message = str(failed.failure_data_for_node("consumer_histories").error)
     missing = LAST - dt.timedelta(days=27)
-    assert f"partition {missing} of raw_events has not been materialized" in message
+    assert f"table raw_events holds no data for {missing}" in message

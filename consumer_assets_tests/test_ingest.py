@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import random
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
+from consumer_assets.events.landing import MARKER, day_folder
 from consumer_assets.events.schema import RAW_EVENTS_SCHEMA
-from consumer_assets.ingest import ingest as ingest_module
+from consumer_assets.ingest.dedupe import fingerprint
 from consumer_assets.ingest.ingest import ingest_day
 from consumer_assets.ingest.landing import LandingDayError
 from consumer_assets.ingest.layout import bucketed
@@ -93,8 +97,7 @@ def test_duplicates_keep_the_first_occurrence_across_files(tmp_path: Path) -> No
     assert day.landed == 7 + 3
 
 
-def test_parallel_workers_give_the_same_result(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(ingest_module, "PARALLEL_MIN_RECORDS", 0)
+def test_parallel_workers_give_the_same_result(tmp_path: Path) -> None:
     files = {
         f"events-{i:04d}.jsonl.gz": [line(event(n)) for n in range(i * 40, i * 40 + 50)] + [BAD_LINES["wrong_type"]]
         for i in range(3)
@@ -112,11 +115,11 @@ def test_missing_incomplete_and_inconsistent_days_name_the_path(tmp_path: Path) 
     land(tmp_path, {"e.jsonl.gz": [line(event(1))]}, marker=False)
     with pytest.raises(LandingDayError, match=r"incomplete: .*date=2026-03-04 has no _SUCCESS"):
         ingest_day(tmp_path.as_uri(), DAY)
-    folder = tmp_path / f"date={DAY}"
-    (folder / "_SUCCESS").write_text(json.dumps({"files": {"e.jsonl.gz": 2, "gone.jsonl.gz": 1}}))
+    folder = tmp_path / day_folder(DAY)
+    (folder / MARKER).write_text(json.dumps({"files": {"e.jsonl.gz": 2, "gone.jsonl.gz": 1}}))
     with pytest.raises(LandingDayError, match=r"lists .*gone.jsonl.gz, which is missing"):
         ingest_day(tmp_path.as_uri(), DAY)
-    (folder / "_SUCCESS").write_text(json.dumps({"files": {"e.jsonl.gz": 2}}))
+    (folder / MARKER).write_text(json.dumps({"files": {"e.jsonl.gz": 2}}))
     with pytest.raises(LandingDayError, match=r"e.jsonl.gz holds 1 lines but _SUCCESS promises 2"):
         ingest_day(tmp_path.as_uri(), DAY)
 
@@ -139,8 +142,8 @@ def test_bucketed_layout_partitions_profiles_and_sorts(tmp_path: Path) -> None:
 
 def test_marker_names_must_stay_inside_the_day(tmp_path: Path) -> None:
     land(tmp_path, {"e.jsonl.gz": [line(event(1))]})
-    (tmp_path / f"date={DAY}" / "_SUCCESS").write_text(json.dumps({"files": {"../../secrets.jsonl.gz": 1}}))
-    with pytest.raises(LandingDayError, match=r"lists '../../secrets.jsonl.gz', which is not a file name"):
+    (tmp_path / day_folder(DAY) / MARKER).write_text(json.dumps({"files": {"../../secrets.jsonl.gz": 1}}))
+    with pytest.raises(LandingDayError, match=r"lists '../../secrets.jsonl.gz', which is not a path inside the day"):
         ingest_day(tmp_path.as_uri(), DAY)
 
 
@@ -155,3 +158,66 @@ def test_an_article_event_without_article_id_after_type_checks(tmp_path: Path) -
     lines = [line(event(1, event_type="cart_add", article_id=None, brand_id=7)), line(event(2, article_id=None))]
     day = ingest_day(land(tmp_path, {"e.jsonl.gz": lines}), DAY, workers=1)
     assert day.quarantine["reason"].to_pylist() == ["wrong_type", "missing_field"]
+
+
+@pytest.mark.parametrize("date_type", [pa.date32(), pa.string()])
+def test_ids_kept_on_earlier_days_are_duplicates(tmp_path: Path, date_type: pa.DataType) -> None:
+    lines = [line(event(n)) for n in range(6)] + [line(event(2))]
+    uri = land(tmp_path, {"a.jsonl.gz": lines[:4], "b.jsonl.gz": lines[4:]})
+    earlier = pa.table(
+        {
+            "event_id": pa.array([f"{2:016x}", f"{5:016x}", "never-seen-today"]),
+            "date": pa.array([dt.date(2026, 3, 1), dt.date(2026, 3, 3), dt.date(2026, 3, 2)]).cast(date_type),
+        }
+    )
+    for vectorised in (True, False):
+        day = ingest_day(uri, DAY, earlier_ids=earlier, vectorised=vectorised)
+        assert sorted(day.events["event_id"].to_pylist()) == [f"{n:016x}" for n in (0, 1, 3, 4)]
+        rows = [(q["source_file"], q["line_number"], q["reason"], q["detail"]) for q in day.quarantine.to_pylist()]
+        assert rows == [
+            ("a.jsonl.gz", 3, "duplicate_event_id", f"event_id {2:016x} already kept on 2026-03-01"),
+            ("b.jsonl.gz", 2, "duplicate_event_id", f"event_id {5:016x} already kept on 2026-03-03"),
+            ("b.jsonl.gz", 3, "duplicate_event_id", f"event_id {2:016x} already kept on 2026-03-01"),
+        ]
+        assert day.quarantine["raw_line"].to_pylist() == [lines[2], lines[5], lines[6]]
+
+
+def test_no_earlier_ids_change_nothing(tmp_path: Path) -> None:
+    uri = land(tmp_path, {"a.jsonl.gz": [line(event(n)) for n in range(3)]})
+    empty = pa.table({"event_id": pa.array([], pa.string()), "date": pa.array([], pa.date32())})
+    assert ingest_day(uri, DAY, earlier_ids=empty).events.equals(ingest_day(uri, DAY).events)
+
+
+def test_bucketed_layout_orders_events_of_one_millisecond_by_event_id(tmp_path: Path) -> None:
+    rng = random.Random(3)
+    numbers = rng.sample(range(10_000), 300)
+    records = [event(n, profile_id=f"p{n % 7}", ts=f"2026-03-04T10:00:0{n % 3}.000Z") for n in numbers]
+    day = ingest_day(land(tmp_path, {"e.jsonl.gz": [line(r) for r in records]}), DAY)
+    parts = bucketed(day.events, buckets=3)
+    reference = day.events.sort_by([("profile_id", "ascending"), ("ts", "ascending"), ("event_id", "ascending")])
+    got = pa.concat_tables(parts).sort_by([("profile_id", "ascending"), ("ts", "ascending"), ("event_id", "ascending")])
+    assert got.equals(reference)
+    for part in parts:
+        assert part.equals(part.sort_by([("profile_id", "ascending"), ("ts", "ascending"), ("event_id", "ascending")]))
+    assert [p.num_rows for p in bucketed(day.events.slice(0, 0), buckets=3)] == [0, 0, 0]
+
+
+def test_id_fingerprints_do_not_depend_on_the_neighbours() -> None:
+    # Ids of one length are read as a matrix, mixed lengths one by one: the same id, the same value.
+    same_length = pa.array(["0123456789abcdef", "fedcba9876543210"])
+    mixed = pa.array(["x", "0123456789abcdef", "", None, "short", "fedcba9876543210-long"]).slice(1)
+    assert fingerprint(same_length)[0] == fingerprint(mixed)[0]
+    assert fingerprint(pa.array(["fedcba9876543210-long"]))[0] == fingerprint(mixed)[-1]
+    assert fingerprint(pa.array(["short"]))[0] == fingerprint(mixed)[3]
+    assert len(set(fingerprint(pa.array([f"{n:016x}" for n in range(10_000)])).tolist())) == 10_000
+
+
+def test_ids_alike_in_fingerprint_are_told_apart(tmp_path: Path) -> None:
+    # Same length, same first and last 8 bytes: one fingerprint, three different ids.
+    alike = [f"aaaaaaaa-{c}-bbbbbbbb" for c in "xyz"]
+    lines = [line(event(n, event_id=i)) for n, i in enumerate(alike)] + [line(event(9, event_id=alike[1]))]
+    day = ingest_day(land(tmp_path, {"e.jsonl.gz": lines}), DAY)
+    assert len(set(fingerprint(pa.array(alike)).tolist())) == 1
+    assert day.events["event_id"].to_pylist() == alike
+    assert day.quarantine["line_number"].to_pylist() == [4]
+    assert day.quarantine["detail"].to_pylist() == [f"event_id {alike[1]} already kept from e.jsonl.gz line 2"]

@@ -8,21 +8,25 @@ from pathlib import Path
 import dagster as dg
 import pyarrow.compute as pc
 
-from consumer_assets.assets.raw_events import raw_events
+from consumer_assets.assets.raw_events import RawEventsConfig, raw_events
 from consumer_assets.automation.jobs import RANGE_END, RANGE_START
+from consumer_assets.events.bucketing import NUM_PROFILE_BUCKETS
 from consumer_assets.events.schema import QUARANTINE_SCHEMA, RAW_EVENTS_SCHEMA
-from consumer_assets.histories.bucketing import NUM_PROFILE_BUCKETS
 from consumer_assets.resources.landing import LandingZone
-from consumer_assets.resources.storage import ParquetIOManager
+from consumer_assets.resources.storage import storage_resources
 from consumer_assets.simulation import simulate_to_landing
-from consumer_assets.storage.filesystem import resolve
-from consumer_assets.storage.store import DatasetStore
+from consumer_assets.storage.tables import TableStore
 
 from .factories import event, land, line
 
 
 def resources(storage: str, landing: str) -> dict:
-    return {"io_manager": ParquetIOManager(root=storage), "landing": LandingZone(uri=landing, workers=1)}
+    return {**storage_resources(storage), "landing": LandingZone(uri=landing, workers=1)}
+
+
+def read(store: TableStore, table: str, day: dt.date):
+    """The rows of one committed day, without the partition columns (they live in the paths)."""
+    return store.read(table, [day]).drop_columns(["date", "profile_bucket"][: 2 if table == "raw_events" else 1])
 
 
 def land_day(root: Path, day: dt.date, n: int, bad: int = 0) -> None:
@@ -43,11 +47,11 @@ def test_one_day_on_both_storages(storage_root: str, tmp_path: Path) -> None:
     )
     assert result.success
 
-    store = DatasetStore(resolve(storage_root))
-    events = store.read("raw_events", [str(day)])
+    store = TableStore.at(storage_root)
+    events = read(store, "raw_events", day)
     assert events.num_rows == 300 and events.schema == RAW_EVENTS_SCHEMA
-    assert len(store.files("raw_events", str(day))) == NUM_PROFILE_BUCKETS
-    quarantine = store.read("raw_events_quarantine", [str(day)])
+    assert len(store.files("raw_events", [day])) == NUM_PROFILE_BUCKETS
+    quarantine = read(store, "raw_events_quarantine", day)
     assert quarantine.schema == QUARANTINE_SCHEMA
     assert quarantine["reason"].to_pylist() == ["invalid_json"] * 4
 
@@ -55,7 +59,10 @@ def test_one_day_on_both_storages(storage_root: str, tmp_path: Path) -> None:
     meta = by_asset["raw_events"]
     assert (meta["landed"].value, meta["kept"].value, meta["quarantined"].value) == (304, 300, 4)
     assert meta["profiles"].value == 13 and meta["event_type_counts"].value == {"product_view": 300}
-    assert meta["stored_rows"].value == 300
+    assert meta["dagster/row_count"].value == 300 and meta["stored_files"].value == NUM_PROFILE_BUCKETS
+    # raw_events' commit names the quarantine version it goes with.
+    assert meta["quarantine_version"].value == store.version("raw_events_quarantine")
+    assert store.history("raw_events")[0]["consumer_assets"]["quarantine_version"] == meta["quarantine_version"].value
     assert by_asset["raw_events_quarantine"]["reason_invalid_json"].value == 4
 
     checks = evaluations(result)
@@ -81,8 +88,8 @@ def test_range_as_one_run_and_checks_against_trailing_days(tmp_path: Path) -> No
     first = job.execute_in_process(instance=instance, tags={RANGE_START: str(days[0]), RANGE_END: str(days[3])})
     assert first.success and len(first.get_asset_materialization_events()) == 2 * 4
     assert evaluations(first)["row_count_vs_trailing_days"].passed
-    store = DatasetStore(resolve(storage))
-    assert store.partitions("raw_events") == [str(d) for d in days[:4]]
+    store = TableStore.at(storage)
+    assert store.dates("raw_events") == [str(d) for d in days[:4]]
     kept = {m.partition: m.metadata["kept"].value for m in _materializations(first, "raw_events")}
     assert kept == {str(d): 200 for d in days[:4]}
 
@@ -104,7 +111,7 @@ def test_missing_landing_day_fails_and_writes_nothing(tmp_path: Path) -> None:
     assert not result.success
     failure = result.failure_data_for_node("raw_events")
     assert "landing day 2026-03-04 is missing" in str(failure.error) and "landing/date=2026-03-04" in str(failure.error)
-    assert DatasetStore(resolve(storage)).partitions("raw_events") == []
+    assert TableStore.at(storage).dates("raw_events") == []
 
 
 def test_rematerializing_replaces_the_partition(tmp_path: Path) -> None:
@@ -114,10 +121,11 @@ def test_rematerializing_replaces_the_partition(tmp_path: Path) -> None:
     dg.materialize([raw_events], resources=resources(storage, landing.as_uri()), partition_key=str(day))
     land_day(landing, day, n=70)  # the shop re-delivered the day
     dg.materialize([raw_events], resources=resources(storage, landing.as_uri()), partition_key=str(day))
-    store = DatasetStore(resolve(storage))
-    assert store.read("raw_events", [str(day)]).num_rows == 70
-    folder = Path(resolve(storage).root) / "raw_events" / f"date={day}"
-    assert len(list(folder.glob("*.parquet"))) == NUM_PROFILE_BUCKETS
+    store = TableStore.at(storage)
+    assert store.read("raw_events", [day]).num_rows == 70
+    assert len(store.files("raw_events", [day])) == NUM_PROFILE_BUCKETS
+    # The first delivery stays readable as the previous version until vacuumed.
+    assert store.read("raw_events", [day], version=store.version("raw_events") - 1).num_rows == 50
 
 
 def _materializations(result: dg.ExecuteInProcessResult, asset: str) -> list[dg.AssetMaterialization]:
@@ -163,9 +171,9 @@ def test_corrupt_corpus_reconciles_exactly(storage_root: str) -> None:
     assert set(summary.corruptions) == set(REASON_OF_KIND)
     assert sum(expected.values()) > 50  # the corpus really is dirty
 
-    store = DatasetStore(resolve(storage_root))
-    kept = store.read("raw_events", [str(day)])
-    quarantine = store.read("raw_events_quarantine", [str(day)])
+    store = TableStore.at(storage_root)
+    kept = read(store, "raw_events", day)
+    quarantine = read(store, "raw_events_quarantine", day)
     got = {row["values"]: row["counts"] for row in pc.value_counts(quarantine["reason"]).to_pylist()}
     assert got == expected
     assert kept.num_rows + quarantine.num_rows == summary.records
@@ -188,5 +196,69 @@ def test_a_range_with_a_missing_day_writes_no_day(tmp_path: Path) -> None:
     )
     assert not result.success
     assert "landing day 2026-03-02 is missing" in str(result.failure_data_for_node("raw_events").error)
-    store = DatasetStore(resolve(storage))
-    assert store.partitions("raw_events") == [] and store.partitions("raw_events_quarantine") == []
+    store = TableStore.at(storage)
+    assert store.dates("raw_events") == [] and store.dates("raw_events_quarantine") == []
+
+
+def test_a_range_that_fails_midway_commits_no_day_of_either_table(storage_root: str, tmp_path: Path) -> None:
+    landing = tmp_path / "landing"
+    days = [dt.date(2026, 3, 1) + dt.timedelta(days=i) for i in range(3)]
+    for day in days:
+        land_day(landing, day, n=30, bad=1)
+    store = TableStore.at(storage_root)
+    first = dg.materialize(
+        [raw_events], resources=resources(storage_root, landing.as_uri()), partition_key=str(days[0])
+    )
+    assert first.success
+    versions = (store.version("raw_events"), store.version("raw_events_quarantine"))
+    for day in days:
+        land_day(landing, day, n=40)
+    # The last day's marker promises more lines than its file holds: found only when that day is read,
+    # after the first two days' files were written.
+    marker = landing / f"date={days[2]}" / "_SUCCESS"
+    marker.write_text(marker.read_text().replace('"records": 40', '"records": 41').replace(": 40}", ": 41}"))
+    failed = dg.materialize(
+        [raw_events],
+        resources=resources(storage_root, landing.as_uri()),
+        tags={RANGE_START: str(days[0]), RANGE_END: str(days[2])},
+        raise_on_error=False,
+    )
+    assert not failed.success
+    assert "holds 40 lines but _SUCCESS promises 41" in str(failed.failure_data_for_node("raw_events").error)
+    assert (store.version("raw_events"), store.version("raw_events_quarantine")) == versions
+    assert store.dates("raw_events") == [str(days[0])] == store.dates("raw_events_quarantine")
+    assert read(store, "raw_events", days[0]).num_rows == 30  # the previous version, untouched
+
+
+def test_an_event_resent_on_a_later_day_is_quarantined_in_one_run_and_across_runs(tmp_path: Path) -> None:
+    landing, storage = tmp_path / "landing", (tmp_path / "storage").as_uri()
+    days = [dt.date(2026, 3, 1) + dt.timedelta(days=i) for i in range(4)]
+    resent = line(event(1, ts=f"{days[0]}T23:59:00.000Z"))
+    for i, day in enumerate(days):
+        own = [line(event(100 * (i + 1) + n, ts=f"{day}T12:00:00.000Z")) for n in range(5)]
+        # Day 0 keeps event 1; days 1 and 3 get it again (re-sent across midnight, with their timestamp).
+        again = [line(event(1, ts=f"{day}T00:00:01.000Z"))] if i in (1, 3) else []
+        land(landing, {"events-0000.jsonl.gz": ([*own, resent] if i == 0 else own + again)}, day=day)
+    store = TableStore.at(storage)
+
+    one_run = dg.materialize(
+        [raw_events],
+        resources=resources(storage, landing.as_uri()),
+        tags={RANGE_START: str(days[0]), RANGE_END: str(days[2])},
+    )
+    assert one_run.success
+    quarantine = read(store, "raw_events_quarantine", days[1])
+    assert quarantine["reason"].to_pylist() == ["duplicate_event_id"]
+    assert f"already kept on {days[0]}" in quarantine["detail"][0].as_py()
+    assert read(store, "raw_events", days[1]).num_rows == 5
+
+    # Day 3 in a run of its own: day 1 (2 days back) never kept it, day 0 is 3 days back: kept ...
+    dg.materialize([raw_events], resources=resources(storage, landing.as_uri()), partition_key=str(days[3]))
+    assert read(store, "raw_events", days[3]).num_rows == 6
+    # ... unless the lookback reaches day 0.
+    config = dg.RunConfig(ops={"raw_events": RawEventsConfig(duplicate_lookback_days=3)})
+    dg.materialize(
+        [raw_events], resources=resources(storage, landing.as_uri()), partition_key=str(days[3]), run_config=config
+    )
+    assert read(store, "raw_events", days[3]).num_rows == 5
+    assert read(store, "raw_events_quarantine", days[3])["reason"].to_pylist() == ["duplicate_event_id"]

@@ -7,12 +7,12 @@ import gzip
 import json
 import re
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
 import pytest
 
+from consumer_assets.events.landing import MARKER, data_file_name, day_folder
 from consumer_assets.events.schema import (
     ACTION_TYPES,
     ARTICLE_EVENT_TYPES,
@@ -20,7 +20,7 @@ from consumer_assets.events.schema import (
     RAW_EVENTS_SCHEMA,
     REQUIRED_FIELDS,
 )
-from consumer_assets.simulation import CORRUPTION_KINDS, DaySummary, ShopSimulator, simulate_to_landing
+from consumer_assets.simulation import CORRUPTION_KINDS, LandedDay, ShopSimulator, simulate_to_landing
 
 START = dt.date(2026, 1, 4)  # a Sunday
 PROFILES = 4000
@@ -28,16 +28,16 @@ HEX16 = re.compile(r"[0-9a-f]{16}")
 TS = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")
 
 
-def _run(root: Path, days: int, seed: int = 7, corrupt: float = 0.0) -> list[DaySummary]:
+def _run(root: Path, days: int, seed: int = 7, corrupt: float = 0.0) -> list[LandedDay]:
     return list(simulate_to_landing(str(root), START, days, profiles=PROFILES, seed=seed, corrupt=corrupt))
 
 
 def _day_dir(root: Path, day: dt.date) -> Path:
-    return root / f"date={day.isoformat()}"
+    return root / day_folder(day)
 
 
 def _lines(root: Path, day: dt.date) -> list[bytes]:
-    marker = json.loads((_day_dir(root, day) / "_SUCCESS").read_text())
+    marker = json.loads((_day_dir(root, day) / MARKER).read_text())
     lines: list[bytes] = []
     for name in marker["files"]:
         lines += gzip.decompress((_day_dir(root, day) / name).read_bytes()).splitlines(keepends=True)
@@ -49,22 +49,22 @@ def _tree(root: Path) -> dict[str, bytes]:
 
 
 @pytest.fixture(scope="module")
-def clean(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[DaySummary]]:
+def clean(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[LandedDay]]:
     root = tmp_path_factory.mktemp("landing") / "clean"
     return root, _run(root, days=3)
 
 
-def test_layout_and_success_marker_match_the_files(clean: tuple[Path, list[DaySummary]]) -> None:
+def test_layout_and_success_marker_match_the_files(clean: tuple[Path, list[LandedDay]]) -> None:
     root, summaries = clean
     assert [s.date for s in summaries] == [START + dt.timedelta(days=k) for k in range(3)]
-    assert sorted(p.name for p in root.iterdir()) == [f"date={s.date.isoformat()}" for s in summaries]
+    assert sorted(p.name for p in root.iterdir()) == [day_folder(s.date) for s in summaries]
     for s in summaries:
         folder = _day_dir(root, s.date)
-        marker = json.loads((folder / "_SUCCESS").read_text())
+        marker = json.loads((folder / MARKER).read_text())
         assert marker == {"date": s.date.isoformat(), "files": s.files, "records": s.records}
         assert len(s.files) >= 2
-        assert sorted(p.name for p in folder.iterdir()) == sorted([*s.files, "_SUCCESS"])
-        assert list(s.files) == [f"events-{i:04d}.jsonl.gz" for i in range(len(s.files))]
+        assert sorted(p.name for p in folder.iterdir()) == sorted([*s.files, MARKER])
+        assert list(s.files) == [data_file_name(i) for i in range(len(s.files))]
         for name, count in s.files.items():
             data = gzip.decompress((folder / name).read_bytes())
             assert data.count(b"\n") == count and (not data or data.endswith(b"\n"))
@@ -76,7 +76,7 @@ def test_layout_and_success_marker_match_the_files(clean: tuple[Path, list[DaySu
     assert 0.3 < summaries[0].events / PROFILES < 1.5
 
 
-def test_every_clean_line_follows_the_event_contract(clean: tuple[Path, list[DaySummary]]) -> None:
+def test_every_clean_line_follows_the_event_contract(clean: tuple[Path, list[LandedDay]]) -> None:
     root, summaries = clean
     seen_ids: set[str] = set()
     profiles_per_day = []
@@ -108,18 +108,17 @@ def test_every_clean_line_follows_the_event_contract(clean: tuple[Path, list[Day
 
 
 def test_same_seed_gives_identical_bytes_and_another_seed_differs(
-    clean: tuple[Path, list[DaySummary]], tmp_path: Path
+    clean: tuple[Path, list[LandedDay]], tmp_path: Path
 ) -> None:
     root, _ = clean
     _run(tmp_path / "again", days=3)
     assert _tree(tmp_path / "again") == _tree(root)
     _run(tmp_path / "other", days=1, seed=8)
-    day = f"date={START.isoformat()}"
-    other = _tree(tmp_path / "other")
-    assert other[f"{day}/events-0000.jsonl.gz"] != _tree(root)[f"{day}/events-0000.jsonl.gz"]
+    first = f"{day_folder(START)}/{data_file_name(0)}"
+    assert _tree(tmp_path / "other")[first] != _tree(root)[first]
 
 
-def test_a_day_does_not_depend_on_how_many_days_follow(clean: tuple[Path, list[DaySummary]], tmp_path: Path) -> None:
+def test_a_day_does_not_depend_on_how_many_days_follow(clean: tuple[Path, list[LandedDay]], tmp_path: Path) -> None:
     root, _ = clean
     _run(tmp_path / "short", days=2)
     full = _tree(root)
@@ -127,7 +126,7 @@ def test_a_day_does_not_depend_on_how_many_days_follow(clean: tuple[Path, list[D
     assert short and all(full[name] == data for name, data in short.items())
 
 
-def test_step_table_is_the_landed_day(clean: tuple[Path, list[DaySummary]]) -> None:
+def test_step_table_is_the_landed_day(clean: tuple[Path, list[LandedDay]]) -> None:
     root, _ = clean
     sim = ShopSimulator(PROFILES, 7, START)
     assert sim.day == START - dt.timedelta(days=1)
@@ -190,7 +189,7 @@ def _classify(raw: bytes, day: dt.date, seen: set[str]) -> str | None:
 
 @pytest.mark.parametrize("rate", [0.01, 0.2])
 def test_each_bad_line_fails_for_its_own_reason_and_counts_reconcile(
-    clean: tuple[Path, list[DaySummary]], tmp_path: Path, rate: float
+    clean: tuple[Path, list[LandedDay]], tmp_path: Path, rate: float
 ) -> None:
     root, clean_summaries = clean
     (s,) = _run(tmp_path / "bad", days=1, corrupt=rate)
@@ -228,18 +227,8 @@ def test_rejects_out_of_range_rates(tmp_path: Path) -> None:
 # --- object storage ------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def s3_endpoint() -> Iterator[str]:
-    moto_server = pytest.importorskip("moto.server")
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
 def test_writes_the_landing_zone_and_truth_to_s3(
-    s3_endpoint: str, clean: tuple[Path, list[DaySummary]], monkeypatch: pytest.MonkeyPatch
+    s3_endpoint: str, clean: tuple[Path, list[LandedDay]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import pyarrow.fs as pafs
 
@@ -258,9 +247,9 @@ def test_writes_the_landing_zone_and_truth_to_s3(
     (s,) = list(
         simulate_to_landing("s3://shop/landing", START, 1, profiles=PROFILES, seed=7, truth_uri="s3://shop/truth")
     )
-    day = f"date={START.isoformat()}"
+    day = day_folder(START)
     listed = sorted(i.base_name for i in fs.get_file_info(pafs.FileSelector(f"shop/landing/{day}")))
-    assert listed == sorted([*s.files, "_SUCCESS"])
+    assert listed == sorted([*s.files, MARKER])
     for name in s.files:
         with fs.open_input_stream(f"shop/landing/{day}/{name}", compression=None) as f:
             assert f.read() == (root / day / name).read_bytes()
@@ -274,9 +263,9 @@ def test_writes_the_landing_zone_and_truth_to_s3(
 def test_rerunning_a_day_replaces_it_whole(tmp_path: Path) -> None:
     _run(tmp_path, days=1)
     folder = _day_dir(tmp_path, START)
-    (folder / "events-0009.jsonl.gz").write_bytes(gzip.compress(b"stale\n"))
+    (folder / data_file_name(9)).write_bytes(gzip.compress(b"stale\n"))
     (s,) = _run(tmp_path, days=1)
-    assert sorted(p.name for p in folder.iterdir()) == sorted([*s.files, "_SUCCESS"])
+    assert sorted(p.name for p in folder.iterdir()) == sorted([*s.files, MARKER])
 
 
 def test_cli_simulate_prints_one_summary_per_day(tmp_path: Path) -> None:
@@ -291,4 +280,4 @@ def test_cli_simulate_prints_one_summary_per_day(tmp_path: Path) -> None:
     days = [json.loads(line) for line in result.output.splitlines()]
     assert [d["date"] for d in days] == ["2026-01-04", "2026-01-05"]
     assert all(sum(d["corruptions"].values()) > 0 for d in days)
-    assert (tmp_path / "t" / "date=2026-01-05" / "truth.parquet").is_file()
+    assert (tmp_path / "t" / day_folder(dt.date(2026, 1, 5)) / "truth.parquet").is_file()

@@ -1,6 +1,12 @@
-"""consumer_histories: per profile, the last <= 200 events of the 28 days up to D, encoded for the model."""
+"""consumer_histories: per profile, the last <= 200 events of the 28 days up to D, encoded for the model.
 
-import contextlib
+Spark executors write each (day, profile bucket) file straight into the Delta table's folder when
+they can reach it (local storage on the same machine, or `reads_storage` on a cluster with S3
+access), else onto the driver's disk, from where the driver copies them in; then the driver
+commits every day of the run in one Delta commit.
+"""
+
+import datetime as dt
 import shutil
 import time
 from collections.abc import Iterator
@@ -10,27 +16,28 @@ import dagster as dg
 from pydantic import Field
 
 from consumer_assets import quality
+from consumer_assets.assets.daily import daily_asset, daily_checks, window_mapping
 from consumer_assets.assets.raw_events import RAW_EVENTS
 from consumer_assets.assets.trailing import check_result, trailing_metadata
-from consumer_assets.histories import NUM_PROFILE_BUCKETS, WINDOW_DAYS, window_days, write_histories
-from consumer_assets.partitions import daily_partitions, partition_day, trailing_keys
+from consumer_assets.histories import HISTORIES_SCHEMA, NUM_PROFILE_BUCKETS, WINDOW_DAYS, window_days, write_histories
+from consumer_assets.histories.output import WrittenDay
+from consumer_assets.histories.tasks import DayFiles
+from consumer_assets.partitions import partition_day, trailing_keys
 from consumer_assets.resources.spark import SparkResource
+from consumer_assets.resources.storage import Storage, table_metadata
 from consumer_assets.settings import data_dir
-from consumer_assets.storage.files import ParquetFiles, PartitionFiles
-from consumer_assets.storage.filesystem import resolve
-from consumer_assets.storage.lazy import LazyPartitions
+from consumer_assets.storage.tables import DATE, TableFiles
 
 HISTORIES = dg.AssetKey("consumer_histories")
+PARTITIONING = (DATE, "profile_bucket")
 PROFILE_COUNT, LENGTH_DRIFT = "profile_count_vs_trailing_days", "sequence_length_drift"
 CHECKS = {
-    PROFILE_COUNT: "Profiles with a history within 0.5-2x of the median of the 7 trailing days.",
-    LENGTH_DRIFT: "Sequence-length p50 and p90 within 25% of their trailing medians.",
+    PROFILE_COUNT: quality.describe_row_count("profiles with a history"),
+    LENGTH_DRIFT: quality.describe_length_drift(),
 }
 
-# histories[D] reads raw_events[D-27..D]; days before the first partition simply do not exist.
-WINDOW = dg.TimeWindowPartitionMapping(
-    start_offset=-(WINDOW_DAYS - 1), end_offset=0, allow_nonexistent_upstream_partitions=True
-)
+# histories[D] reads raw_events[D-27..D].
+WINDOW = window_mapping(WINDOW_DAYS)
 
 
 class HistoriesConfig(dg.Config):
@@ -43,74 +50,104 @@ class HistoriesConfig(dg.Config):
     )
 
 
-@dg.asset(
-    partitions_def=daily_partitions,
+def day_files(raw_events: TableFiles, paths: list[str]) -> DayFiles:
+    """Per day, the files of each profile bucket (index = bucket), from the table's partition values."""
+    days: dict[dt.date, list[list[str]]] = {}
+    for data_file, path in zip(raw_events.files, paths, strict=True):
+        buckets = days.setdefault(partition_day(data_file.partition[DATE]), [[] for _ in range(NUM_PROFILE_BUCKETS)])
+        buckets[int(data_file.partition["profile_bucket"])].append(path)
+    return days
+
+
+@daily_asset(
+    single_run=True,
+    key=HISTORIES,
     ins={"raw_events": dg.AssetIn(key=RAW_EVENTS, partition_mapping=WINDOW)},
-    check_specs=[dg.AssetCheckSpec(name, asset=HISTORIES, description=doc) for name, doc in CHECKS.items()],
-    backfill_policy=dg.BackfillPolicy.single_run(),
+    check_specs=daily_checks(HISTORIES, CHECKS),
     group_name="features",
     metadata={"window_days": WINDOW_DAYS},
 )
 def consumer_histories(
-    context: dg.AssetExecutionContext, config: HistoriesConfig, spark: SparkResource, raw_events: PartitionFiles
+    context: dg.AssetExecutionContext,
+    config: HistoriesConfig,
+    spark: SparkResource,
+    storage: Storage,
+    raw_events: TableFiles,
 ) -> Iterator[Any]:
     """Per profile: the last <= 200 events of the 28 days up to D, encoded for the LSTM (PySpark)."""
     keys = context.partition_keys
-    run_id = context.run.run_id
-    # Inputs: read where they are, or copied to the driver's disk; outputs: wherever executors write.
-    local_staging = data_dir() / "staging" / run_id
-    inputs = local_staging / "inputs"
-    outputs = resolve(spark.staging(run_id))
+    tables = storage.tables()
+    write = tables.begin(HISTORIES.path[-1], HISTORIES_SCHEMA, PARTITIONING)
+    # Inputs: read where they are, or copied to the driver's disk; outputs: into the table's folder
+    # if the executors reach it, else onto the driver's disk first.
+    staging = data_dir() / "staging" / context.run.run_id
+    direct = spark.reads_storage or tables.location.is_local
     try:
-        paths = raw_events.uris() if spark.reads_storage else raw_events.local_paths(inputs)
-        days = {partition_day(k): v for k, v in paths.items()}
+        paths = raw_events.uris() if spark.reads_storage else raw_events.local_paths(staging / "inputs")
+        days = day_files(raw_events, paths)
+        out_dir = write.uri if direct else (staging / "outputs").as_uri()
         started = time.perf_counter()
         written = write_histories(
             spark.spark_session,
             days,
             [partition_day(k) for k in keys],
-            outputs.child("consumer_histories").uri,
+            out_dir,
+            write.id,
             task_buckets=config.task_buckets,
         )
         spark_seconds = time.perf_counter() - started
         context.log.info(f"Spark wrote histories of {len(keys)} day(s) in {spark_seconds:.1f}s")
-
-        trailing = trailing_metadata(
-            context.instance, HISTORIES, keys[0], quality.TRAILING_DAYS, ("profiles", "length_p50", "length_p90")
-        )
-        outcomes: dict[str, list[tuple[str, quality.Outcome]]] = {name: [] for name in CHECKS}
-
-        def commit(key: str) -> ParquetFiles:
-            day = written[partition_day(key)]
-            lengths = {"length_p50": day.length_quantile(0.5), "length_p90": day.length_quantile(0.9)}
-            context.add_asset_metadata(
-                {
-                    "profiles": day.profiles,
-                    "events_read": day.window_events,
-                    "history_events": day.events,
-                    **lengths,
-                    "length_max": day.max_length,
-                    "truncated": day.truncated,
-                    "window_days_present": sum(d in days for d in window_days(partition_day(key))),
-                    # One Spark job computes every day of the run: its wall time, and how many days it covered.
-                    "spark_seconds": round(spark_seconds, 3),
-                    "days_in_spark_job": len(keys),
-                    "spark_master": spark.spark_session.sparkContext.master,
-                },
-                partition_key=key,
-            )
-            before = [trailing[k] for k in trailing_keys(key, quality.TRAILING_DAYS) if k in trailing]
-            profile_check = quality.row_count(day.profiles, [b["profiles"] for b in before], "profiles")
-            outcomes[PROFILE_COUNT].append((key, profile_check))
-            outcomes[LENGTH_DRIFT].append((key, quality.length_drift(lengths, before)))
-            trailing[key] = {"profiles": day.profiles, **lengths}
-            return ParquetFiles(resolve(day.path).uri, [f.rsplit("/", 1)[-1] for f in day.files])
-
-        yield dg.Output(LazyPartitions(keys, commit))
-        for name, results in outcomes.items():
-            yield check_result(HISTORIES, name, results)
+        for key in keys:
+            for path, bucket in written[partition_day(key)].files:
+                write.adopt_file(path, {DATE: key, "profile_bucket": bucket})
+        commit = write.commit(keys, {"run_id": context.run.run_id})
     finally:
-        # By now the IO manager has copied every day into the store (or the run failed).
-        shutil.rmtree(local_staging, ignore_errors=True)
-        with contextlib.suppress(FileNotFoundError):
-            outputs.fs.delete_dir(outputs.root)
+        shutil.rmtree(staging, ignore_errors=True)
+
+    for key in keys:
+        day = written[partition_day(key)]
+        context.add_asset_metadata(
+            {
+                **day_figures(day),
+                "window_days_present": sum(d in days for d in window_days(day.day)),
+                # One Spark job computes every day of the run: its wall time, and how many days it covered.
+                "spark_seconds": round(spark_seconds, 3),
+                "days_in_spark_job": len(keys),
+                "spark_master": spark.spark_session.sparkContext.master,
+                **table_metadata(commit, key, HISTORIES_SCHEMA),
+            },
+            partition_key=key,
+        )
+    yield dg.MaterializeResult()
+    yield from checks(context, [written[partition_day(k)] for k in keys])
+
+
+def day_figures(day: WrittenDay) -> dict[str, Any]:
+    return {
+        "profiles": day.profiles,
+        "events_read": day.window_events,
+        "history_events": day.events,
+        "length_p50": day.length_quantile(0.5),
+        "length_p90": day.length_quantile(0.9),
+        "length_max": day.max_length,
+        "truncated": day.truncated,
+    }
+
+
+def checks(context: dg.AssetExecutionContext, days: list[WrittenDay]) -> Iterator[dg.AssetCheckResult]:
+    """Profile counts and sequence lengths of each day against its trailing days (earlier days of the run included)."""
+    fields = ("profiles", "length_p50", "length_p90")
+    first = days[0].day.isoformat()
+    trailing = trailing_metadata(context.instance, HISTORIES, first, quality.TRAILING_DAYS, fields)
+    outcomes: dict[str, list[tuple[str, quality.Outcome]]] = {name: [] for name in CHECKS}
+    for day in days:
+        key, figures = day.day.isoformat(), day_figures(day)
+        lengths = {"length_p50": figures["length_p50"], "length_p90": figures["length_p90"]}
+        before = [trailing[k] for k in trailing_keys(key, quality.TRAILING_DAYS) if k in trailing]
+        outcomes[PROFILE_COUNT].append(
+            (key, quality.row_count(day.profiles, [b["profiles"] for b in before], "profiles"))
+        )
+        outcomes[LENGTH_DRIFT].append((key, quality.length_drift(lengths, before)))
+        trailing[key] = {"profiles": day.profiles, **lengths}
+    for name, results in outcomes.items():
+        yield check_result(HISTORIES, name, results)

@@ -1,101 +1,197 @@
-"""raw_events: the validated, de-duplicated tracking events of a day, and the quarantine of the rest."""
+"""raw_events: the validated, de-duplicated tracking events of a day, and the quarantine of the rest.
 
+One run ingests its days one at a time (one day in memory), writing each day's files into the two
+tables' folders, then commits the quarantine and, last, raw_events, each in one Delta commit for
+all its days. raw_events' commit records the quarantine version it goes with: a run that dies
+between the two commits leaves raw_events at its previous version, and the quarantine version
+that raw_events names is the one that reconciles with it.
+"""
+
+import datetime as dt
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import dagster as dg
 import pyarrow as pa
 import pyarrow.compute as pc
+from pydantic import Field
 
 from consumer_assets import quality
+from consumer_assets.assets.daily import daily_asset, daily_checks
 from consumer_assets.assets.trailing import check_result, trailing_metadata
-from consumer_assets.histories.bucketing import NUM_PROFILE_BUCKETS
+from consumer_assets.events.bucketing import NUM_PROFILE_BUCKETS
+from consumer_assets.events.schema import QUARANTINE_SCHEMA, RAW_EVENTS_SCHEMA
 from consumer_assets.ingest.layout import bucketed
-from consumer_assets.ingest.validate import REASONS
+from consumer_assets.ingest.validate import REASONS, ValidatedDay
 from consumer_assets.partitions import daily_partitions, partition_day, trailing_keys
 from consumer_assets.resources.landing import LandingZone
-from consumer_assets.storage.lazy import LazyPartitions
+from consumer_assets.resources.storage import Storage, table_metadata
+from consumer_assets.storage.tables import DATE, TableStore, TableWrite
 
 RAW_EVENTS = dg.AssetKey("raw_events")
 QUARANTINE = dg.AssetKey("raw_events_quarantine")
+EVENTS_PARTITIONING = (DATE, "profile_bucket")
 
 ROW_COUNT, QUARANTINED_SHARE, EVENT_TYPE_MIX = "row_count_vs_trailing_days", "quarantined_share", "event_type_mix"
 CHECKS = {
-    ROW_COUNT: "Kept events within 0.5-2x of the median of the 7 trailing days.",
-    QUARANTINED_SHARE: "At most 1% of the landed records quarantined.",
-    EVENT_TYPE_MIX: "Event-type shares within 0.1 (total variation) of the trailing days.",
+    ROW_COUNT: quality.describe_row_count("kept events"),
+    QUARANTINED_SHARE: quality.describe_quarantined_share(),
+    EVENT_TYPE_MIX: quality.describe_event_type_mix(),
 }
 
-
-@dg.multi_asset(
-    outs={
-        "raw_events": dg.AssetOut(
-            description="Validated, de-duplicated tracking events of the day; one Parquet file per profile bucket.",
-            metadata={"layout": f"{NUM_PROFILE_BUCKETS} files per day, file b = profiles with crc32(id) % n == b"},
-        ),
-        "raw_events_quarantine": dg.AssetOut(
-            description="Every landed line of the day that failed validation: raw line, file, line number, reason."
-        ),
-    },
+raw_events_quarantine = dg.AssetSpec(
+    QUARANTINE,
     partitions_def=daily_partitions,
-    check_specs=[dg.AssetCheckSpec(name, asset=RAW_EVENTS, description=doc) for name, doc in CHECKS.items()],
-    backfill_policy=dg.BackfillPolicy.single_run(),
     group_name="ingestion",
+    description="Every landed line of the day that failed validation: raw line, file, line number, reason. "
+    "Written by raw_events in the same run; the version that goes with raw_events is the one its commit names.",
 )
-def raw_events(context: dg.AssetExecutionContext, landing: LandingZone) -> Iterator[Any]:
+
+
+@dataclass(frozen=True)
+class IngestedDay:
+    """What one day's ingestion wrote (uncommitted) and the figures its metadata and checks report."""
+
+    key: str
+    figures: dict[str, Any]
+    reasons: dict[str, int]
+    type_counts: dict[str, int]
+
+
+class RawEventsConfig(dg.Config):
+    duplicate_lookback_days: int = Field(
+        default=2,
+        ge=0,
+        description="An event id already kept on one of this many previous days is quarantined as a duplicate "
+        "(at-least-once delivery re-sends events across midnight).",
+    )
+
+
+def earlier_ids(tables: TableStore, key: str, lookback: int, in_run: dict[str, pa.Array]) -> pa.Table | None:
+    """The event ids kept on the `lookback` days before `key`: earlier days of this run (not committed
+    yet) from memory, the others from raw_events as committed."""
+    days = [(partition_day(key) - dt.timedelta(days=n)).isoformat() for n in range(1, lookback + 1)]
+    parts = [
+        pa.table({"event_id": in_run[d], "date": pa.array([partition_day(d)] * len(in_run[d]), pa.date32())})
+        for d in days
+        if d in in_run
+    ]
+    stored = set(tables.dates(RAW_EVENTS.path[-1])) if lookback else set()
+    committed = [d for d in days if d not in in_run and d in stored]
+    if committed:
+        parts.append(tables.read(RAW_EVENTS.path[-1], committed, columns=["event_id", DATE]))
+    return pa.concat_tables(parts, promote_options="permissive") if parts else None
+
+
+def ingest(
+    landing: LandingZone, key: str, earlier: pa.Table | None, events_write: TableWrite, quarantine_write: TableWrite
+) -> tuple[IngestedDay, pa.Array]:
+    """Validate one landed day and write (not commit) its events, one file per profile bucket, and quarantine.
+
+    Returns the day's figures and its kept event ids (for the next days' duplicate check).
+    """
+    started = time.perf_counter()
+    day: ValidatedDay = landing.ingest(partition_day(key), earlier_ids=earlier)
+    seconds = time.perf_counter() - started
+    events = day.events
+    for bucket, part in enumerate(bucketed(events, NUM_PROFILE_BUCKETS)):
+        events_write.write_file(part, {DATE: key, "profile_bucket": bucket})
+    quarantine_write.write_file(day.quarantine, {DATE: key})
+    type_counts = dict(sorted(_value_counts(events["event_type"]).items()))
+    figures = {
+        "landed": day.landed,
+        "kept": events.num_rows,
+        "quarantined": day.quarantine.num_rows,
+        "profiles": pc.count_distinct(events["profile_id"]).as_py() if events.num_rows else 0,
+        "event_type_counts": type_counts,
+        "ingest_seconds": round(seconds, 3),
+        "events_per_second": round(day.landed / seconds) if seconds else 0,
+        "landing_uri": dg.MetadataValue.path(landing.day_uri(partition_day(key))),
+    }
+    reasons = {reason: day.reasons.get(reason, 0) for reason in REASONS}
+    return IngestedDay(key, figures, reasons, type_counts), events["event_id"].combine_chunks()
+
+
+@daily_asset(
+    single_run=True,
+    key=RAW_EVENTS,
+    description="Validated, de-duplicated tracking events of the day (Delta, partitioned by date and profile bucket).",
+    check_specs=daily_checks(RAW_EVENTS, CHECKS),
+    group_name="ingestion",
+    metadata={
+        "layout": f"profile_bucket = crc32(profile_id) % {NUM_PROFILE_BUCKETS}, files sorted by profile and time"
+    },
+)
+def raw_events(
+    context: dg.AssetExecutionContext, config: RawEventsConfig, landing: LandingZone, storage: Storage
+) -> Iterator[Any]:
     """Validate each landed day: keep good events (de-duplicated by id), quarantine the rest with a reason."""
     keys = context.partition_keys
-    history = {
-        key: {"kept": found["kept"], "types": found["event_type_counts"]}
-        for key, found in trailing_metadata(
-            context.instance, RAW_EVENTS, keys[0], quality.TRAILING_DAYS, ("kept", "event_type_counts")
-        ).items()
-    }
-    quarantined: dict[str, pa.Table] = {}
-    outcomes: dict[str, list[tuple[str, quality.Outcome]]] = {name: [] for name in CHECKS}
-
-    def ingest(key: str) -> list[pa.Table]:
-        started = time.perf_counter()
-        day = landing.ingest(partition_day(key))
-        events, seconds = day.events, time.perf_counter() - started
-        type_counts = dict(sorted(_value_counts(events["event_type"]).items()))
-        reasons = {reason: day.reasons.get(reason, 0) for reason in REASONS}
-        context.add_asset_metadata(
-            {
-                "landed": day.landed,
-                "kept": events.num_rows,
-                "quarantined": day.quarantine.num_rows,
-                "profiles": pc.count_distinct(events["profile_id"]).as_py() if events.num_rows else 0,
-                "event_type_counts": type_counts,
-                "ingest_seconds": round(seconds, 3),
-                "events_per_second": round(day.landed / seconds) if seconds else 0,
-                "landing_uri": dg.MetadataValue.path(f"{landing.resolved_uri()}/date={key}"),
-            },
-            asset_key=RAW_EVENTS,
-            partition_key=key,
-        )
-        context.add_asset_metadata(
-            {"quarantined": day.quarantine.num_rows, **{f"reason_{r}": n for r, n in reasons.items()}},
-            asset_key=QUARANTINE,
-            partition_key=key,
-        )
-        quarantined[key] = day.quarantine
-        before = [history[k] for k in trailing_keys(key, quality.TRAILING_DAYS) if k in history]
-        outcomes[ROW_COUNT].append((key, quality.row_count(events.num_rows, [h["kept"] for h in before])))
-        outcomes[QUARANTINED_SHARE].append((key, quality.quarantined_share(events.num_rows, day.quarantine.num_rows)))
-        outcomes[EVENT_TYPE_MIX].append((key, quality.event_type_mix(type_counts, [h["types"] for h in before])))
-        history[key] = {"kept": events.num_rows, "types": type_counts}
-        context.log.info(f"{key}: kept {events.num_rows} of {day.landed} landed records in {seconds:.1f}s")
-        return bucketed(events)
-
     # Fail before writing anything if any day of the range has not landed completely.
     for key in keys:
         landing.require_complete(partition_day(key))
-    # The IO manager writes one day at a time as it reads this mapping, so only one day is in
-    # memory; each day's quarantine is kept (it is small) and written by the second output.
-    yield dg.Output(LazyPartitions(keys, ingest), output_name="raw_events")
-    yield dg.Output(quarantined, output_name="raw_events_quarantine")
+    tables = storage.tables()
+    events_write = tables.begin(RAW_EVENTS.path[-1], RAW_EVENTS_SCHEMA, EVENTS_PARTITIONING)
+    quarantine_write = tables.begin(QUARANTINE.path[-1], QUARANTINE_SCHEMA)
+    days, kept_ids = [], {}
+    for key in keys:
+        earlier = earlier_ids(tables, key, config.duplicate_lookback_days, kept_ids)
+        day, kept_ids[key] = ingest(landing, key, earlier, events_write, quarantine_write)
+        # Only the lookback window's ids stay in memory.
+        kept_ids = (
+            dict(list(kept_ids.items())[-config.duplicate_lookback_days :]) if config.duplicate_lookback_days else {}
+        )
+        context.log.info(f"{key}: kept {day.figures['kept']} of {day.figures['landed']} landed records")
+        days.append(day)
+
+    run = {"run_id": context.run.run_id, "partitions": keys}
+    quarantine = quarantine_write.commit(keys, run)
+    for day in days:
+        context.log_event(
+            dg.AssetMaterialization(
+                QUARANTINE,
+                partition=day.key,
+                metadata={
+                    "quarantined": day.figures["quarantined"],
+                    **{f"reason_{r}": n for r, n in day.reasons.items()},
+                    **table_metadata(quarantine, day.key, QUARANTINE_SCHEMA),
+                },
+            )
+        )
+    events = events_write.commit(keys, {**run, "quarantine_version": quarantine.version})
+    for day in days:
+        context.add_asset_metadata(
+            {
+                **day.figures,
+                **table_metadata(events, day.key, RAW_EVENTS_SCHEMA),
+                "quarantine_version": quarantine.version,
+            },
+            partition_key=day.key,
+        )
+    yield dg.MaterializeResult()
+    yield from checks(context, days)
+
+
+def checks(context: dg.AssetExecutionContext, days: list[IngestedDay]) -> Iterator[dg.AssetCheckResult]:
+    """The data-quality rules over each day against its trailing days (earlier days of the run included)."""
+    history = {
+        key: {"kept": found["kept"], "types": found["event_type_counts"]}
+        for key, found in trailing_metadata(
+            context.instance, RAW_EVENTS, days[0].key, quality.TRAILING_DAYS, ("kept", "event_type_counts")
+        ).items()
+    }
+    outcomes: dict[str, list[tuple[str, quality.Outcome]]] = {name: [] for name in CHECKS}
+    for day in days:
+        kept, quarantined = day.figures["kept"], day.figures["quarantined"]
+        before = [history[k] for k in trailing_keys(day.key, quality.TRAILING_DAYS) if k in history]
+        outcomes[ROW_COUNT].append((day.key, quality.row_count(kept, [h["kept"] for h in before])))
+        outcomes[QUARANTINED_SHARE].append((day.key, quality.quarantined_share(kept, quarantined)))
+        outcomes[EVENT_TYPE_MIX].append(
+            (day.key, quality.event_type_mix(day.type_counts, [h["types"] for h in before]))
+        )
+        history[day.key] = {"kept": kept, "types": day.type_counts}
     for name, results in outcomes.items():
         yield check_result(RAW_EVENTS, name, results)
 

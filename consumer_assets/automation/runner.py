@@ -1,23 +1,45 @@
 """The main job as one command: simulate days of the shop into the landing zone, then materialize them.
 
 This is what `consumer-assets run` does for a new user: no cloud account and no service to start.
-Runs are recorded in the Dagster instance of $DAGSTER_HOME when it is set (so `dagster dev` shows
-them afterwards), else in a throw-away one.
+Runs are recorded in the project's one Dagster instance (settings.dagster_home: $DAGSTER_HOME, else
+data/dagster_home), the one `make dev` shows afterwards.
 """
 
 import datetime as dt
-import os
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import dagster as dg
 
-from consumer_assets.assets.consumer_histories import HISTORIES
-from consumer_assets.assets.raw_events import QUARANTINE, RAW_EVENTS
 from consumer_assets.automation.jobs import RANGE_END, RANGE_START
 from consumer_assets.histories import WINDOW_DAYS
+from consumer_assets.ml import LABEL_DAYS, LstmConfig
 from consumer_assets.partitions import daily_partitions
-from consumer_assets.settings import landing_uri
+from consumer_assets.settings import dagster_home, landing_uri
 from consumer_assets.simulation import simulate_to_landing
+
+# Days the whole chain needs before its last day: a full histories window for the oldest training
+# cut-off, which lies the label week and train_days - 1 days before the day trained.
+CHAIN_DAYS = WINDOW_DAYS + LABEL_DAYS + LstmConfig.train_days - 1
+
+
+@dataclass(frozen=True)
+class Stage:
+    job: str
+    first: dt.date
+    what: str
+
+
+def stages_for(start: dt.date, last: dt.date) -> list[Stage]:
+    """The runs of the main job: ingest every day; histories where their window is complete; then,
+    if the period is long enough, train on its last day, and score that day."""
+    days = (last - start).days + 1
+    stages = [Stage("daily_job", start, "raw_events")]
+    if days >= WINDOW_DAYS:
+        stages.append(Stage("daily_job", start + dt.timedelta(days=WINDOW_DAYS - 1), "consumer_histories"))
+    if days >= CHAIN_DAYS:
+        stages += [Stage("training_job", last, "trained_lstm_model"), Stage("predictions_job", last, "predictions")]
+    return stages
 
 
 def run_days(
@@ -29,11 +51,7 @@ def run_days(
     corrupt: float,
     echo: Callable[[str], None] = print,
 ) -> list[dg.ExecuteInProcessResult]:
-    """Simulate `days` days from `start` into the landing zone, then run the daily job over them.
-
-    One run ingests every day into raw_events; a second computes consumer_histories for the days
-    whose whole WINDOW_DAYS window was simulated (none if fewer days were asked for).
-    """
+    """Simulate `days` days from `start` into the landing zone, then run the chain over them (stages_for)."""
     from consumer_assets.definitions import defs
 
     last = start + dt.timedelta(days=days - 1)
@@ -46,24 +64,26 @@ def run_days(
     for summary in simulate_to_landing(landing, start, days, profiles=profiles, seed=seed, corrupt=corrupt):
         echo(f"  landed {summary.date}: {summary.records} records in {summary.seconds:.1f}s")
 
-    instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
-    job = defs.resolve_job_def("daily_job")
-    stages = [([RAW_EVENTS, QUARANTINE], start)]
-    if days >= WINDOW_DAYS:
-        stages.append(([HISTORIES], start + dt.timedelta(days=WINDOW_DAYS - 1)))
-    else:
-        echo(f"consumer_histories needs {WINDOW_DAYS} days of events; simulate more days to compute it")
-    results = []
-    for assets, first in stages:
-        names = ", ".join(a.to_user_string() for a in assets)
-        echo(f"materializing {names} for {first}..{last} in one run (instance: {instance.root_directory})")
-        result = job.execute_in_process(
-            instance=instance,
-            asset_selection=assets,
-            tags={RANGE_START: first.isoformat(), RANGE_END: last.isoformat()},
-            raise_on_error=False,
+    stages = stages_for(start, last)
+    if days < CHAIN_DAYS:
+        echo(
+            f"training needs {CHAIN_DAYS} days of events (the histories window, the label week and the training "
+            "days); simulate more days to train and predict"
         )
-        results.append(result)
-        if not result.success:
-            break
+    results = []
+    with dg.DagsterInstance.from_config(str(dagster_home())) as instance:
+        for stage in stages:
+            echo(f"materializing {stage.what} for {stage.first}..{last} (instance: {instance.root_directory})")
+            # A range of days runs as one run; a single day as a plain partition run.
+            days_of_run: dict = (
+                {"tags": {RANGE_START: stage.first.isoformat(), RANGE_END: last.isoformat()}}
+                if stage.first < last
+                else {"partition_key": last.isoformat()}
+            )
+            result = defs.resolve_job_def(stage.job).execute_in_process(
+                instance=instance, asset_selection=[dg.AssetKey(stage.what)], raise_on_error=False, **days_of_run
+            )
+            results.append(result)
+            if not result.success:
+                break
     return results

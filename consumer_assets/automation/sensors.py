@@ -5,7 +5,7 @@ import datetime as dt
 import dagster as dg
 
 from consumer_assets.automation.jobs import daily_job
-from consumer_assets.partitions import daily_partitions
+from consumer_assets.partitions import daily_partitions, last_partition_key
 from consumer_assets.resources.landing import LandingZone
 
 # How far back a late-completing day is still picked up.
@@ -14,19 +14,25 @@ LOOKBACK_DAYS = 7
 
 @dg.sensor(job=daily_job, minimum_interval_seconds=300, default_status=dg.DefaultSensorStatus.STOPPED)
 def landing_sensor(context: dg.SensorEvaluationContext, landing: LandingZone) -> dg.SensorResult:
-    """Request the daily run of each recent day whose landing folder has its `_SUCCESS` marker."""
-    last_key = daily_partitions.get_last_partition_key()
+    """Request the daily run of each recent day whose landing folder is complete (marked, or quiet long enough)."""
+    return landing_requests(landing, dt.datetime.now(dt.UTC))
+
+
+def landing_requests(landing: LandingZone, now: dt.datetime) -> dg.SensorResult:
+    """What the sensor requests at `now`: a run of each complete day among the LOOKBACK_DAYS last partitions."""
+    last_key = last_partition_key(now)
     if last_key is None:
         return dg.SensorResult(skip_reason="no daily partition exists yet")
     last = dt.date.fromisoformat(last_key)
     days = [last - dt.timedelta(days=n) for n in range(LOOKBACK_DAYS - 1, -1, -1)]
     first = dt.date.fromisoformat(daily_partitions.get_first_partition_key() or last_key)
-    markers = {day: landing.completed_at(day) for day in days if day >= first}
-    complete = {day: at for day, at in markers.items() if at is not None}
+    completions = {day: landing.completed_at(day, now) for day in days if day >= first}
+    complete = {day: at for day, at in completions.items() if at is not None}
     if not complete:
         return dg.SensorResult(skip_reason=f"no complete landing day in {days[0]}..{days[-1]}")
-    # The run key names the day and when its marker was written: a day already requested is not
-    # run again, but a day the shop delivers anew (a new marker) is.
+    # The run key names the day and when it became complete (its marker's mtime, or without a
+    # marker its newest file's): a day already requested is not run again, but a day the shop
+    # delivers anew is.
     return dg.SensorResult(
         run_requests=[
             dg.RunRequest(run_key=f"landed-{day.isoformat()}-{at}", partition_key=day.isoformat())

@@ -1,21 +1,17 @@
 """Consumer histories: the paper's model input, aggregated from raw_events without a shuffle.
 
-Plain functions, no Dagster: `bucketing` (the raw_events file layout and id hashing), `schema`
-(the definition as constants), `encode` (numpy/pyarrow, one bucket), `tasks`
-(the unit of work), `output` (writing on executors), `spark` (the job).
+Plain functions, no Dagster: `bucketing` (id hashing; the raw_events profile buckets it reads
+are defined with the event contract, in events.bucketing), `schema` (the definition as
+constants), `encode` (numpy/pyarrow, one bucket), `tasks` (the unit of work), `output` (writing
+on executors), `spark` (the job).
 """
 
 from __future__ import annotations
 
-from consumer_assets.histories.bucketing import (
-    NUM_PROFILE_BUCKETS,
-    crc32,
-    hash_bucket,
-    profile_bucket,
-    profile_bucket_sql,
-)
+from consumer_assets.events.bucketing import NUM_PROFILE_BUCKETS, crc32, profile_bucket, profile_bucket_sql
+from consumer_assets.histories.bucketing import hash_bucket
 from consumer_assets.histories.encode import encode_cutoff, encode_histories, sort_events
-from consumer_assets.histories.output import DaySummary, partition_dir
+from consumer_assets.histories.output import WrittenDay, partition_dir
 from consumer_assets.histories.schema import (
     ARTICLE_BUCKETS,
     BRAND_BUCKETS,
@@ -30,7 +26,7 @@ from consumer_assets.histories.schema import (
     cutoff_ms,
     window_days,
 )
-from consumer_assets.histories.spark import consumer_histories, spark_schema, write_histories
+from consumer_assets.histories.spark import histories_dataframe, spark_schema, write_histories
 from consumer_assets.histories.tasks import CUTOFFS_PER_TASK, BucketTask, DayFiles, plan_tasks, run_task
 
 __all__ = [
@@ -48,13 +44,13 @@ __all__ = [
     "WINDOW_DAYS",
     "BucketTask",
     "DayFiles",
-    "DaySummary",
-    "consumer_histories",
+    "WrittenDay",
     "crc32",
     "cutoff_ms",
     "encode_cutoff",
     "encode_histories",
     "hash_bucket",
+    "histories_dataframe",
     "partition_dir",
     "plan_tasks",
     "profile_bucket",

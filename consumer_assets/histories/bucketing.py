@@ -1,10 +1,7 @@
-"""Stable string hashing: the profile buckets of the raw_events layout and the id buckets of the model.
+"""Fixed-size id buckets for the model's article, brand and category inputs.
 
-Both use CRC-32 (zlib's polynomial) of the UTF-8 bytes, because it is language-independent and
-Spark SQL's `crc32()` computes the same number, so a Spark writer, this numpy code and any
-other tool agree on which bucket a string lands in, today and after an upgrade (unlike Python's
-`hash()` or an engine's internal hash). The hash is computed vectorised over the string
-buffer, one byte position at a time, so millions of ids cost milliseconds, not a Python loop.
+They use the same CRC-32 as raw_events' profile buckets (events.bucketing), so any tool that
+computes zlib's or Spark's `crc32()` puts an id in the same bucket.
 """
 
 from __future__ import annotations
@@ -13,77 +10,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-# raw_events writes each day as this many files, file b holding the profiles with
-# profile_bucket == b, so the histories can aggregate each bucket alone without a shuffle.
-# It bounds the parallelism of one day's aggregation; a reader accepts any count per day as
-# long as the counts in one window divide each other (see histories.spark).
-NUM_PROFILE_BUCKETS = 8
-
-
-def _crc32_table() -> np.ndarray:
-    table = np.arange(256, dtype=np.uint32)
-    for _ in range(8):
-        table = np.where(table & 1, (table >> 1) ^ np.uint32(0xEDB88320), table >> 1)
-    return table.astype(np.uint32)
-
-
-_CRC32_TABLE = _crc32_table()
-
-
-def _as_string_array(values: pa.Array | pa.ChunkedArray) -> pa.Array:
-    if isinstance(values, pa.ChunkedArray):
-        values = values.combine_chunks() if values.num_chunks else pa.array([], pa.string())
-    if pa.types.is_dictionary(values.type):
-        values = values.dictionary_decode()
-    if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
-        raise TypeError(f"expected a string array, got {values.type}")
-    return values
-
-
-def crc32(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    """CRC-32 of each string's UTF-8 bytes as uint32 (what zlib.crc32 and Spark's crc32 give); 0 for null."""
-    arr = _as_string_array(values)
-    n = len(arr)
-    offset_type = np.int64 if pa.types.is_large_string(arr.type) else np.int32
-    _, offsets_buf, data_buf = arr.buffers()
-    offsets = np.frombuffer(offsets_buf, dtype=offset_type)[arr.offset : arr.offset + n + 1].astype(np.int64)
-    data = np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None else np.zeros(0, np.uint8)
-    starts, lengths = offsets[:-1], np.diff(offsets)
-    # Longest strings first: at byte position j the strings still running are a prefix,
-    # so each step slices instead of masking and the total work is the total byte count.
-    order = np.argsort(-lengths, kind="stable")
-    starts, lengths = starts[order], lengths[order]
-    crc = np.full(n, 0xFFFFFFFF, dtype=np.uint32)
-    running = n
-    for j in range(int(lengths[0]) if n else 0):
-        while running and lengths[running - 1] <= j:
-            running -= 1
-        byte = data[starts[:running] + j]
-        head = crc[:running]
-        crc[:running] = _CRC32_TABLE[(head ^ byte) & 0xFF] ^ (head >> 8)
-    result = np.empty(n, dtype=np.uint32)
-    result[order] = crc ^ np.uint32(0xFFFFFFFF)
-    if arr.null_count:
-        result[np.asarray(arr.is_null())] = 0
-    return result
-
-
-def profile_bucket(profile_ids: pa.Array | pa.ChunkedArray, buckets: int = NUM_PROFILE_BUCKETS) -> np.ndarray:
-    """The raw_events file (0..buckets-1) that holds each profile's events: crc32(id) mod buckets."""
-    if buckets < 1:
-        raise ValueError(f"buckets must be positive, got {buckets}")
-    arr = _as_string_array(profile_ids)
-    if arr.null_count:
-        raise ValueError("profile ids must not be null")
-    # Profiles repeat across events: hash each distinct id once.
-    encoded = pc.dictionary_encode(arr)
-    by_id = (crc32(encoded.dictionary) % np.uint32(buckets)).astype(np.int32)
-    return by_id[np.asarray(encoded.indices)]
-
-
-def profile_bucket_sql(column: str = "profile_id", buckets: int = NUM_PROFILE_BUCKETS) -> str:
-    """The same bucket as a Spark SQL expression, for writers that bucket inside Spark."""
-    return f"CAST(pmod(crc32({column}), {buckets}) AS INT)"
+from consumer_assets.events.bucketing import as_string_array, crc32
 
 
 def hash_bucket(values: pa.Array | pa.ChunkedArray, size: int) -> np.ndarray:
@@ -94,7 +21,7 @@ def hash_bucket(values: pa.Array | pa.ChunkedArray, size: int) -> np.ndarray:
     """
     if size < 2:
         raise ValueError(f"size must leave room for the null bucket, got {size}")
-    arr = _as_string_array(values)
+    arr = as_string_array(values)
     encoded = pc.dictionary_encode(arr)
     dictionary = encoded.dictionary
     by_id = (1 + crc32(dictionary) % np.uint32(size - 1)).astype(np.int32)

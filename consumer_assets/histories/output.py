@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from consumer_assets.events.bucketing import NUM_PROFILE_BUCKETS
 from consumer_assets.histories.encode import encode_cutoff, sort_events, window_event_count
 from consumer_assets.histories.reader import open_path
 from consumer_assets.histories.schema import CUTOFF_COLUMN, MAX_EVENTS
@@ -29,6 +30,7 @@ WRITTEN_SCHEMA = pa.schema(
     [
         pa.field(CUTOFF_COLUMN, pa.date32()),
         pa.field("path", pa.string()),
+        pa.field("profile_bucket", pa.int32()),
         pa.field("profiles", pa.int64()),
         pa.field("window_events", pa.int64()),
         pa.field("events", pa.int64()),
@@ -39,18 +41,17 @@ WRITTEN_SCHEMA = pa.schema(
 )
 
 
-def partition_dir(out_dir: str, day: dt.date) -> str:
-    """The directory of one cut-off day's files: a hive partition of out_dir."""
-    return f"{out_dir.rstrip('/')}/{CUTOFF_COLUMN}={day.isoformat()}"
+def partition_dir(out_dir: str, day: dt.date, profile_bucket: int) -> str:
+    """The folder of one cut-off day's files of one profile bucket, as the consumer_histories table lays it out."""
+    return f"{out_dir.rstrip('/')}/date={day.isoformat()}/profile_bucket={profile_bucket}"
 
 
 @dataclass(frozen=True)
-class DaySummary:
+class WrittenDay:
     """The histories written for one cut-off day, and the figures the asset reports."""
 
     day: dt.date
-    path: str  # the day's directory
-    files: tuple[str, ...]
+    files: tuple[tuple[str, int], ...]  # (path, profile bucket) of each file written
     profiles: int
     window_events: int  # events in the window, profiles under MIN_EVENTS included
     events: int  # events in the histories
@@ -85,18 +86,25 @@ def _write_parquet(table: pa.Table, path: str) -> None:
         pq.write_table(table, target, filesystem=fs)
 
 
-def write_task(task: BucketTask, out_dir: str) -> Iterator[pa.RecordBatch]:
-    """Compute a task's histories, write one file per cut-off day, yield WRITTEN_SCHEMA rows."""
+def write_task(task: BucketTask, out_dir: str, write_id: str) -> Iterator[pa.RecordBatch]:
+    """Compute a task's histories, write one file per cut-off day, yield WRITTEN_SCHEMA rows.
+
+    Files go to `<out_dir>/date=D/profile_bucket=b/part-<write_id>-<task bucket>.parquet`, b being
+    the raw_events profile bucket of the task's profiles. The name is fixed per write and task: a
+    retried Spark task overwrites its own file, never duplicates it, and never touches another
+    write's (committed) files.
+    """
     events = sort_events(task.read())
+    profile_bucket = task.bucket % NUM_PROFILE_BUCKETS
     for day in task.cutoffs:
         table = encode_cutoff(events, day)
-        # One file per (day, bucket) with a fixed name: a retry overwrites, never duplicates.
-        path = f"{partition_dir(out_dir, day)}/part-{task.bucket:05d}.parquet"
+        path = f"{partition_dir(out_dir, day, profile_bucket)}/part-{write_id}-{task.bucket:05d}.parquet"
         _write_parquet(table, path)
         lengths = table["n_events"].to_numpy()
         row = {
             CUTOFF_COLUMN: [day],
             "path": [path],
+            "profile_bucket": [profile_bucket],
             "profiles": [table.num_rows],
             "window_events": [window_event_count(events, day)],
             "events": [int(lengths.sum())],
@@ -106,7 +114,7 @@ def write_task(task: BucketTask, out_dir: str) -> Iterator[pa.RecordBatch]:
         yield pa.RecordBatch.from_pydict(row, schema=WRITTEN_SCHEMA)
 
 
-def summarize(out_dir: str, written: Iterable[Mapping[str, Any]]) -> dict[dt.date, DaySummary]:
+def summarize(written: Iterable[Mapping[str, Any]]) -> dict[dt.date, WrittenDay]:
     """Add up the rows of write_task per cut-off day."""
     by_day: dict[dt.date, list[Mapping[str, Any]]] = {}
     for row in written:
@@ -114,10 +122,9 @@ def summarize(out_dir: str, written: Iterable[Mapping[str, Any]]) -> dict[dt.dat
     summaries = {}
     for day, rows in sorted(by_day.items()):
         counts = np.sum([r["length_counts"] for r in rows], axis=0, dtype=np.int64)
-        summaries[day] = DaySummary(
+        summaries[day] = WrittenDay(
             day=day,
-            path=partition_dir(out_dir, day),
-            files=tuple(sorted(str(r["path"]) for r in rows)),
+            files=tuple(sorted((str(r["path"]), int(r["profile_bucket"])) for r in rows)),
             profiles=sum(int(r["profiles"]) for r in rows),
             window_events=sum(int(r["window_events"]) for r in rows),
             events=sum(int(r["events"]) for r in rows),

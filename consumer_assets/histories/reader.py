@@ -12,8 +12,8 @@ import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from consumer_assets.events.bucketing import profile_bucket
 from consumer_assets.events.schema import RAW_EVENTS_SCHEMA
-from consumer_assets.histories.bucketing import profile_bucket
 from consumer_assets.histories.encode import EVENT_COLUMNS
 from consumer_assets.storage.filesystem import resolve
 

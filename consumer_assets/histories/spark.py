@@ -17,8 +17,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.pandas.types import from_arrow_schema
 from pyspark.sql.types import StructType
 
-from consumer_assets.histories.output import WRITTEN_SCHEMA, DaySummary, partition_dir, summarize, write_task
-from consumer_assets.histories.reader import open_path
+from consumer_assets.histories.output import WRITTEN_SCHEMA, WrittenDay, summarize, write_task
 from consumer_assets.histories.schema import HISTORIES_BY_CUTOFF_SCHEMA
 from consumer_assets.histories.tasks import CUTOFFS_PER_TASK, BucketTask, DayFiles, plan_tasks, run_task
 
@@ -51,7 +50,7 @@ def spark_schema(schema: pa.Schema = HISTORIES_BY_CUTOFF_SCHEMA) -> StructType:
     return from_arrow_schema(schema)
 
 
-def consumer_histories(
+def histories_dataframe(
     spark: SparkSession,
     files: DayFiles,
     cutoffs: Sequence[dt.date],
@@ -70,25 +69,22 @@ def write_histories(
     files: DayFiles,
     cutoffs: Sequence[dt.date],
     out_dir: str,
+    write_id: str,
     cutoffs_per_task: int = CUTOFFS_PER_TASK,
     task_buckets: int = 1,
-) -> dict[dt.date, DaySummary]:
+) -> dict[dt.date, WrittenDay]:
     """Compute and write the histories as of each cut-off day; return what each day got.
 
-    Each task writes `<out_dir>/cutoff_date=<day>/part-<bucket>.parquet` (HISTORIES_SCHEMA, the
-    day in the path) with pyarrow on the executor, so out_dir must be reachable from the
-    executors: a local path in local mode or on one machine, an s3:// URI on a cluster. Every
-    day gets a file per bucket, empty ones included, so every day asked for is readable.
-    The day directories are emptied first: a rerun leaves no file of an earlier run behind.
+    Each task writes `<out_dir>/date=<day>/profile_bucket=<b>/part-<write_id>-<task>.parquet`
+    (HISTORIES_SCHEMA, day and bucket in the path) with pyarrow on the executor, so out_dir must be
+    reachable from the executors: a local path in local mode or on one machine, an s3:// URI on a
+    cluster. Every day gets a file per task, empty ones included. Nothing is committed here: out_dir
+    may be the Delta table's own folder, whose readers ignore files until the driver commits them.
     """
     tasks = plan_tasks(files, cutoffs, cutoffs_per_task, task_buckets)
-    for day in sorted(set(cutoffs)):
-        fs, path = open_path(partition_dir(out_dir, day))
-        fs.create_dir(path, recursive=True)
-        fs.delete_dir_contents(path)
 
     def write(task: BucketTask) -> Iterator[pa.RecordBatch]:
-        return write_task(task, out_dir)
+        return write_task(task, out_dir, write_id)
 
     written = _map_tasks(spark, tasks, write, WRITTEN_SCHEMA).collect()
-    return summarize(out_dir, (row.asDict() for row in written))
+    return summarize(row.asDict() for row in written)

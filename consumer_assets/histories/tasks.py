@@ -23,9 +23,9 @@ from consumer_assets.histories.schema import (
     cutoff_ms,
 )
 
-# Per day, the raw_events file of each profile bucket (index = bucket); None or a missing day
-# means no events. Days may differ in bucket count if the counts divide each other.
-DayFiles = Mapping[dt.date, Sequence[str | None]]
+# Per day, the raw_events files of each profile bucket (index = bucket); an empty list or a missing
+# day means no events. Days may differ in bucket count if the counts divide each other.
+DayFiles = Mapping[dt.date, Sequence[Sequence[str]]]
 
 # Cut-off days one task computes from one read and sort of its events: more saves re-reading
 # overlapping windows in a backfill, fewer bounds a task's memory (its window grows by a day each).
@@ -79,8 +79,8 @@ def plan_tasks(
             chosen = []
             for day in window:
                 paths = files[day]
-                if any(paths) and (path := paths[bucket % len(paths)]):
-                    chosen.append((path, len(paths)))
+                if any(paths):
+                    chosen.extend((path, len(paths)) for path in paths[bucket % len(paths)])
             tasks.append(BucketTask(bucket, buckets, chunk, tuple(chosen)))
     return tasks
 

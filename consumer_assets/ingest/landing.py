@@ -1,91 +1,257 @@
-"""The landing zone as the shop writes it: one folder per day, gzip JSON Lines files, then `_SUCCESS`.
+"""Find a complete landed day and read its files as blocks of whole lines.
 
-`_SUCCESS` is a JSON object {"date", "files": {name: line count}, "records"} written after the day's
-files; a day without it is still being written and is not read.
+Producers say differently that a day is complete (see events.landing for the layout):
+- a JSON `_SUCCESS` {"files": {path: line count}, ...}: exactly those files, each checked to hold
+  that many lines (what the simulator writes);
+- an empty `_SUCCESS` (Hadoop, Spark): every data file under the day folder, at any depth;
+- no marker at all (`require_marker=False`): the data files under the day folder, once the day
+  has ended and nothing in its folder was modified for a quiet period.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 
+import numpy as np
 import pyarrow.fs as pafs
 
+from consumer_assets.events.landing import (
+    DATE_FOLDERS,
+    MARKER,
+    day_folder,
+    file_order,
+    is_bookkeeping,
+    is_data_file,
+    is_gzip,
+)
 from consumer_assets.storage.filesystem import Location, resolve
 
-MARKER = "_SUCCESS"
+# Decompressed bytes read at a time: a block of whole lines is validated at once, so a file's
+# memory is a few blocks, whatever its size.
+BLOCK_BYTES = 4 << 20
 
 
 class LandingDayError(Exception):
     """The landing day cannot be ingested: missing, incomplete or inconsistent with its marker."""
 
 
-def day_folder(day: dt.date) -> str:
-    return f"date={day.isoformat()}"
+@dataclass(frozen=True)
+class LandingRules:
+    """How a producer delivers: the day folder layout, and whether a day needs a `_SUCCESS` marker.
+
+    Without a marker a day is complete `quiet_minutes` after it ended (UTC) and after the newest
+    file in its folder was modified.
+    """
+
+    layout: str = DATE_FOLDERS
+    require_marker: bool = True
+    quiet_minutes: float = 60.0
+
+    def __post_init__(self) -> None:
+        day_folder(dt.date(2000, 1, 1), self.layout)  # refuses an unknown layout, naming the choices
+        if self.quiet_minutes < 0:
+            raise ValueError(f"quiet_minutes must not be negative, got {self.quiet_minutes}")
+
+    @property
+    def quiet(self) -> dt.timedelta:
+        return dt.timedelta(minutes=self.quiet_minutes)
+
+
+@dataclass(frozen=True)
+class LandedFile:
+    name: str  # path relative to the day folder
+    size: int  # bytes as stored
+    lines: int | None  # what a JSON marker promises, else None
+
+
+@dataclass(frozen=True)
+class LineBlock:
+    """Whole lines of a file: `data` ends with a newline, `ends` are the positions of the newlines."""
+
+    first_line: int  # 1-based number of the block's first line in its file
+    data: bytes
+    ends: np.ndarray
+
+    def lines(self) -> list[bytes]:
+        starts = np.r_[0, self.ends[:-1] + 1].tolist()
+        return [self.data[s:e] for s, e in zip(starts, self.ends.tolist(), strict=True)]
 
 
 @dataclass(frozen=True)
 class LandingDay:
-    """A complete landed day: its files and the line counts its marker promises."""
+    """A complete landed day: its data files in reading order, and how it was found complete."""
 
-    location: Location
+    folder: Location
     day: dt.date
-    files: dict[str, int]
-
-    @property
-    def records(self) -> int:
-        return sum(self.files.values())
+    files: tuple[LandedFile, ...]
+    marker: str  # "json", "empty" or "none"
+    completed_at: int  # ns since the epoch: the marker's mtime, or the newest file's without one
+    ignored: tuple[str, ...] = ()  # files in the folder that hold no data (bookkeeping, other names)
 
     def uri(self, name: str = "") -> str:
-        return self.location.child(day_folder(self.day), name).uri if name else self.location.uri
+        return self.folder.child(name).uri if name else self.folder.uri
 
-    def read_lines(self, name: str) -> list[bytes]:
-        """The raw lines of one file (without the newline), exactly as many as the marker says."""
-        path = self.location.path(day_folder(self.day), name)
-        compression = "gzip" if name.endswith(".gz") else None
+    def blocks(self, file: LandedFile, block_bytes: int | None = None) -> Iterator[LineBlock]:
+        """The file's lines in blocks of about BLOCK_BYTES; LandingDayError if unreadable or not as its marker says."""
+        block_bytes = block_bytes or BLOCK_BYTES
+        lines = 0
+        compression = "gzip" if is_gzip(file.name) else None
         try:
-            with self.location.fs.open_input_stream(path, compression=compression) as stream:
-                data = stream.read()
+            if file.size:  # an empty file is no gzip stream, yet an empty delivery
+                with self.folder.fs.open_input_stream(self.folder.path(file.name), compression=compression) as stream:
+                    rest = b""
+                    while chunk := stream.read(block_bytes):
+                        data = rest + chunk if rest else chunk
+                        cut = data.rfind(b"\n") + 1
+                        data, rest = (data[:cut], data[cut:]) if cut < len(data) else (data, b"")
+                        if data:
+                            block = _block(lines + 1, data)
+                            lines += len(block.ends)
+                            yield block
+                    if rest:  # a last line without a newline is a line all the same
+                        yield _block(lines + 1, rest + b"\n")
+                        lines += 1
         except OSError as exc:
-            raise LandingDayError(f"{self.uri(name)} cannot be read as {compression or 'plain'} text: {exc}") from exc
-        lines = data.split(b"\n")
-        if lines and lines[-1] == b"":
-            lines.pop()
-        if len(lines) != self.files[name]:
-            raise LandingDayError(f"{self.uri(name)} holds {len(lines)} lines but {MARKER} promises {self.files[name]}")
-        return lines
+            kind = "gzip-compressed" if compression else "plain"
+            raise LandingDayError(f"{self.uri(file.name)} cannot be read as {kind} text: {exc}") from exc
+        if file.lines is not None and lines != file.lines:
+            raise LandingDayError(f"{self.uri(file.name)} holds {lines} lines but {MARKER} promises {file.lines}")
+
+    def read_lines_at(self, file: LandedFile, numbers: np.ndarray) -> list[bytes]:
+        """The raw lines with these (ascending, 1-based) numbers, read again from the file."""
+        found: list[bytes] = []
+        for block in self.blocks(file):
+            wanted = numbers[(numbers >= block.first_line) & (numbers < block.first_line + len(block.ends))]
+            starts = np.r_[0, block.ends[:-1] + 1]
+            at = wanted - block.first_line
+            found += [block.data[s:e] for s, e in zip(starts[at].tolist(), block.ends[at].tolist(), strict=True)]
+        return found
 
 
-def open_day(landing_uri: str, day: dt.date) -> LandingDay:
+def _block(first_line: int, data: bytes) -> LineBlock:
+    return LineBlock(first_line, data, np.flatnonzero(np.frombuffer(data, np.uint8) == 0x0A))
+
+
+def open_day(
+    landing_uri: str, day: dt.date, rules: LandingRules | None = None, *, now: dt.datetime | None = None
+) -> LandingDay:
     """The complete landed day, or a LandingDayError naming the path that is missing or wrong."""
-    location = resolve(landing_uri).child(day_folder(day))
-    fs = location.fs
-    if fs.get_file_info(location.root).type != pafs.FileType.Directory:
-        raise LandingDayError(f"landing day {day} is missing: no folder {location.uri}")
-    marker = location.path(MARKER)
+    rules = rules or LandingRules()
+    folder = resolve(landing_uri).child(day_folder(day, rules.layout))
+    listed = _list(folder)
+    if listed is None:
+        raise LandingDayError(f"landing day {day} is missing: no folder {folder.uri}")
+    marker = listed.pop(MARKER, None)
+    data = sorted((name for name in listed if is_data_file(name)), key=file_order)
+    ignored = tuple(sorted(name for name in listed if not is_data_file(name)))
+    if marker is not None:
+        body = _read_marker(folder)
+        if body is None:
+            files = tuple(LandedFile(name, listed[name].size, None) for name in data)
+            return LandingDay(folder, day, files, "empty", marker.mtime_ns, ignored)
+        files = _promised(folder, day, body, listed)
+        promised = {f.name for f in files}
+        unlisted = tuple(sorted(set(ignored) | (set(listed) - promised)))
+        return LandingDay(folder, day, files, "json", marker.mtime_ns, unlisted)
+    if rules.require_marker:
+        raise LandingDayError(f"landing day {day} is incomplete: {folder.uri} has no {MARKER} marker yet")
+    newest = _quiet_since(folder, day, rules, listed, now or dt.datetime.now(dt.UTC))
+    files = tuple(LandedFile(name, listed[name].size, None) for name in data)
+    return LandingDay(folder, day, files, "none", newest, ignored)
+
+
+def completed_at(
+    landing_uri: str, day: dt.date, rules: LandingRules | None = None, *, now: dt.datetime | None = None
+) -> int | None:
+    """When the day became complete (ns; the marker's or newest file's mtime), or None while it is not.
+
+    A re-delivered day has a newer marker (or newer files), so the value changes with each delivery.
+    """
+    rules = rules or LandingRules()
+    folder = resolve(landing_uri).child(day_folder(day, rules.layout))
+    info = folder.fs.get_file_info(folder.path(MARKER))
+    if info.type == pafs.FileType.File:
+        return info.mtime_ns
+    if rules.require_marker:
+        return None
     try:
-        with fs.open_input_stream(marker) as stream:
-            body = json.loads(stream.read())
-    except FileNotFoundError as exc:
-        raise LandingDayError(f"landing day {day} is incomplete: {location.uri} has no {MARKER} marker yet") from exc
-    except json.JSONDecodeError as exc:
-        raise LandingDayError(f"{location.child(MARKER).uri} is not valid JSON: {exc}") from exc
+        return open_day(landing_uri, day, rules, now=now).completed_at
+    except LandingDayError:
+        return None
+
+
+def _list(folder: Location) -> dict[str, pafs.FileInfo] | None:
+    """Every file under the folder by its path relative to it; None if there is no such folder."""
+    selector = pafs.FileSelector(folder.root, recursive=True, allow_not_found=True)
+    infos = [i for i in folder.fs.get_file_info(selector) if i.type == pafs.FileType.File]
+    if not infos and folder.fs.get_file_info(folder.root).type != pafs.FileType.Directory:
+        return None
+    prefix = folder.root.rstrip("/") + "/"
+    return {i.path.removeprefix(prefix): i for i in infos}
+
+
+def _read_marker(folder: Location) -> dict | None:
+    """The JSON marker's body, or None for an empty (Hadoop) marker."""
+    uri = folder.child(MARKER).uri
+    try:
+        with folder.fs.open_input_stream(folder.path(MARKER)) as stream:
+            text = stream.read()
+    except OSError as exc:
+        raise LandingDayError(f"{uri} cannot be read: {exc}") from exc
+    if not text.strip():
+        return None
+    try:
+        body = json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise LandingDayError(f"{uri} is neither empty nor valid JSON: {exc}") from exc
+    if not isinstance(body, dict):
+        raise LandingDayError(f"{uri} is JSON but not an object with a 'files' mapping")
+    return body
+
+
+def _promised(folder: Location, day: dt.date, body: dict, listed: dict[str, pafs.FileInfo]) -> tuple[LandedFile, ...]:
+    uri = folder.child(MARKER).uri
     files = body.get("files")
-    if not isinstance(files, dict) or not all(isinstance(v, int) for v in files.values()):
-        raise LandingDayError(f"{location.child(MARKER).uri} has no 'files' mapping of name -> line count")
+    counts_ok = isinstance(files, dict) and all(type(v) is int and v >= 0 for v in files.values())
+    if not counts_ok:
+        raise LandingDayError(f"{uri} has no 'files' mapping of name -> line count (a non-negative integer)")
     for name in files:
-        if "/" in name or "\\" in name or name in ("", ".", ".."):
-            raise LandingDayError(f"{location.child(MARKER).uri} lists {name!r}, which is not a file name in the day")
-        if fs.get_file_info(location.path(name)).type != pafs.FileType.File:
+        parts = name.split("/")
+        if "\\" in name or any(part in ("", ".", "..") for part in parts):
+            raise LandingDayError(f"{uri} lists {name!r}, which is not a path inside the day folder")
+        if name not in listed:
             raise LandingDayError(
-                f"landing day {day} is incomplete: {MARKER} lists {location.child(name).uri}, which is missing"
+                f"landing day {day} is incomplete: {MARKER} lists {folder.child(name).uri}, which is missing"
             )
-    return LandingDay(resolve(landing_uri), day, dict(files))
+        if is_bookkeeping(name):
+            raise LandingDayError(f"{uri} lists {name!r}, a bookkeeping name (`_` or `.`), not a data file")
+    return tuple(LandedFile(name, listed[name].size, files[name]) for name in sorted(files, key=file_order))
 
 
-def completed_at(landing_uri: str, day: dt.date) -> int | None:
-    """The modification time (ns) of the day's marker, or None while the day is incomplete."""
-    location = resolve(landing_uri).child(day_folder(day))
-    info = location.fs.get_file_info(location.path(MARKER))
-    return info.mtime_ns if info.type == pafs.FileType.File else None
+def _quiet_since(
+    folder: Location, day: dt.date, rules: LandingRules, listed: dict[str, pafs.FileInfo], now: dt.datetime
+) -> int:
+    """The newest mtime in the folder (ns) if the day counts as complete without a marker, else LandingDayError."""
+    day_end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
+    if now < day_end + rules.quiet:
+        raise LandingDayError(
+            f"landing day {day} is incomplete: {folder.uri} has no {MARKER} marker and the day counts as complete "
+            f"only {rules.quiet_minutes:g} minutes after it ends, at {day_end + rules.quiet:%Y-%m-%dT%H:%M}Z"
+        )
+    if not listed:
+        return _ns(day_end + rules.quiet)
+    name, info = max(listed.items(), key=lambda item: item[1].mtime_ns)
+    modified = dt.datetime.fromtimestamp(info.mtime_ns / 1e9, dt.UTC)
+    if modified > now - rules.quiet:
+        raise LandingDayError(
+            f"landing day {day} is incomplete: {folder.uri} has no {MARKER} marker and {folder.child(name).uri} "
+            f"was modified at {modified:%Y-%m-%dT%H:%M:%S}Z, less than {rules.quiet_minutes:g} minutes ago"
+        )
+    return info.mtime_ns
+
+
+def _ns(at: dt.datetime) -> int:
+    return (at - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)) // dt.timedelta(microseconds=1) * 1000

@@ -1,11 +1,14 @@
-"""Validate landed lines against the event contract: every line is kept or quarantined with a reason.
+"""Validate landed lines against the event contract, one line at a time: the definition of every rule.
 
 Rules, in the order they are checked (the first that fails is the reason):
 `invalid_utf8`, `invalid_json`, `not_an_object`, `missing_field` (a required field absent or
 null), `wrong_type`, `unknown_event_type`, `missing_field` again for an article event without
 article_id, `invalid_timestamp` (unparseable or without a time zone), `timestamp_outside_day`,
-`invalid_value` (a negative or non-finite price), `duplicate_event_id` (an event id already kept
-earlier this day: the first occurrence, in file then line order, is kept).
+`invalid_value` (a negative or non-finite price), `duplicate_event_id` (an event id already kept:
+on an earlier day, or earlier this day, in file then line order; see dedupe).
+
+The vectorised path (fastpath) keeps exactly the lines this module keeps and hands every other
+line back to `check_lines`, so the quarantine reasons and details are defined here only.
 """
 
 from __future__ import annotations
@@ -13,12 +16,11 @@ from __future__ import annotations
 import datetime as dt
 import gc
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
 import orjson
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from consumer_assets.events.schema import (
     ACTION_INDEX,
@@ -54,15 +56,13 @@ _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _MS = dt.timedelta(milliseconds=1)
 
 
-# A checked file's valid events: raw_events plus where each came from, for de-duplication.
-CHECKED_SCHEMA = pa.schema(
-    [*RAW_EVENTS_SCHEMA, *(QUARANTINE_SCHEMA.field(name) for name in ("source_file", "line_number", "raw_line"))]
-)
+# Valid events of a file (or a block of it): raw_events plus the line each came from.
+CHECKED_SCHEMA = pa.schema([*RAW_EVENTS_SCHEMA, QUARANTINE_SCHEMA.field("line_number")])
 
 
 @dataclass(frozen=True)
 class CheckedFile:
-    """One landed file after validation: its valid events (with their line) and its rejected lines."""
+    """Lines of one file after validation: valid events (with their line) and rejected lines, both in line order."""
 
     events: pa.Table  # CHECKED_SCHEMA
     quarantine: pa.Table  # QUARANTINE_SCHEMA
@@ -81,27 +81,35 @@ class ValidatedDay:
         return self.events.num_rows + self.quarantine.num_rows
 
 
-def check_lines(day: dt.date, source: str, lines: list[bytes]) -> CheckedFile:
-    """Validate each line of one file on its own (duplicates across lines are `dedupe`'s business)."""
-    # The loop allocates millions of acyclic objects (dicts, tuples, strings); the cyclic garbage
+def day_bounds_ms(day: dt.date) -> tuple[int, int]:
+    """The day as [start, end) in ms since the epoch, UTC."""
+    start_ms = (dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC) - _EPOCH) // _MS
+    return start_ms, start_ms + 86_400_000
+
+
+def check_lines(day: dt.date, source: str, lines: Sequence[bytes], numbers: Sequence[int] | None = None) -> CheckedFile:
+    """Validate each line of `source` on its own (duplicates across lines are `dedupe`'s business).
+
+    `numbers` are the lines' numbers in the file (1-based, ascending); default 1, 2, ...
+    """
+    # The loop allocates many acyclic objects (dicts, tuples, strings); the cyclic garbage
     # collector would scan them again and again for nothing, which halves the throughput.
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return _check_lines(day, source, lines)
+        return _check_lines(day, source, lines, range(1, len(lines) + 1) if numbers is None else numbers)
     finally:
         if collecting:
             gc.enable()
 
 
-def _check_lines(day: dt.date, source: str, lines: list[bytes]) -> CheckedFile:
-    start_ms = (dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC) - _EPOCH) // _MS
-    end_ms = start_ms + 86_400_000
+def _check_lines(day: dt.date, source: str, lines: Sequence[bytes], numbers: Sequence[int]) -> CheckedFile:
+    start_ms, end_ms = day_bounds_ms(day)
     kept: list[tuple] = []
     kept_lines: list[int] = []
-    rejected: list[tuple[int, str, str]] = []
+    rejected: list[tuple[int, str, str, bytes]] = []
     loads, fromiso = orjson.loads, dt.datetime.fromisoformat
-    for number, raw in enumerate(lines, start=1):
+    for number, raw in zip(numbers, lines, strict=True):
         # Fast path: one conjunction of every rule; any failure is explained by explain().
         try:
             obj = loads(raw)
@@ -117,7 +125,8 @@ def _check_lines(day: dt.date, source: str, lines: list[bytes]) -> CheckedFile:
                 article_id,
                 get("brand_id"),
                 get("category"),
-                price,
+                # orjson gives ints up to 2**64 as int: the float they round to, as a JSON reader gives.
+                price if price is None else float(price),
             )
         except Exception:
             record = None
@@ -138,49 +147,25 @@ def _check_lines(day: dt.date, source: str, lines: list[bytes]) -> CheckedFile:
             kept.append(record)
             kept_lines.append(number)
         else:
-            rejected.append((number, *explain(raw, day, start_ms, end_ms)))
+            rejected.append((number, *explain(raw, day, start_ms, end_ms), raw))
 
     columns = list(zip(*kept, strict=True)) or [()] * len(RAW_EVENTS_SCHEMA)
-    origin = [[source] * len(kept_lines), kept_lines, [lines[n - 1] for n in kept_lines]]
     events = pa.Table.from_arrays(
-        [pa.array(col, type=f.type) for col, f in zip([*columns, *origin], CHECKED_SCHEMA, strict=True)],
+        [pa.array(col, type=f.type) for col, f in zip([*columns, kept_lines], CHECKED_SCHEMA, strict=True)],
         schema=CHECKED_SCHEMA,
     )
-    numbers, reasons, details = zip(*rejected, strict=True) if rejected else ((), (), ())
+    rejected_lines, reasons, details, raws = zip(*rejected, strict=True) if rejected else ((), (), (), ())
     quarantine = pa.table(
         {
-            "source_file": pa.array([source] * len(numbers), pa.string()),
-            "line_number": pa.array(numbers, pa.int64()),
+            "source_file": pa.array([source] * len(rejected_lines), pa.string()),
+            "line_number": pa.array(rejected_lines, pa.int64()),
             "reason": pa.array(reasons, pa.string()),
             "detail": pa.array(details, pa.string()),
-            "raw_line": pa.array([lines[n - 1] for n in numbers], pa.binary()),
+            "raw_line": pa.array(raws, pa.binary()),
         },
         schema=QUARANTINE_SCHEMA,
     )
     return CheckedFile(events, quarantine)
-
-
-def dedupe(files: list[CheckedFile]) -> ValidatedDay:
-    """Keep the first occurrence of each event id (in file, then line order); quarantine the rest."""
-    events = pa.concat_tables([CHECKED_SCHEMA.empty_table(), *(f.events for f in files)])
-    ids = pc.dictionary_encode(events["event_id"]).combine_chunks().indices.to_numpy(zero_copy_only=False)
-    first = np.zeros(len(ids), dtype=bool)
-    first[np.unique(ids, return_index=True)[1]] = True
-    duplicates = events.filter(pa.array(~first))
-    repeated = pa.table(
-        {
-            "source_file": duplicates["source_file"],
-            "line_number": duplicates["line_number"],
-            "reason": pa.repeat("duplicate_event_id", duplicates.num_rows).cast(pa.string()),
-            "detail": pc.binary_join_element_wise("event_id ", duplicates["event_id"], " already kept", ""),
-            "raw_line": duplicates["raw_line"],
-        },
-        schema=QUARANTINE_SCHEMA,
-    )
-    quarantine = pa.concat_tables([*(f.quarantine for f in files), repeated])
-    kept = events.filter(pa.array(first)).select(RAW_EVENTS_SCHEMA.names).cast(RAW_EVENTS_SCHEMA)
-    counts = pc.value_counts(quarantine["reason"]).to_pylist()
-    return ValidatedDay(kept, quarantine, {c["values"]: c["counts"] for c in counts})
 
 
 def explain(raw: bytes, day: dt.date, start_ms: int, end_ms: int) -> tuple[str, str]:

@@ -5,7 +5,8 @@ encoding a model is tied to), `labels` (targets from raw_events and the profile 
 (histories as columnar arrays, batched by length), `model`, `train`, `score`, `artifact`
 (safetensors + JSON), `baseline` (the legacy logistic regression), `metrics`, `evaluate`
 (validation reports and the comparisons that gate a model), `daily` (the day's training in one
-call, for the asset) and `simulated` (data sets from the shop simulator, for tests and benchmarks).
+call, for the asset), `simulated` (data sets from the shop simulator, for tests and benchmarks), `explain` (the events
+that moved a prediction most) and `drift` (population stability of inputs and scores).
 """
 
 from __future__ import annotations

@@ -1,36 +1,63 @@
 """The landing zone where the shop's tracking events arrive, one folder (or S3 prefix) per day."""
 
 import datetime as dt
+from typing import Literal
 
 import dagster as dg
+import pyarrow as pa
 from pydantic import Field
 
+from consumer_assets.events.landing import DATE_FOLDERS, MARKER, day_folder
 from consumer_assets.ingest.ingest import ingest_day
-from consumer_assets.ingest.landing import completed_at, open_day
+from consumer_assets.ingest.landing import LandingDay, LandingRules, completed_at, open_day
 from consumer_assets.ingest.validate import ValidatedDay
 from consumer_assets.settings import LANDING_ENV, landing_uri
 
 
 class LandingZone(dg.ConfigurableResource):
-    """Where tracking events land: `<uri>/date=YYYY-MM-DD/*.jsonl.gz` plus a `_SUCCESS` marker per day."""
+    """Where tracking events land: a folder per day of JSON Lines files (gzip or plain), complete once marked."""
 
     uri: str | None = Field(
         default=None, description=f"Landing-zone URI; default ${LANDING_ENV}, else file://<cwd>/data/landing."
     )
+    layout: Literal["date=YYYY-MM-DD", "YYYY/MM/DD"] = Field(
+        default=DATE_FOLDERS,
+        description="Day folders: `date=YYYY-MM-DD/` (hive style) or `YYYY/MM/DD/` (the usual S3 delivery prefix).",
+    )
+    require_marker: bool = Field(
+        default=True,
+        description=f"A day is complete once its `{MARKER}` marker exists (JSON with line counts, or empty). "
+        "False for producers that write none: then a day is complete `quiet_minutes` after it ended and after "
+        "its newest file was modified.",
+    )
+    quiet_minutes: float = Field(
+        default=60.0, ge=0, description="Quiet period that completes a day without a marker (require_marker=False)."
+    )
     workers: int | None = Field(
-        default=None, description="Processes that validate a day's files in parallel; default one per core."
+        default=None, description="Threads that validate a day's files side by side; default one per core."
     )
 
     def resolved_uri(self) -> str:
         return landing_uri(self.uri)
 
-    def completed_at(self, day: dt.date) -> int | None:
-        """When the day's `_SUCCESS` marker was written (ns since the epoch), or None if it is not there."""
-        return completed_at(self.resolved_uri(), day)
+    def rules(self) -> LandingRules:
+        return LandingRules(self.layout, self.require_marker, self.quiet_minutes)
 
-    def require_complete(self, day: dt.date) -> None:
-        """Raise LandingDayError, naming the path, unless the day has landed completely."""
-        open_day(self.resolved_uri(), day)
+    def day_uri(self, day: dt.date) -> str:
+        """Where the day's files land, e.g. `<uri>/date=2026-10-05` or `<uri>/2026/10/05`."""
+        return f"{self.resolved_uri().rstrip('/')}/{day_folder(day, self.layout)}"
 
-    def ingest(self, day: dt.date) -> ValidatedDay:
-        return ingest_day(self.resolved_uri(), day, workers=self.workers)
+    def completed_at(self, day: dt.date, now: dt.datetime | None = None) -> int | None:
+        """When the day became complete (ns: its marker's mtime, or its newest file's without one), else None.
+
+        `now` (default: the clock) decides whether a day without a marker has been quiet long enough.
+        """
+        return completed_at(self.resolved_uri(), day, self.rules(), now=now)
+
+    def require_complete(self, day: dt.date) -> LandingDay:
+        """The complete day's files; raises LandingDayError, naming the path, unless the day has landed completely."""
+        return open_day(self.resolved_uri(), day, self.rules())
+
+    def ingest(self, day: dt.date, earlier_ids: pa.Table | None = None) -> ValidatedDay:
+        """Validate and de-duplicate the day; `earlier_ids` (event_id, date) are ids kept on earlier days."""
+        return ingest_day(self.resolved_uri(), day, rules=self.rules(), earlier_ids=earlier_ids, workers=self.workers)

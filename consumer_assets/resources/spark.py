@@ -1,16 +1,19 @@
-"""Spark for the aggregation: dagster-pyspark's PySparkResource, with the master chosen at run time."""
+"""Spark for the aggregation: a session per run through dagster-pyspark's public resource, master chosen at run time.
 
-import os
+Every setting travels as Spark configuration, never as process environment, so a long-lived
+process (the webserver's run worker, a test session) gets each run's own settings.
+"""
+
 import sys
 from typing import Any
+from urllib.parse import urlparse
 
 import dagster as dg
-from dagster_pyspark import PySparkResource
-from dagster_pyspark.resources import spark_session_from_config
-from pydantic import Field
+from dagster_pyspark import LazyPySparkResource
+from pydantic import Field, PrivateAttr
 from pyspark.sql import SparkSession
 
-from consumer_assets.settings import SPARK_MASTER_ENV, data_dir, spark_master
+from consumer_assets.settings import SPARK_MASTER_ENV, spark_master
 
 # Defaults for every session; `spark_config` overrides any of them.
 BASE_CONFIG: dict[str, str] = {
@@ -19,67 +22,77 @@ BASE_CONFIG: dict[str, str] = {
     # Progress bars garble the run logs that Dagster captures.
     "spark.ui.showConsoleProgress": "false",
 }
-# On one machine the driver and its UI listen on loopback only; a cluster deployment sets its own.
-LOCAL_CONFIG: dict[str, str] = {
+# With the master on this machine (local mode or a cluster on loopback) the driver and its UI
+# listen on loopback only, and Python workers run this environment's interpreter, where
+# consumer_assets and pyarrow are installed. A remote cluster sets its own.
+ON_THIS_MACHINE_CONFIG: dict[str, str] = {
     "spark.driver.bindAddress": "127.0.0.1",
     "spark.driver.host": "127.0.0.1",
     "spark.ui.enabled": "false",
+    "spark.pyspark.python": sys.executable,
 }
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
-class SparkResource(PySparkResource):
+class SparkResource(dg.ConfigurableResource):
     """A SparkSession per run: `local[*]` by default, any master URL (`spark://...`, `yarn`) by config.
 
     The master comes from `master`, else $CONSUMER_ASSETS_SPARK_MASTER, read when the run starts;
-    `spark_config` carries any other Spark setting (executor memory, s3a credentials provider, ...).
+    `spark_config` carries any other Spark setting (executor memory, `spark.executorEnv.*`, ...).
     """
 
     spark_config: dict[str, Any] = Field(default_factory=dict, description="Extra Spark settings.")
     master: str | None = Field(default=None, description=f"Spark master URL; default ${SPARK_MASTER_ENV} or local[*].")
     reads_storage: bool = Field(
         default=False,
-        description="Executors read inputs from the storage root and write outputs to `staging_uri` themselves "
-        "(a cluster with S3 access, e.g. EMR). Off: inputs and outputs are staged through the driver's local disk.",
+        description="Executors read raw_events from the storage root and write histories into its tables themselves "
+        "(a cluster with S3 access, e.g. EMR). Off: inputs are staged on the driver's local disk, and so are outputs "
+        "unless the storage root is local.",
     )
-    staging_uri: str | None = Field(
-        default=None,
-        description="Where executors write outputs before they are committed; with reads_storage, a URI they "
-        "all reach (s3a://bucket/prefix). Default: <data dir>/staging on the driver's disk.",
-    )
+    _pyspark: LazyPySparkResource | None = PrivateAttr(default=None)
+
+    def master_url(self) -> str:
+        return spark_master(self.master)
+
+    def in_process(self) -> bool:
+        """Local mode: the executors are threads of the driver's JVM."""
+        return self.master_url().startswith("local")
+
+    def on_this_machine(self) -> bool:
+        """Local mode, or a standalone cluster whose master listens on loopback."""
+        master = self.master_url()
+        return self.in_process() or (master.startswith("spark://") and urlparse(master).hostname in LOOPBACK_HOSTS)
 
     def resolved_config(self) -> dict[str, Any]:
-        master = spark_master(self.master)
-        local = master.startswith(("local", "spark://127.0.0.1", "spark://localhost"))
-        return {**BASE_CONFIG, **(LOCAL_CONFIG if local else {}), **self.spark_config, "spark.master": master}
+        loopback = ON_THIS_MACHINE_CONFIG if self.on_this_machine() else {}
+        return {**BASE_CONFIG, **loopback, **self.spark_config, "spark.master": self.master_url()}
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         config = self.resolved_config()
-        # Python workers run the histories' Arrow tasks, so they need this environment's packages;
-        # pyspark takes their interpreter from PYSPARK_PYTHON (else whatever `python3` is on PATH).
-        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-        if config.get("spark.driver.bindAddress") == "127.0.0.1":
-            # The JVM that pyspark starts binds its block manager and shuffle ports here too.
-            os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
         # getOrCreate would hand back a session left by an earlier run, with that run's settings.
         active = SparkSession.getActiveSession()
         if active is not None:
             current = dict(active.sparkContext.getConf().getAll())
             if any(current.get(key) != str(value) for key, value in config.items()):
                 active.stop()
-        self._spark_session = spark_session_from_config(config)
+        # The session starts when an asset first asks for it, not for runs that never do.
+        self._pyspark = LazyPySparkResource(spark_config=config)
+
+    @property
+    def spark_session(self) -> SparkSession:
+        if self._pyspark is None:
+            raise RuntimeError("the Spark session exists only while a run uses this resource")
+        session = self._pyspark.spark_session
+        python = self._pyspark.spark_config.get("spark.pyspark.python")
+        if python:
+            # PySpark hands its Python functions (mapInArrow) the interpreter in SparkContext.pythonExec,
+            # which it reads from $PYSPARK_PYTHON alone; set it from the configuration instead.
+            session.sparkContext.pythonExec = python
+        return session
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
-        if self._spark_session is not None and self.master_is_remote():
+        active = SparkSession.getActiveSession()
+        if active is not None and not self.in_process():
             # A cluster's executors are held for the session: give them back when the run ends.
-            self._spark_session.stop()
-
-    def staging(self, run_id: str) -> str:
-        """The folder (URI or local path) where this run's Spark outputs are written before the commit."""
-        if self.staging_uri:
-            return f"{self.staging_uri.rstrip('/')}/{run_id}"
-        if self.reads_storage:
-            raise ValueError("reads_storage needs a staging_uri that every executor can write to")
-        return str(data_dir() / "staging" / run_id)
-
-    def master_is_remote(self) -> bool:
-        return not spark_master(self.master).startswith("local")
+            active.stop()
+        self._pyspark = None

@@ -1,87 +1,104 @@
-"""The IO manager that persists every asset as Parquet under one root URI (file:// or s3://)."""
+"""Storage as Dagster resources: the root of every Delta table and model artifact, and the IO manager that loads them.
 
-from collections.abc import Mapping
+Assets commit their own outputs through `Storage` (one Delta commit for all the partitions of a
+run) and report the commit per partition with `table_metadata`: an IO manager's `handle_output`
+can attach metadata only to the whole output, not to each partition of a range run, and a commit
+done there would hide from the asset what it wrote. Inputs load through `DeltaIOManager`, as the
+consuming asset's annotation asks: a pyarrow Dataset (streaming, column projection), a Table, or
+the files themselves (`TableFiles`) for Spark.
+"""
+
+from __future__ import annotations
+
 from typing import Any
 
 import dagster as dg
 import pyarrow as pa
+import pyarrow.dataset as ds
+from dagster_aws.s3 import S3Resource
 from pydantic import Field
 
 from consumer_assets.settings import STORAGE_ENV, storage_uri
-from consumer_assets.storage.files import PartitionFiles
+from consumer_assets.storage.artifacts import ArtifactStore
 from consumer_assets.storage.filesystem import resolve
-from consumer_assets.storage.store import DatasetStore, Manifest
+from consumer_assets.storage.tables import Commit, TableFiles, TableStore
 
 
-def dataset_name(asset_key: dg.AssetKey) -> str:
+def table_name(asset_key: dg.AssetKey) -> str:
     return "/".join(asset_key.path)
 
 
-class ParquetIOManager(dg.ConfigurableIOManager):
-    """Parquet in a hive layout (`<root>/<asset>/date=YYYY-MM-DD/`), each partition committed by a manifest.
-
-    An asset returns a pyarrow Table (one file), a list of Tables (one file each, in order) or
-    ParquetFiles written elsewhere (copied in); a run over several partitions returns a mapping
-    partition key -> that. An input annotated `pa.Table` gets the upstream partitions concatenated
-    in order; one annotated `PartitionFiles` gets their file paths, for Spark to read.
-    """
+class Storage(dg.ConfigurableResource):
+    """The storage root (`file://...` or `s3://bucket/prefix`): Delta tables and model artifacts."""
 
     root: str | None = Field(
-        default=None,
-        description=f"Storage root URI; default ${STORAGE_ENV}, else file://<cwd>/data/storage.",
+        default=None, description=f"Storage root URI; default ${STORAGE_ENV}, else file://<cwd>/data/storage."
+    )
+    s3: S3Resource = Field(
+        default_factory=S3Resource,
+        description="The S3 client settings (region, endpoint, profile) for artifact pointers.",
     )
 
-    def store(self) -> DatasetStore:
-        return DatasetStore(resolve(storage_uri(self.root)))
+    def location_uri(self) -> str:
+        return storage_uri(self.root)
+
+    def tables(self) -> TableStore:
+        return TableStore(resolve(self.location_uri()))
+
+    def artifacts(self) -> ArtifactStore:
+        location = resolve(self.location_uri())
+        # Pointers are created with S3 conditional puts through the S3 resource's client, so region,
+        # endpoint and profile are configured like any Dagster resource.
+        return ArtifactStore(location, None if location.is_local else self.s3.get_client())
+
+
+def table_metadata(commit: Commit, key: str, schema: pa.Schema) -> dict[str, Any]:
+    """What the catalog shows for one partition of a commit: version, rows, files, schema, where."""
+    stats = commit.partitions[key]
+    return {
+        "dagster/row_count": stats.rows,
+        "dagster/column_schema": dg.TableSchema(
+            columns=[dg.TableColumn(field.name, str(field.type)) for field in schema]
+        ),
+        "table_version": commit.version,
+        "stored_files": stats.files,
+        "table_uri": dg.MetadataValue.path(commit.uri),
+    }
+
+
+class DeltaIOManager(dg.ConfigurableIOManager):
+    """Loads exactly the upstream partitions of Delta tables; assets commit their outputs through Storage.
+
+    An input annotated `pyarrow.dataset.Dataset` gets a dataset over the committed files of those
+    partitions (stream it with `to_batches(columns=...)`), `pa.Table` the rows read into memory,
+    and `TableFiles` the files themselves, for engines that read Parquet on their own (Spark).
+    """
+
+    storage: Storage
 
     def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
-        if obj is None:
-            return
-        store = self.store()
-        dataset = dataset_name(context.asset_key)
-        metadata = {"run_id": context.run_id}
+        if obj is not None:
+            raise TypeError(
+                f"{context.asset_key.to_user_string()} returned a {type(obj).__name__}: assets commit their "
+                "tables through the `storage` resource and return a MaterializeResult"
+            )
+
+    def load_input(self, context: dg.InputContext) -> ds.Dataset | pa.Table | TableFiles:
+        tables = self.storage.tables()
+        table = table_name(context.asset_key)
         if not context.has_asset_partitions:
-            manifests = {None: store.write(dataset, None, obj, metadata=metadata)}
-        else:
-            keys = list(context.asset_partition_keys)
-            if isinstance(obj, Mapping):
-                if sorted(obj) != sorted(keys):
-                    raise ValueError(
-                        f"{dataset}: the run covers partitions {keys} but the asset returned {sorted(obj)}"
-                    )
-                by_key: Mapping[str, Any] = obj
-            elif len(keys) == 1:
-                by_key = {keys[0]: obj}
-            else:
-                raise TypeError(
-                    f"{dataset}: a run over {len(keys)} partitions must return a mapping partition key -> data"
-                )
-            manifests = {key: store.write(dataset, key, value, metadata=metadata) for key, value in by_key.items()}
-        context.add_output_metadata(self._metadata(store, dataset, manifests))
+            raise TypeError(f"{table} is not partitioned: every table asset has daily partitions")
+        keys = list(context.asset_partition_keys)
+        wanted = context.dagster_type.typing_type
+        if wanted is TableFiles:
+            return TableFiles(tables, table, tables.files(table, keys))
+        dataset = tables.dataset(table, keys)
+        if wanted is pa.Table:
+            return dataset.to_table()
+        return dataset
 
-    @staticmethod
-    def _metadata(store: DatasetStore, dataset: str, manifests: Mapping[str | None, Manifest]) -> dict:
-        # Output metadata is shared by every partition of a run, so per-partition figures only
-        # when the run wrote one partition; a range run reports its totals under other names.
-        if len(manifests) == 1:
-            (partition, manifest), *_ = manifests.items()
-            return {
-                "storage_uri": dg.MetadataValue.path(store.partition_uri(dataset, partition)),
-                "stored_rows": dg.MetadataValue.int(manifest.rows),
-                "stored_files": dg.MetadataValue.int(len(manifest.files)),
-                "write_id": dg.MetadataValue.text(manifest.write_id),
-            }
-        return {
-            "storage_uri": dg.MetadataValue.path(store.location.child(dataset).uri),
-            "partitions_in_run": dg.MetadataValue.int(len(manifests)),
-            "rows_in_run": dg.MetadataValue.int(sum(m.rows for m in manifests.values())),
-        }
 
-    def load_input(self, context: dg.InputContext) -> pa.Table | PartitionFiles:
-        store = self.store()
-        dataset = dataset_name(context.asset_key)
-        keys: list[str | None] = list(context.asset_partition_keys) if context.has_asset_partitions else [None]
-        if context.dagster_type.typing_type is PartitionFiles:
-            # For engines that read Parquet themselves: the files, not their contents.
-            return PartitionFiles(store, dataset, [k for k in keys if k is not None])
-        return store.read(dataset, keys)
+def storage_resources(root: str | None = None) -> dict[str, Any]:
+    """The storage resource and the IO manager on it, as Definitions (and tests) bind them."""
+    storage = Storage(root=root, s3=S3Resource())
+    return {"storage": storage, "io_manager": DeltaIOManager(storage=storage)}

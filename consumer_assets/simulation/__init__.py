@@ -8,15 +8,15 @@ JSON Lines (optionally with bad records and the per-day ground truth).
 from __future__ import annotations
 
 from consumer_assets.simulation.corrupt import CORRUPTION_KINDS, UNKNOWN_EVENT_TYPES
-from consumer_assets.simulation.landing import SUCCESS, DaySummary, simulate_to_landing
-from consumer_assets.simulation.params import ShopParams
+from consumer_assets.simulation.landing import LandedDay, simulate_to_landing
+from consumer_assets.simulation.params import Sale, ShopParams
 from consumer_assets.simulation.simulator import ShopSimulator, order_labels, ordered_profiles
 
 __all__ = [
     "CORRUPTION_KINDS",
-    "SUCCESS",
     "UNKNOWN_EVENT_TYPES",
-    "DaySummary",
+    "LandedDay",
+    "Sale",
     "ShopParams",
     "ShopSimulator",
     "order_labels",

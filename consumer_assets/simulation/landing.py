@@ -1,6 +1,6 @@
-"""Write simulated days to the landing zone: gzip JSON Lines per day, then a `_SUCCESS` marker.
+"""Write simulated days to the landing zone: gzip JSON Lines per day, then a JSON `_SUCCESS` marker.
 
-Layout (what ingestion relies on):
+Layout (events.landing's conventions, with the default `date=YYYY-MM-DD` folders):
 
     <landing>/date=YYYY-MM-DD/events-0000.jsonl.gz ... events-NNNN.jsonl.gz
     <landing>/date=YYYY-MM-DD/_SUCCESS    {"date": ..., "files": {name: lines}, "records": lines}
@@ -26,18 +26,19 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from consumer_assets.events.landing import MARKER, data_file_name, day_folder
 from consumer_assets.simulation.corrupt import corrupt_lines
+from consumer_assets.simulation.params import Sale, ShopParams
 from consumer_assets.simulation.simulator import ShopSimulator
 from consumer_assets.storage.filesystem import Location, resolve
 
 LINES_PER_FILE = 250_000
 MIN_FILES_PER_DAY = 2  # several files even on small days, so readers never assume one
 GZIP_LEVEL = 2  # the landing zone is rewritten often; level 2 is ~3x faster than 6 for ~15% more bytes
-SUCCESS = "_SUCCESS"
 
 
 @dataclass(frozen=True)
-class DaySummary:
+class LandedDay:
     """What one simulated day put in the landing zone."""
 
     date: dt.date
@@ -67,7 +68,7 @@ def _gzip(data: pa.Buffer | bytes) -> bytes:
 
 def write_day(landing: Location, date: dt.date, lines: pa.LargeBinaryArray, pool: ThreadPoolExecutor) -> dict[str, int]:
     """Write one day's lines over several gzip files, then the marker; returns name -> line count."""
-    folder = landing.child(f"date={date.isoformat()}")
+    folder = landing.child(day_folder(date))
     fs = landing.fs
     # A re-run replaces the day: the old marker goes first, so the folder is never falsely complete.
     fs.delete_dir_contents(folder.root, missing_dir_ok=True)
@@ -79,7 +80,7 @@ def write_day(landing: Location, date: dt.date, lines: pa.LargeBinaryArray, pool
     # Every line ends in a newline, so a file is one zero-copy slice of the lines' data buffer.
     byte_at = np.frombuffer(lines.buffers()[1], np.int64)[lines.offset + bounds].tolist()
     data = lines.buffers()[2] or pa.py_buffer(b"")
-    names = [f"events-{i:04d}.jsonl.gz" for i in range(n_files)]
+    names = [data_file_name(i) for i in range(n_files)]
     spans = list(itertools.pairwise(bounds.tolist()))
     chunks = [data.slice(lo, hi - lo) for lo, hi in itertools.pairwise(byte_at)]
     files: dict[str, int] = {}
@@ -89,13 +90,13 @@ def write_day(landing: Location, date: dt.date, lines: pa.LargeBinaryArray, pool
             out.write(compressed)
         files[name] = b - a
     marker = {"date": date.isoformat(), "files": files, "records": n}
-    with fs.open_output_stream(folder.path(SUCCESS), compression=None) as out:
+    with fs.open_output_stream(folder.path(MARKER), compression=None) as out:
         out.write(json.dumps(marker).encode())
     return files
 
 
 def write_truth(truth: Location, date: dt.date, table: pa.Table) -> None:
-    folder = truth.child(f"date={date.isoformat()}")
+    folder = truth.child(day_folder(date))
     if truth.is_local:
         truth.fs.create_dir(folder.root, recursive=True)
     pq.write_table(table, folder.path("truth.parquet"), filesystem=truth.fs)
@@ -110,13 +111,17 @@ def simulate_to_landing(
     seed: int,
     corrupt: float = 0.0,
     truth_uri: str | None = None,
-) -> Iterator[DaySummary]:
-    """Simulate `days` days from `start` into the landing zone, yielding a summary per finished day."""
+    sale: Sale | None = None,
+) -> Iterator[LandedDay]:
+    """Simulate `days` days from `start` into the landing zone, yielding a summary per finished day.
+
+    `sale`: an optional regime change (params.Sale); without it the days are those of the default shop.
+    """
     if not 0.0 <= corrupt < 1.0:
         raise ValueError(f"corrupt must be in [0, 1), got {corrupt}")
     landing = resolve(landing_uri)
     truth = resolve(truth_uri) if truth_uri else None
-    sim = ShopSimulator(profiles, seed, start)
+    sim = ShopSimulator(profiles, seed, start, ShopParams(sale=sale))
     with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 2)) as pool:
         for _ in range(days):
             began = time.perf_counter()
@@ -126,7 +131,7 @@ def simulate_to_landing(
             files = write_day(landing, day.date, landed.lines, pool)
             if truth is not None:
                 write_truth(truth, day.date, sim.ground_truth())
-            yield DaySummary(
+            yield LandedDay(
                 date=day.date,
                 files=files,
                 records=len(landed.lines),

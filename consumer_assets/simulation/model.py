@@ -12,7 +12,8 @@ Each day t every profile makes one transition, to a transient state or to `order
 placed during day t, after which it is dormant again). The transition rows are functions of:
 
 - fixed per-profile traits: mission rate lambda, conversion kappa, churn q (see `draw_traits`);
-- the weekday of t (`WEEKDAY_FACTOR`);
+- the weekday of t (`WEEKDAY_FACTOR`) and the day's calendar lift (a sale, params.Sale: conversion
+  and activity multipliers, (1, 1) on ordinary days);
 - known, deterministic state: days since the last order (refractory factor
   1 - a exp(-(t - last_order) / tau)) and days since the last return, including a return already
   scheduled for a future day (boost 1 + b exp(-(t - r) / tau_b) for r <= t). Both decays count
@@ -38,6 +39,7 @@ At 1M profiles it takes about 2 s.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,6 +49,10 @@ from consumer_assets.simulation.params import NEVER, NO_RETURN, WEEKDAY_FACTOR, 
 LAPSED, DORMANT, DORMANT_CART, MISSION, CART, ORDERED = range(6)
 STATE_NAMES: tuple[str, ...] = ("lapsed", "dormant", "dormant_cart", "mission", "cart")
 CART_SLOTS = 4  # the cart keeps the last 4 items added since the last order
+# A day's calendar multipliers (conversion, activity): a sale raises both; ordinary days are (1, 1),
+# and multiplying by 1.0 is exact, so ordinary days give bit-identical rates.
+DayLift = tuple[float, float]
+NO_LIFT: DayLift = (1.0, 1.0)
 
 
 @dataclass
@@ -134,14 +140,18 @@ def _decay(t: int, since: np.ndarray, tau: float) -> np.ndarray:
     return out
 
 
-def day_rates(traits: Traits, state: ProfileState, t: int, weekday: int, p: ShopParams) -> DayRates:
+def day_rates(
+    traits: Traits, state: ProfileState, t: int, weekday: int, p: ShopParams, lift: DayLift = NO_LIFT
+) -> DayRates:
     wk = WEEKDAY_FACTOR[weekday]
+    conversion_lift, activity = lift
     refractory = 1.0 - p.refractory_depth * _decay(t, state.last_order, p.refractory_days)
     # A return due on or before t counts even if it lies after the cut-off: it is scheduled, known state.
     last_return = np.where(state.return_due <= t, state.return_due, state.last_return)
     boost = 1.0 + p.return_boost * _decay(t, last_return, p.return_boost_days)
-    start = np.minimum(traits.mission * wk * refractory * boost, 0.6)
-    return DayRates(start, np.minimum(traits.conversion * wk, 1.0), traits.churn, p.wake * wk, p.cart_revisit * wk)
+    start = np.minimum(traits.mission * wk * refractory * boost * activity, 0.6)
+    conversion = np.minimum(traits.conversion * wk * conversion_lift, 1.0)
+    return DayRates(start, conversion, traits.churn, p.wake * wk * activity, p.cart_revisit * wk * activity)
 
 
 def rows_from(source: int, r: DayRates, p: ShopParams) -> np.ndarray:
@@ -204,15 +214,27 @@ def sample_next(code: np.ndarray, rates: DayRates, u: np.ndarray, p: ShopParams)
 
 
 def order_probability(
-    traits: Traits, state: ProfileState, t0: int, weekday0: int, p: ShopParams, horizon: int = 7
+    traits: Traits,
+    state: ProfileState,
+    t0: int,
+    weekday0: int,
+    p: ShopParams,
+    horizon: int = 7,
+    lifts: Sequence[DayLift] | None = None,
 ) -> np.ndarray:
-    """Exact P(at least one order on days t0 .. t0+horizon-1) given the state before day t0."""
+    """Exact P(at least one order on days t0 .. t0+horizon-1) given the state before day t0.
+
+    lifts[k] is the calendar lift of day t0 + k (None: ordinary days throughout).
+    """
     n = len(state.code)
+    lifts = lifts or [NO_LIFT] * horizon
+    if len(lifts) != horizon:
+        raise ValueError(f"need one lift per day of the horizon ({horizon}), got {len(lifts)}")
     x = np.zeros((5, n))
     x[state.code, np.arange(n)] = 1.0
     absorbed = np.zeros(n)
     for k in range(horizon):
-        rates = day_rates(traits, state, t0 + k, (weekday0 + k) % 7, p)
+        rates = day_rates(traits, state, t0 + k, (weekday0 + k) % 7, p, lifts[k])
         nxt = np.zeros((5, n))
         for source in range(5):
             # Only profiles that can be in `source` contribute; early on that is a small share.

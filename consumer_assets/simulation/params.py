@@ -6,6 +6,7 @@ evenings, longer sessions) is a change of numbers, never of code.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 import numpy as np
@@ -60,6 +61,41 @@ CATEGORIES: tuple[tuple[str, float, float], ...] = (
 
 
 @dataclass(frozen=True)
+class Sale:
+    """A regime change: a sale from `start` for `days` days (dates in UTC).
+
+    On sale days conversion (kappa, capped at 1 as always) is multiplied by `lift`, and shopping
+    activity (mission starts, casual visits, lapsed profiles waking up, cart revisits) by
+    `activity_lift`, the same as `lift` unless given: a sale draws people in and makes them buy.
+    The ground truth knows the sale calendar, so it stays exact across the change.
+    """
+
+    start: dt.date
+    days: int = 7
+    lift: float = 3.0
+    activity_lift: float | None = None
+
+    def __post_init__(self) -> None:
+        activity = self.activity
+        # Above these the daily transition rows would stop being distributions.
+        if self.days < 1 or not 0.0 < self.lift <= 10.0 or not 0.0 < activity <= 4.0:
+            raise ValueError(f"need days >= 1, 0 < lift <= 10, 0 < activity_lift <= 4, got {self}")
+
+    @property
+    def activity(self) -> float:
+        return self.lift if self.activity_lift is None else self.activity_lift
+
+    @property
+    def end(self) -> dt.date:
+        """The last sale day (inclusive)."""
+        return self.start + dt.timedelta(days=self.days - 1)
+
+    def factors(self, day: dt.date) -> tuple[float, float]:
+        """(conversion, activity) multipliers on `day`: (1, 1) outside the sale."""
+        return (self.lift, self.activity) if self.start <= day <= self.end else (1.0, 1.0)
+
+
+@dataclass(frozen=True)
 class ShopParams:
     """Rates of the latent shopper chain (per day) and sizes of the rendered behaviour."""
 
@@ -102,3 +138,5 @@ class ShopParams:
     gap_median_s: float = 20.0
     gap_sigma: float = 1.0
     gap_max_s: float = 1800.0
+    # Calendar: an optional sale (None: every day ordinary).
+    sale: Sale | None = None

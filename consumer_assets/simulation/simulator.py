@@ -20,7 +20,9 @@ from consumer_assets.simulation.model import (
     CART,
     CART_SLOTS,
     DORMANT,
+    NO_LIFT,
     ORDERED,
+    DayLift,
     day_rates,
     draw_traits,
     initial_state,
@@ -76,10 +78,15 @@ class ShopSimulator:
         """A generator for the last simulated day: 0 chain, 1 catalog, 2 sessions, 3 free (corruption)."""
         return self._rngs(self._t - 1)[purpose]
 
-    def ground_truth(self) -> pa.Table:
-        """P(at least one order in the 7 days after `day`) per profile, exact given the full state."""
+    def ground_truth(self, *, with_sale: bool = True) -> pa.Table:
+        """P(at least one order in the 7 days after `day`) per profile, exact given the full state.
+
+        The truth knows the calendar: a sale in those 7 days counts. with_sale=False gives what the
+        same state would lead to without the sale, i.e. the scores of a perfect model of the old regime.
+        """
         t = self._t
-        p = order_probability(self.traits, self.state, t, self._weekday(t), self.params)
+        lifts = [self._lift(t + k) for k in range(7)] if with_sale else None
+        p = order_probability(self.traits, self.state, t, self._weekday(t), self.params, lifts=lifts)
         return pa.table({"profile_id": self.profile_ids, "p_order_7d": pa.array(p, pa.float64())})
 
     def fork(self, stream: int) -> ShopSimulator:
@@ -93,6 +100,10 @@ class ShopSimulator:
     def _weekday(self, t: int) -> int:
         return (self.start.weekday() + t) % 7
 
+    def _lift(self, t: int) -> DayLift:
+        sale = self.params.sale
+        return NO_LIFT if sale is None else sale.factors(self.start + dt.timedelta(days=t))
+
     def _rngs(self, t: int) -> list[np.random.Generator]:
         if t < 0:
             entropy = [self.seed, _BURN_IN_TAG, -t]
@@ -104,7 +115,8 @@ class ShopSimulator:
         t, p, st, n = self._t, self.params, self.state, len(self.state.code)
         chain_rng, catalog_rng, session_rng, _ = self._rngs(t)
         self.catalog.open_day(t, catalog_rng)
-        rates = day_rates(self.traits, st, t, self._weekday(t), p)
+        lift = self._lift(t)
+        rates = day_rates(self.traits, st, t, self._weekday(t), p, lift)
         prev = st.code.copy()
         new = sample_next(prev, rates, chain_rng.random(n), p)
         returning = st.return_due == t
@@ -119,7 +131,7 @@ class ShopSimulator:
         if not render:
             self._burn_in_cart(prev, new, session_rng)
             return None
-        casual = np.minimum(self.traits.casual * WEEKDAY_FACTOR[self._weekday(t)], 0.9)
+        casual = np.minimum(self.traits.casual * WEEKDAY_FACTOR[self._weekday(t)] * lift[1], 0.9)
         plan = plan_sessions(prev, new, returning, casual, session_rng)
         events = render_sessions(plan, st, self.traits.category, self.catalog, session_rng, p)
         date = self.start + dt.timedelta(days=t)

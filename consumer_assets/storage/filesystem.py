@@ -48,6 +48,25 @@ def s3_filesystem() -> pafs.S3FileSystem:
     return pafs.S3FileSystem(**kwargs)
 
 
+def delta_storage_options() -> dict[str, str]:
+    """delta-rs settings for S3, from the same standard variables, read now.
+
+    Credentials are left to delta-rs' own AWS chain (environment, profiles, instance roles); an
+    http:// endpoint (MinIO, moto) must be allowed explicitly. Commits use S3 conditional writes
+    (put-if-absent), so no lock service is needed.
+    """
+    options = {"aws_conditional_put": "etag"}
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    if region:
+        options["AWS_REGION"] = region
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    if endpoint:
+        options["AWS_ENDPOINT_URL"] = endpoint
+        if endpoint.startswith("http://"):
+            options["AWS_ALLOW_HTTP"] = "true"
+    return options
+
+
 def resolve(uri: str | os.PathLike[str]) -> Location:
     """Resolve a storage URI; a plain or `file://` path is made absolute, `s3a://` read as `s3://`."""
     text = os.fspath(uri)

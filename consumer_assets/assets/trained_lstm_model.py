@@ -1,0 +1,167 @@
+"""trained_lstm_model: the day's event-stream LSTM, validated against the legacy baseline and the model in force.
+
+Day D trains on the histories of the cut-off days D-13..D-7 (`train_days`), labelled with the
+orders of the 7 days after each, so nothing after D is read. The new model is published as an
+artifact whatever its checks say; it is approved (put in force for predictions) only when every
+blocking check passes, by an approval record written after the checks, in the same step.
+"""
+
+from collections.abc import Iterator
+from typing import Any
+
+import dagster as dg
+import pyarrow.dataset as ds
+from pydantic import Field
+
+from consumer_assets.assets.consumer_histories import HISTORIES
+from consumer_assets.assets.daily import daily_asset, daily_checks
+from consumer_assets.assets.raw_events import RAW_EVENTS
+from consumer_assets.histories import HISTORIES_SCHEMA
+from consumer_assets.ml import LABEL_DAYS, Comparison, LstmConfig, ModelArtifact, TrainingOutcome, train_daily
+from consumer_assets.partitions import partition_day
+from consumer_assets.resources.storage import Storage
+from consumer_assets.storage.registry import Approved, ModelRegistry
+from consumer_assets.storage.tables import DATE
+
+MODEL = dg.AssetKey("trained_lstm_model")
+TRAIN_DAYS = LstmConfig.train_days
+AUC_FLOOR, NLL_VS_APPROVED, AUC_VS_BASELINE = "auc_above_floor", "nll_not_worse_than_approved", "auc_not_below_baseline"
+
+# Inputs of day D: histories of D-13..D-7 and the raw_events whose orders label them, D-12..D.
+TRAINING_HISTORIES = dg.TimeWindowPartitionMapping(start_offset=-(LABEL_DAYS + TRAIN_DAYS - 1), end_offset=-LABEL_DAYS)
+LABEL_EVENTS = dg.TimeWindowPartitionMapping(start_offset=-(LABEL_DAYS + TRAIN_DAYS - 2), end_offset=0)
+
+# Where a GPU is asked for: the Kubernetes job executor/run launcher and the ECS executor read
+# these tags; the `gpu` pool keeps concurrent trainings within the GPUs there are.
+GPU_TAGS: dict[str, Any] = {
+    "dagster-k8s/config": {"container_config": {"resources": {"limits": {"nvidia.com/gpu": "1"}}}},
+    "ecs/container_overrides": {"resourceRequirements": [{"type": "GPU", "value": "1"}]},
+}
+
+
+class TrainingConfig(dg.Config):
+    """Hyperparameters (mapped onto ml.LstmConfig) and the bars a model must clear to be approved."""
+
+    hidden: int = Field(default=LstmConfig.hidden, description="LSTM cell size.")
+    type_dim: int = Field(default=LstmConfig.type_dim, description="Embedding size of the action type.")
+    article_dim: int = Field(default=LstmConfig.article_dim, description="Embedding size of the article bucket.")
+    brand_dim: int = Field(default=LstmConfig.brand_dim, description="Embedding size of the brand bucket.")
+    category_dim: int = Field(default=LstmConfig.category_dim, description="Embedding size of the category bucket.")
+    epochs: int = Field(default=LstmConfig.epochs, description="Epochs of a cold start.")
+    warm_start_epochs: int = Field(default=LstmConfig.warm_start_epochs, description="Epochs of a warm start.")
+    batch_size: int = Field(default=LstmConfig.batch_size, description="Histories per training batch.")
+    lr: float = Field(default=LstmConfig.lr, description="Adam's peak learning rate (cosine decay after).")
+    warmup_steps: int = Field(default=LstmConfig.warmup_steps, description="Steps of linear learning-rate warm-up.")
+    id_l2: float = Field(default=LstmConfig.id_l2, description="Penalty on the id embeddings' gate contribution.")
+    train_days: int = Field(
+        default=TRAIN_DAYS, ge=1, le=TRAIN_DAYS, description=f"Cut-off days trained on (at most {TRAIN_DAYS})."
+    )
+    validation_share: float = Field(default=LstmConfig.validation_share, description="Profiles held out.")
+    seed: int = Field(default=LstmConfig.seed, description="Seed of initialisation and batch order.")
+    auc_floor: float = Field(default=0.65, description="Validation AUC the model must exceed.")
+    nll_tolerance: float = Field(default=0.002, description="How much worse than the approved model's NLL is allowed.")
+    auc_margin: float = Field(default=0.005, description="How far below the baseline's AUC is allowed.")
+
+    def lstm(self) -> LstmConfig:
+        names = set(LstmConfig.__dataclass_fields__) & set(type(self).model_fields)
+        return LstmConfig(**{name: getattr(self, name) for name in names})
+
+
+def check_results(
+    config: TrainingConfig, outcome: TrainingOutcome, approved: Approved | None
+) -> list[dg.AssetCheckResult]:
+    """The blocking checks, from the metrics and comparisons the training computed."""
+    auc = outcome.metrics["lstm_auc"]
+    results = [
+        dg.AssetCheckResult(
+            check_name=AUC_FLOOR,
+            passed=auc > config.auc_floor,
+            description=f"validation AUC {auc:.4f} (floor {config.auc_floor})",
+            metadata={"auc": auc, "floor": config.auc_floor},
+        )
+    ]
+    baseline = outcome.comparisons["baseline"]["auc"]
+    results.append(_comparison(AUC_VS_BASELINE, baseline, config.auc_margin, "AUC", "the logistic baseline"))
+    if approved is None:
+        results.append(
+            dg.AssetCheckResult(
+                check_name=NLL_VS_APPROVED, passed=True, description="no model approved yet: nothing to compare with"
+            )
+        )
+    else:
+        by = outcome.comparisons["approved"]["nll"]
+        results.append(_comparison(NLL_VS_APPROVED, by, config.nll_tolerance, "NLL", f"approved {approved.label}"))
+    return results
+
+
+def _comparison(name: str, c: Comparison, tolerance: float, metric: str, reference: str) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(
+        check_name=name,
+        passed=c.better_by >= -tolerance,
+        description=f"{metric} {c.candidate:.4f} vs {c.reference:.4f} of {reference}: better by {c.better_by:+.4f} "
+        f"(90% interval {c.interval[0]:+.4f}..{c.interval[1]:+.4f}; tolerance {tolerance})",
+        metadata={"candidate": c.candidate, "reference": c.reference, "better_by": c.better_by, "tolerance": tolerance},
+    )
+
+
+CHECK_SPECS = daily_checks(
+    MODEL,
+    {
+        AUC_FLOOR: "Validation AUC above the configured floor.",
+        AUC_VS_BASELINE: "Validation AUC not below the logistic baseline's by more than the margin.",
+        NLL_VS_APPROVED: "Validation NLL not worse than the approved model's by more than the tolerance.",
+    },
+    blocking=True,
+)
+
+
+@daily_asset(
+    key=MODEL,
+    ins={
+        "consumer_histories": dg.AssetIn(HISTORIES, partition_mapping=TRAINING_HISTORIES),
+        "raw_events": dg.AssetIn(RAW_EVENTS, partition_mapping=LABEL_EVENTS),
+    },
+    check_specs=CHECK_SPECS,
+    op_tags=GPU_TAGS,
+    pool="gpu",
+    group_name="model",
+)
+def trained_lstm_model(
+    context: dg.AssetExecutionContext,
+    config: TrainingConfig,
+    storage: Storage,
+    consumer_histories: ds.Dataset,
+    raw_events: ds.Dataset,
+) -> Iterator[Any]:
+    """Train the day's LSTM (GPU when present), validate it against the baseline and the approved model."""
+    day = partition_day(context.partition_key)
+    registry = ModelRegistry(storage.artifacts(), MODEL.path[-1])
+    approved = registry.in_force(day)
+    approved_model = ModelArtifact.from_files(registry.load(approved.version)) if approved else None
+
+    histories = consumer_histories.to_batches(columns=[*HISTORIES_SCHEMA.names, DATE])
+    orders = raw_events.to_batches(columns=["profile_id", "ts", "event_type"], filter=ds.field("event_type") == "order")
+    outcome = train_daily(day, histories, orders, config.lstm(), approved_model)
+    version = registry.publish(day, outcome.artifact.to_files(), {"run_id": context.run.run_id})
+    checks = check_results(config, outcome, approved)
+    if all(check.passed for check in checks):
+        in_force = registry.approve(version, {"checks": {c.check_name: c.description for c in checks}})
+        context.log.info(f"approved {in_force.label}: every blocking check passed")
+    else:
+        failed = ", ".join(c.check_name for c in checks if not c.passed)
+        context.log.warning(
+            f"{day}: not approved ({failed} failed); {approved.label if approved else 'no model'} stays in force"
+        )
+
+    yield dg.MaterializeResult(
+        metadata={
+            **{name: float(value) for name, value in outcome.metrics.items()},
+            "model_version": version.number,
+            "artifact_uri": dg.MetadataValue.path(registry.artifacts.uri(version)),
+            "approved": all(check.passed for check in checks),
+            "compared_with": approved.label if approved else "none",
+            "warm_started": outcome.warm_started,
+            "device": outcome.artifact.metrics.get("device", "cpu"),
+        }
+    )
+    yield from checks

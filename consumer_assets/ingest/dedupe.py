@@ -1,0 +1,183 @@
+"""De-duplication by event id: against the ids kept on earlier days, and within the day.
+
+Within a day the first occurrence (in file, then line order) is kept. An event whose id was kept
+on an earlier day is quarantined wherever it occurs. A duplicate's quarantine row carries its raw
+line; files are streamed, so a file keeps the raw lines only of rows that may repeat an earlier
+id of the same file (`RepeatFilter`), and the few others are read again from the landing zone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from consumer_assets.events.bucketing import as_string_array
+from consumer_assets.events.schema import QUARANTINE_SCHEMA, RAW_EVENTS_SCHEMA
+from consumer_assets.ingest.validate import CHECKED_SCHEMA, ValidatedDay
+
+RAW_LINES_SCHEMA = pa.schema([QUARANTINE_SCHEMA.field("line_number"), QUARANTINE_SCHEMA.field("raw_line")])
+# The earlier days' kept ids, as the caller passes them.
+EARLIER_IDS_SCHEMA = pa.schema([pa.field("event_id", pa.string()), pa.field("date", pa.date32())])
+
+
+@dataclass(frozen=True)
+class CheckedSource:
+    """One file of the day after validation, with the raw lines of the kept rows that may be repeats."""
+
+    name: str
+    events: pa.Table  # CHECKED_SCHEMA, in line order
+    quarantine: pa.Table  # QUARANTINE_SCHEMA, in line order
+    maybe_repeats: pa.Table  # RAW_LINES_SCHEMA, ascending line numbers
+    lines: int
+
+
+class RepeatFilter:
+    """Which kept rows of a file's next block may repeat an id seen before in the file.
+
+    A bitmap of 2**24 bits (2 MB) over a fingerprint of each id: a match may be a collision
+    (about one in 60 rows of a file of 250,000 events), never a miss, so the raw lines kept for
+    a file are a small superset of its repeats' lines.
+    """
+
+    def __init__(self) -> None:
+        self._bits = np.zeros(1 << 21, np.uint8)
+
+    def flag(self, event_ids: pa.ChunkedArray | pa.Array) -> np.ndarray:
+        slot = fingerprint(event_ids) >> np.uint64(40)
+        byte, bit = slot >> np.uint64(3), np.left_shift(np.uint8(1), (slot & np.uint64(7)).astype(np.uint8))
+        flagged = (self._bits[byte] & bit) != 0
+        ordered = np.sort(slot)
+        again = ordered[1:][ordered[1:] == ordered[:-1]]
+        if len(again):  # repeats within the block itself
+            flagged |= np.isin(slot, again)
+        np.bitwise_or.at(self._bits, byte, bit)
+        return flagged
+
+
+def fingerprint(values: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """A 64-bit hash of each string from its length and its first and last 8 bytes (0 for null).
+
+    Equal strings have equal fingerprints; strings that differ only in the middle collide, which
+    a filter can afford. Ids of one length (the usual case) are read as a matrix, without a copy.
+    """
+    arr = as_string_array(values)
+    n = len(arr)
+    offset_type = np.int64 if pa.types.is_large_string(arr.type) else np.int32
+    offsets = np.frombuffer(arr.buffers()[1], offset_type)[arr.offset : arr.offset + n + 1].astype(np.int64)
+    data = arr.buffers()[2]
+    chars = np.frombuffer(data, np.uint8) if data is not None and data.size else np.zeros(1, np.uint8)
+    lengths = np.diff(offsets)
+    if n and lengths[0] >= 8 and (lengths == lengths[0]).all():
+        matrix = chars[offsets[0] : offsets[-1]].reshape(n, int(lengths[0]))
+        head, tail = matrix[:, :8], matrix[:, -8:]
+    else:  # bytes at positions clipped to each string, so a neighbour's bytes never count
+        last = np.maximum(offsets[1:] - 1, offsets[:-1])[:, None]
+        head = chars[np.clip(offsets[:-1, None] + np.arange(8), offsets[:-1, None], last)]
+        tail = chars[np.clip(offsets[1:, None] - 8 + np.arange(8), offsets[:-1, None], last)]
+        head[lengths == 0] = 0
+        tail[lengths == 0] = 0
+    with np.errstate(over="ignore"):
+        mixed = np.ascontiguousarray(head).view(np.uint64)[:, 0] * np.uint64(0x9E3779B97F4A7C15)
+        mixed ^= np.ascontiguousarray(tail).view(np.uint64)[:, 0] * np.uint64(0xC2B2AE3D27D4EB4F)
+        mixed ^= lengths.astype(np.uint64) * np.uint64(0x165667B19E3779F9)
+        mixed ^= mixed >> np.uint64(29)
+        mixed *= np.uint64(0xBF58476D1CE4E5B9)
+    if arr.null_count:
+        mixed[np.asarray(arr.is_null())] = 0
+    return mixed
+
+
+def dedupe(
+    sources: list[CheckedSource],
+    earlier_ids: pa.Table | None = None,
+    reread: Callable[[int, np.ndarray], list[bytes]] | None = None,
+) -> ValidatedDay:
+    """Keep the first occurrence of each id not kept on an earlier day; quarantine the rest after the bad lines.
+
+    `earlier_ids` has columns event_id and date (EARLIER_IDS_SCHEMA; date may also be a string).
+    `reread(source index, line numbers)` returns raw lines that the sources did not keep.
+    """
+    events = pa.concat_tables([CHECKED_SCHEMA.empty_table(), *(s.events for s in sources)])
+    source_of = np.repeat(np.arange(len(sources)), [s.events.num_rows for s in sources])
+    ids = as_string_array(events["event_id"])
+    first_row = _first_rows(ids)
+    rows = np.arange(len(ids))
+    repeat = first_row != rows
+    earlier_day, day_of_row = pa.array([], pa.string()), np.full(len(ids), -1)
+    if earlier_ids is not None and earlier_ids.num_rows:
+        # Look the earlier days' ids up among today's (fewer), not the other way round.
+        at = pc.index_in(earlier_ids["event_id"], value_set=ids)  # first row of today with the id
+        hit = at.is_valid()
+        earlier_day = earlier_ids["date"].cast(pa.string()).filter(hit)
+        day_of_row[at.filter(hit).to_numpy()] = np.arange(len(earlier_day))
+    earlier = day_of_row[first_row] >= 0
+    dropped = np.flatnonzero(repeat | earlier)
+    dropped_ids, kept_row = ids.take(pa.array(dropped)), first_row[dropped]
+    detail = pc.binary_join_element_wise(
+        "event_id ",
+        dropped_ids,
+        " already kept from ",
+        pa.array([s.name for s in sources], pa.string()).take(source_of[kept_row]),
+        " line ",
+        events["line_number"].take(kept_row).cast(pa.string()),
+        "",
+    )
+    if earlier.any():
+        on = earlier_day.take(pa.array(np.maximum(day_of_row[kept_row], 0)))
+        before = pc.binary_join_element_wise("event_id ", dropped_ids, " already kept on ", on, "")
+        detail = pc.if_else(pa.array(earlier[dropped]), before, detail)
+    repeated = pa.table(
+        {
+            "source_file": pa.array([s.name for s in sources], pa.string()).take(source_of[dropped]),
+            "line_number": events["line_number"].take(dropped),
+            "reason": pa.array(["duplicate_event_id"] * len(dropped), pa.string()),
+            "detail": detail,
+            "raw_line": _raw_lines(sources, source_of[dropped], events["line_number"].take(dropped), reread),
+        },
+        schema=QUARANTINE_SCHEMA,
+    )
+    quarantine = pa.concat_tables([QUARANTINE_SCHEMA.empty_table(), *(s.quarantine for s in sources), repeated])
+    kept = events.filter(pa.array(~(repeat | earlier))) if len(dropped) else events
+    kept = kept.select(RAW_EVENTS_SCHEMA.names).cast(RAW_EVENTS_SCHEMA)
+    counts = pc.value_counts(quarantine["reason"]).to_pylist()
+    return ValidatedDay(kept, quarantine, {c["values"]: c["counts"] for c in counts})
+
+
+def _first_rows(ids: pa.Array) -> np.ndarray:
+    """For each row, the row where its id occurs first."""
+    first_row = np.arange(len(ids))
+    # Only ids whose fingerprint occurs twice can repeat: compare those exactly (few, or none).
+    fingerprints = fingerprint(ids)
+    ordered = np.sort(fingerprints)
+    shared = ordered[1:][ordered[1:] == ordered[:-1]]
+    if len(shared):
+        maybe = np.flatnonzero(np.isin(fingerprints, shared))
+        codes = pc.dictionary_encode(ids.take(pa.array(maybe))).indices.to_numpy(zero_copy_only=False)
+        first_row[maybe] = maybe[np.unique(codes, return_index=True)[1]][codes]
+    return first_row
+
+
+def _raw_lines(
+    sources: list[CheckedSource],
+    source_of: np.ndarray,
+    line_numbers: pa.ChunkedArray,
+    reread: Callable[[int, np.ndarray], list[bytes]] | None,
+) -> pa.Array:
+    numbers = line_numbers.to_numpy()
+    raw: list[bytes] = [b""] * len(numbers)
+    for k in np.unique(source_of).tolist():
+        rows = np.flatnonzero(source_of == k)
+        kept = sources[k].maybe_repeats
+        found = dict(zip(kept["line_number"].to_pylist(), kept["raw_line"].to_pylist(), strict=True))
+        missing = [n for n in numbers[rows].tolist() if n not in found]
+        if missing:
+            if reread is None:
+                raise ValueError(f"{sources[k].name}: raw lines {missing[:5]} are needed but were not kept")
+            found.update(zip(missing, reread(k, np.array(missing)), strict=True))
+        for row, number in zip(rows.tolist(), numbers[rows].tolist(), strict=True):
+            raw[row] = found[number]
+    return pa.array(raw, pa.binary())

@@ -1,0 +1,139 @@
+"""Which events moved a profile's predicted probability most: the explanation stored with a prediction.
+
+An LSTM emits a probability after every event: p_0 .. p_{n-1}, oldest event first. The change that
+event i brought is d_i = p_i - p_{i-1}. Before the first event there is no prediction, so p_{-1} is
+the `prior` when one is given (the training base rate, or the model's output on an empty history;
+a scalar or one per profile) and otherwise p_0 itself, so that without a prior the first event of a
+history gets no credit (d_0 = 0): its p_0 mixes the model's starting point with that event's effect.
+
+The top TOP_EVENTS events per profile by |d_i| (up or down), largest first; on equal |d_i| the more
+recent event comes first. Histories shorter than TOP_EVENTS give as many entries as they have events.
+
+Times are reconstructed from the history, which stores no timestamps: the last event happened
+`hours_since_last_event` before the cut-off (the end of the history's day, D+1 00:00 UTC), and each
+earlier one the gap of the event after it earlier, expm1(log_dt) seconds. So event i lies
+
+    h_i = hours_since_last_event + sum_{j > i} expm1(log_dt_j) / 3600
+
+hours before the cut-off. log_dt is float32 (relative rounding 2^-24), so a gap of s seconds comes
+back within about (1 + s) * log1p(s) * 6e-8 s: under a second for a 12-day gap, and within a few
+seconds for a whole 28-day history. That is exact enough for explanations, so no timestamp column is
+needed; the absolute time is the cut-off minus h_i.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+
+from consumer_assets.events.schema import ACTION_TYPES
+
+TOP_EVENTS = 3
+
+# One explanation entry: stored as list<struct> beside the probability, largest |change| first.
+EXPLANATION_STRUCT = pa.struct(
+    [
+        pa.field("position", pa.int16()),  # index of the event in the history, 0 = oldest
+        pa.field("event_type", pa.string()),  # name from ACTION_TYPES
+        pa.field("hours_before_cutoff", pa.float32()),
+        pa.field("article_bucket", pa.int32()),  # 0: the event has no article
+        pa.field("change", pa.float32()),  # p_i - p_{i-1}, signed
+    ]
+)
+EXPLANATION_TYPE = pa.list_(EXPLANATION_STRUCT)
+_TYPE_NAMES = pa.array(ACTION_TYPES, pa.string())
+
+
+def list_parts(column: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+    """(values, offsets from 0) of a list column without nulls; slices and chunks are handled."""
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+    if column.null_count:
+        raise ValueError("list column has null rows")
+    offsets = column.offsets.to_numpy().astype(np.int64)
+    values = column.values.to_numpy(zero_copy_only=False)[offsets[0] : offsets[-1]]
+    return values, offsets - offsets[0]
+
+
+def hours_before_cutoff(log_dt: np.ndarray, offsets: np.ndarray, hours_since_last_event: np.ndarray) -> np.ndarray:
+    """Per event (flat, like log_dt): hours between the event and the cut-off, reconstructed as above."""
+    lengths = np.diff(offsets)
+    gap_s = np.expm1(log_dt.astype(np.float64))
+    # Seconds from event i to its row's last event: the row's total after i, from one flat cumsum.
+    csum = np.cumsum(gap_s)
+    row_end = np.repeat(offsets[1:] - 1, lengths)
+    after = csum[row_end] - csum
+    return np.repeat(np.asarray(hours_since_last_event, np.float64), lengths) + after / 3600.0
+
+
+def top_changes(
+    probabilities: np.ndarray, offsets: np.ndarray, prior: float | np.ndarray | None = None, k: int = TOP_EVENTS
+) -> tuple[np.ndarray, np.ndarray]:
+    """(picked, picked_offsets, change): flat indices of each row's top-k events, rows in order and
+    each row's largest |change| first; where each row's picks start; every event's change."""
+    p = np.asarray(probabilities, np.float64)
+    if np.isnan(p).any():
+        raise ValueError("probabilities contain NaN")
+    lengths = np.diff(offsets)
+    n_rows, total, nonempty = len(lengths), len(p), lengths > 0
+    starts = offsets[:-1][nonempty]
+    prev = np.empty_like(p)
+    prev[1:] = p[:-1]
+    if prior is None:
+        prev[starts] = p[starts]
+    else:
+        prev[starts] = np.broadcast_to(np.asarray(prior, np.float64), (n_rows,))[nonempty]
+    change = p - prev
+    # k passes of a per-row argmax (ties: the highest index, the most recent event), each taking
+    # its pick out: O(events) per pass, where a full sort of every row would cost O(events log events).
+    score = np.abs(change)
+    owner = np.repeat(np.arange(len(starts)), lengths[nonempty])
+    index = np.arange(total)
+    picks = np.full((k, len(starts)), -1, np.int64)
+    for j in range(k if total else 0):
+        best = np.maximum.reduceat(score, starts)
+        last = np.maximum.reduceat(np.where(score == best[owner], index, -1), starts)
+        left = best >= 0  # rows shorter than j + 1 events are exhausted (score -1 everywhere)
+        picks[j, left] = last[left]
+        score[last[left]] = -1.0
+    picked = picks.T.ravel()
+    picked = picked[picked >= 0]
+    picked_offsets = np.zeros(n_rows + 1, np.int64)
+    np.cumsum(np.minimum(lengths, k), out=picked_offsets[1:])
+    return picked, picked_offsets, change
+
+
+def top_events(
+    probabilities: pa.Array | pa.ChunkedArray,
+    histories: pa.RecordBatch | pa.Table,
+    *,
+    prior: float | np.ndarray | None = None,
+    k: int = TOP_EVENTS,
+) -> pa.ListArray:
+    """Per history row: its top-k events by |change| of the probability, as EXPLANATION_TYPE.
+
+    probabilities: list<float> with one probability per event of the row (after that event).
+    histories: rows in HISTORIES_SCHEMA (event_type, log_dt, article_bucket, hours_since_last_event).
+    Pass RecordBatches to stream: memory grows with the batch, not with the table.
+    """
+    p, offsets = list_parts(probabilities)
+    types, type_offsets = list_parts(histories["event_type"])
+    if not np.array_equal(offsets, type_offsets):
+        raise ValueError("probabilities must have one value per event of each history")
+    log_dt, _ = list_parts(histories["log_dt"])
+    article, _ = list_parts(histories["article_bucket"])
+    hsl = histories["hours_since_last_event"].to_numpy(zero_copy_only=False)
+    picked, picked_offsets, change = top_changes(p, offsets, prior, k)
+    position = picked - np.repeat(offsets[:-1], np.diff(picked_offsets))
+    hours = hours_before_cutoff(log_dt, offsets, hsl)[picked]
+    entries = pa.StructArray.from_arrays(
+        [
+            pa.array(position.astype(np.int16)),
+            _TYPE_NAMES.take(pa.array(types[picked].astype(np.int64))),
+            pa.array(hours.astype(np.float32)),
+            pa.array(article[picked].astype(np.int32)),
+            pa.array(change[picked].astype(np.float32)),
+        ],
+        fields=list(EXPLANATION_STRUCT),
+    )
+    return pa.ListArray.from_arrays(pa.array(picked_offsets.astype(np.int32)), entries, type=EXPLANATION_TYPE)

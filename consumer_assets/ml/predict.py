@@ -1,0 +1,74 @@
+"""Predictions as stored: per profile the probability, the model version and the events that moved it.
+
+`predict_histories` streams: each chunk of histories is scored (ml.score), explained from the
+per-event probabilities (ml.explain) and summarized for the drift checks (ml.drift), then
+yielded; memory grows with the chunk, not with the number of profiles. The same function runs
+in-process or inside a Spark task per profile bucket.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+
+from consumer_assets.ml.drift import Summary, summarize_histories, summarize_scores
+from consumer_assets.ml.explain import EXPLANATION_TYPE, top_events
+from consumer_assets.ml.labels import Batches, record_batches
+from consumer_assets.ml.model import EventLstm
+from consumer_assets.ml.score import score
+
+PREDICTIONS_SCHEMA = pa.schema(
+    [
+        pa.field("profile_id", pa.string()),
+        # P(order in the 7 days after the cut-off D+1 00:00 UTC).
+        pa.field("probability", pa.float32()),
+        # The approved model that scored it: "<training day>/v<version>".
+        pa.field("model_version", pa.string()),
+        # The three events that moved the probability most, largest |change| first.
+        pa.field("explanations", EXPLANATION_TYPE),
+    ]
+)
+
+
+@dataclass
+class PredictionSummary:
+    """What a day's scoring adds up to: counts, expected orders, and the drift summaries."""
+
+    profiles: int = 0
+    expected_orders: float = 0.0
+    histories: Summary = field(default_factory=lambda: Summary.empty("histories"))
+    scores: Summary = field(default_factory=lambda: Summary.empty("scores"))
+
+    def add(self, histories: pa.RecordBatch, probability: np.ndarray) -> None:
+        self.profiles += len(probability)
+        self.expected_orders += float(probability.astype(np.float64).sum())
+        self.histories = self.histories + summarize_histories([histories])
+        self.scores = self.scores + summarize_scores([probability])
+
+
+def predict_histories(
+    model: EventLstm, histories: Batches, model_version: str, summary: PredictionSummary
+) -> Iterator[pa.RecordBatch]:
+    """PREDICTIONS_SCHEMA batches for HISTORIES_SCHEMA rows, one per input batch, in input order.
+
+    Each batch is also added to `summary`. Give batches of about ml.score.CHUNK_ROWS rows (a dataset's
+    `to_batches(batch_size=...)`): bigger ones cost memory, smaller ones sort less well by length.
+    """
+    for batch in record_batches(histories):
+        if not batch.num_rows:
+            continue
+        (scored,) = score(model, [batch], chunk_rows=batch.num_rows)
+        probability = scored["probability"].to_numpy(zero_copy_only=False)
+        summary.add(batch, probability)
+        yield pa.RecordBatch.from_arrays(
+            [
+                scored["profile_id"],
+                scored["probability"],
+                pa.repeat(pa.scalar(model_version, pa.string()), batch.num_rows),
+                top_events(scored["event_probabilities"], batch),
+            ],
+            schema=PREDICTIONS_SCHEMA,
+        )

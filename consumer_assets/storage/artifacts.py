@@ -1,0 +1,205 @@
+"""Non-table outputs (model files) beside the tables: versioned folders made visible by a put-if-absent pointer.
+
+Layout under the storage root::
+
+    <root>/<name>/date=D/<version>/model.safetensors, config.json, metrics.json   # the files
+    <root>/<name>/date=D/_versions/00001.json                                    # the pointer
+
+Files are written first, then a small pointer naming them with their sha256 is created only if
+no pointer of that number exists yet (S3 `If-None-Match: "*"`, a hard link on a local disk), so
+two writers can never both publish number N and a reader never sees a version whose files are
+incomplete. Loading verifies every file's sha256. Nothing here unpickles anything: the files are
+bytes, and what reads them (safetensors, JSON) is the caller's.
+
+`RecordLog` is the same mechanism for small JSON records (the model approvals): numbered,
+put-if-absent, append-only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import json
+import os
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow.fs as pafs
+
+from consumer_assets.storage.filesystem import Location
+from consumer_assets.storage.tables import ConcurrentWriteError
+
+VERSIONS = "_versions"
+
+
+class ArtifactIntegrityError(RuntimeError):
+    """A stored file does not match the sha256 its pointer recorded."""
+
+
+def _put_if_absent(location: Location, path: str, body: bytes, s3_client: Any | None) -> bool:
+    """Create `path` with `body` unless it exists; True if this call created it."""
+    if location.is_local:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        temp = f"{os.path.dirname(path)}/.{uuid.uuid4().hex}.tmp"
+        with open(temp, "wb") as out:
+            out.write(body)
+            out.flush()
+            os.fsync(out.fileno())
+        try:
+            os.link(temp, path)  # atomic, and fails if the name exists
+            return True
+        except FileExistsError:
+            return False
+        finally:
+            os.unlink(temp)
+    if s3_client is None:
+        import boto3  # only for S3 without a client from the S3 resource (scripts, tests)
+
+        s3_client = boto3.client("s3")
+    bucket, key = path.split("/", 1)
+    try:
+        s3_client.put_object(Bucket=bucket, Key=key, Body=body, IfNoneMatch="*")
+        return True
+    except s3_client.exceptions.ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("PreconditionFailed", "ConditionalRequestConflict"):
+            return False
+        raise
+
+
+class RecordLog:
+    """Numbered JSON records under one folder, each created once by a put-if-absent."""
+
+    def __init__(self, location: Location, s3_client: Any | None = None) -> None:
+        self.location = location
+        self.s3_client = s3_client
+
+    def numbers(self) -> list[int]:
+        selector = pafs.FileSelector(self.location.root, allow_not_found=True)
+        infos = self.location.fs.get_file_info(selector)
+        return sorted(
+            int(i.base_name[:-5]) for i in infos if i.base_name.endswith(".json") and i.base_name[:-5].isdigit()
+        )
+
+    def read(self, number: int) -> dict[str, Any]:
+        with self.location.fs.open_input_stream(self.location.path(f"{number:05d}.json")) as stream:
+            return json.loads(stream.read())
+
+    def records(self) -> list[dict[str, Any]]:
+        return [self.read(n) for n in self.numbers()]
+
+    def append(self, record: Mapping[str, Any]) -> int:
+        """Add a record as the next number; ConcurrentWriteError if another writer took that number."""
+        number = (self.numbers() or [0])[-1] + 1
+        body = json.dumps({**record, "number": number}, indent=1, sort_keys=True).encode()
+        if not _put_if_absent(self.location, self.location.path(f"{number:05d}.json"), body, self.s3_client):
+            raise ConcurrentWriteError(
+                f"{self.location.uri}: record {number} was created by another writer meanwhile; retry"
+            )
+        return number
+
+
+@dataclass(frozen=True)
+class ArtifactVersion:
+    """One published version of an artifact: where its files are and their checksums."""
+
+    name: str
+    partition: str
+    number: int
+    folder: str  # relative to <root>/<name>/date=D/
+    files: dict[str, dict[str, Any]]  # file name -> {"sha256", "size"}
+    metadata: dict[str, Any]
+    created_at: str
+
+    @property
+    def id(self) -> str:
+        return f"{self.partition}/{self.folder}"
+
+
+class ArtifactStore:
+    """Versioned, checksummed groups of files (a model) per asset partition, under one root."""
+
+    def __init__(self, location: Location, s3_client: Any | None = None) -> None:
+        self.location = location
+        self.s3_client = s3_client
+
+    def _partition(self, name: str, partition: str) -> Location:
+        return self.location.child(name, f"date={partition}")
+
+    def _log(self, name: str, partition: str) -> RecordLog:
+        return RecordLog(self._partition(name, partition).child(VERSIONS), self.s3_client)
+
+    def put(
+        self, name: str, partition: str, files: Mapping[str, bytes], metadata: Mapping[str, Any]
+    ) -> ArtifactVersion:
+        """Write the files into a new folder, then publish them as the partition's next version."""
+        started = dt.datetime.now(dt.UTC)
+        folder = f"{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+        where = self._partition(name, partition).child(folder)
+        if where.is_local:
+            where.fs.create_dir(where.root, recursive=True)
+        checksums = {}
+        for file_name, data in files.items():
+            with where.fs.open_output_stream(where.path(file_name)) as out:
+                out.write(data)
+            checksums[file_name] = {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
+        record = {
+            "name": name,
+            "partition": partition,
+            "folder": folder,
+            "files": checksums,
+            "metadata": dict(metadata),
+            "created_at": started.isoformat(),
+        }
+        try:
+            number = self._log(name, partition).append(record)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                where.fs.delete_dir(where.root)
+            raise
+        return ArtifactVersion(number=number, **record)
+
+    def versions(self, name: str, partition: str) -> list[ArtifactVersion]:
+        return [_version(r) for r in self._log(name, partition).records()]
+
+    def latest(self, name: str, partition: str) -> ArtifactVersion | None:
+        log = self._log(name, partition)
+        numbers = log.numbers()
+        return _version(log.read(numbers[-1])) if numbers else None
+
+    def get(self, name: str, partition: str, number: int) -> ArtifactVersion:
+        return _version(self._log(name, partition).read(number))
+
+    def load(self, version: ArtifactVersion) -> dict[str, bytes]:
+        """The version's files, each checked against its recorded sha256."""
+        where = self._partition(version.name, version.partition).child(version.folder)
+        loaded = {}
+        for file_name, expected in version.files.items():
+            with where.fs.open_input_stream(where.path(file_name)) as stream:
+                data = stream.read()
+            digest = hashlib.sha256(data).hexdigest()
+            if digest != expected["sha256"]:
+                raise ArtifactIntegrityError(
+                    f"{where.child(file_name).uri} has sha256 {digest} but version {version.number} of "
+                    f"{version.name}[{version.partition}] recorded {expected['sha256']}: the file was changed "
+                    "after it was written; re-materialize the partition"
+                )
+            loaded[file_name] = data
+        return loaded
+
+    def uri(self, version: ArtifactVersion) -> str:
+        return self._partition(version.name, version.partition).child(version.folder).uri
+
+
+def _version(record: Mapping[str, Any]) -> ArtifactVersion:
+    return ArtifactVersion(
+        name=record["name"],
+        partition=record["partition"],
+        number=record["number"],
+        folder=record["folder"],
+        files=record["files"],
+        metadata=record["metadata"],
+        created_at=record["created_at"],
+    )
