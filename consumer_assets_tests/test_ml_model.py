@@ -168,8 +168,11 @@ def test_loading_refuses_an_artifact_of_another_encoding(model: EventLstm) -> No
         ModelArtifact.from_files({**files, "encoding.json": json.dumps(changed).encode()})
     # The code moved on (a new action type appended): yesterday's model no longer fits.
     newer = Encoding(action_types=(*ACTION_TYPES, "live_chat"))
-    with pytest.raises(EncodingMismatchError, match="action_types"):
+    with pytest.raises(EncodingMismatchError, match=r"action_types: added \['live_chat'\]"):
         ModelArtifact.from_files(files, expected=newer)
+    reordered = Encoding(action_types=(ACTION_TYPES[1], ACTION_TYPES[0], *ACTION_TYPES[2:]))
+    with pytest.raises(EncodingMismatchError, match="action_types: reordered"):
+        ModelArtifact.from_files(files, expected=reordered)
     with pytest.raises(ValueError, match="lacks"):
         ModelArtifact.from_files({k: v for k, v in files.items() if k != "model.safetensors"})
 
@@ -178,3 +181,17 @@ def test_cpu_runs_in_float32() -> None:
     assert not bf16_enabled(torch.device("cpu"))
     with autocast(torch.device("cpu")):
         assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.float32
+
+
+def test_the_mixed_precision_path_trains_and_scores(
+    model: EventLstm, data: SequenceData, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The GPU path is bf16 autocast; CPU autocast takes the same code through bf16 kernels.
+    reference = predict(model, data)
+    monkeypatch.setattr("consumer_assets.ml.device.bf16_enabled", lambda device: True)
+    mixed = predict(model, data)
+    assert mixed.dtype == np.float32 and np.isfinite(mixed).all()
+    assert not np.array_equal(mixed, reference)  # bf16 did run
+    np.testing.assert_allclose(mixed, reference, atol=0.02)
+    trained = train(TINY, data.take(np.arange(300))).epochs[0]
+    assert np.isfinite(trained.train_loss)

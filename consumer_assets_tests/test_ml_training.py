@@ -65,9 +65,9 @@ def test_a_model_learns_the_labels_and_nothing_from_shuffled_ones(days: Sequence
     real_auc, noise_auc = auc(valid.label, predict(real, valid)), auc(valid.label, predict(noise, valid))
     assert abs(noise_auc - 0.5) < 0.1
     assert real_auc > 0.72 and real_auc - noise_auc > 0.15
-    # The baseline on the same split lands near the LSTM (both read the same histories).
-    baseline_auc = auc(valid.label, LogisticBaseline().fit(train_data).predict(valid))
-    assert baseline_auc > 0.7 and abs(baseline_auc - real_auc) < 0.08
+    # So does the baseline, and it learns nothing from the shuffled labels either.
+    assert auc(valid.label, LogisticBaseline().fit(train_data).predict(valid)) > 0.72
+    assert abs(auc(valid.label, LogisticBaseline().fit(shuffled).predict(valid)) - 0.5) < 0.1
 
 
 def test_a_warm_start_reaches_the_cold_starts_validation_nll_in_fewer_epochs(days: SequenceData) -> None:

@@ -89,9 +89,9 @@ class ModelArtifact:
         diffs = expected.differences(encoding)
         if diffs:
             raise EncodingMismatchError(
-                "the model was trained on histories encoded differently from what this code produces ("
-                + "; ".join(diffs)
-                + "): its inputs would mean something else, so it cannot be loaded; train a new model"
+                "the model was trained on histories encoded differently from what this code produces "
+                f"(model -> code: {'; '.join(diffs)}): its inputs would mean something else, so it cannot be "
+                "loaded; train a new model"
             )
         config = LstmConfig.from_dict(json.loads(files[CONFIG]))
         model = EventLstm(config, encoding)

@@ -42,13 +42,22 @@ class Encoding:
         return cls(**{**values, "action_types": tuple(values.get("action_types", ()))})
 
     def differences(self, other: Encoding) -> list[str]:
-        """Human-readable differences from `other`, empty when the two agree."""
+        """What `other` has that this encoding does not, readably ("name: other's -> this one's")."""
         diffs = []
         for f in dataclasses.fields(self):
             mine, theirs = getattr(self, f.name), getattr(other, f.name)
             if mine != theirs:
-                diffs.append(f"{f.name}: {theirs!r} -> {mine!r}")
+                if f.name == "action_types":
+                    diffs.append(f"action_types: {_describe_types(theirs, mine)}")
+                else:
+                    diffs.append(f"{f.name}: {theirs!r} -> {mine!r}")
         return diffs
+
+
+def _describe_types(old: tuple[str, ...], new: tuple[str, ...]) -> str:
+    added, removed = [t for t in new if t not in old], [t for t in old if t not in new]
+    parts = [f"added {added}"] * bool(added) + [f"removed {removed}"] * bool(removed)
+    return ", ".join(parts) or "reordered"
 
 
 # Fields of LstmConfig that shape the network: two configs agreeing on these have weights of the
@@ -68,7 +77,7 @@ class LstmConfig:
     # LSTM cell size: the paper found 10 enough; 32 trains in minutes on 2 cores and does not underfit.
     hidden: int = 32
     # Training: Adam with a short linear warm-up, then cosine decay to lr * final_lr_factor.
-    epochs: int = 10
+    epochs: int = 8
     batch_size: int = 128
     lr: float = 4e-3
     final_lr_factor: float = 0.02

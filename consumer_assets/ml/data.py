@@ -1,4 +1,4 @@
-"""Histories as the model reads them: columnar numpy arrays, and padded batches of similar length.
+"""Histories as the model reads them: columnar numpy arrays, gathered into padded batches.
 
 Record batches of HISTORIES_SCHEMA rows are flattened column by column (no Python object per
 history): one array per sequence input over all events, row offsets, and per-row static
@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import torch
 
+from consumer_assets.ml.batches import Batch, length_batches
 from consumer_assets.ml.labels import Batches, record_batches, validation_mask
 
 # Continuous inputs per event, each centred and scaled to about unit range: (x - centre) / scale.
@@ -29,26 +30,6 @@ N_CONTINUOUS = len(CONTINUOUS)
 # event, the cut-off weekday (one-hot, 7) and the last event's hour of day on the circle (2).
 HOURS_SINCE_CENTRE, HOURS_SINCE_SCALE = 3.0, 2.0
 N_STATIC = 1 + 7 + 2
-
-
-@dataclass
-class Batch:
-    """One padded batch: (B, T) ids, (B, T, N_CONTINUOUS) inputs, (B, N_STATIC), lengths and labels."""
-
-    event_type: torch.Tensor
-    article: torch.Tensor
-    brand: torch.Tensor
-    category: torch.Tensor
-    continuous: torch.Tensor
-    static: torch.Tensor
-    lengths: torch.Tensor
-    label: torch.Tensor | None
-
-    def to(self, device: torch.device) -> Batch:
-        if device.type == "cpu":
-            return self
-        moved = {k: (v.to(device, non_blocking=True) if v is not None else None) for k, v in vars(self).items()}
-        return Batch(**moved)
 
 
 def _flat(column: pa.Array | pa.ChunkedArray, dtype: type) -> tuple[np.ndarray, np.ndarray]:
@@ -283,20 +264,5 @@ class SequenceData:
     def length_batches(
         self, batch_size: int, rng: np.random.Generator | None = None, pool_batches: int = 32
     ) -> list[np.ndarray]:
-        """Row indices per batch, rows of a batch of similar length.
-
-        Without `rng`: all rows sorted by length (scoring). With it: rows shuffled, sorted by
-        length within pools of `pool_batches` batches, and the batches shuffled (training).
-        """
-        lengths = self.lengths
-        if rng is None:
-            order = np.argsort(lengths, kind="stable")
-            return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
-        perm = rng.permutation(len(lengths))
-        batches: list[np.ndarray] = []
-        pool = batch_size * pool_batches
-        for start in range(0, len(perm), pool):
-            chunk = perm[start : start + pool]
-            chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
-            batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
-        return [batches[i] for i in rng.permutation(len(batches))]
+        """Row indices per batch, rows of a batch of similar length (see batches.length_batches)."""
+        return length_batches(self.lengths, batch_size, rng, pool_batches)
