@@ -58,6 +58,15 @@ class TrainingConfig(dg.Config):
     )
     validation_share: float = Field(default=LstmConfig.validation_share, description="Profiles held out.")
     seed: int = Field(default=LstmConfig.seed, description="Seed of initialisation and batch order.")
+    early_stopping_share: float = Field(
+        default=LstmConfig.early_stopping_share, description="Training profiles set aside to pick the best epoch."
+    )
+    patience: int = Field(default=LstmConfig.patience, description="Epochs without improvement before stopping.")
+    threads: int | None = Field(
+        default=1,
+        description="Torch CPU threads for training; 1 is fastest on a small shared CPU (spinning threads "
+        "collapse under contention), None leaves torch's default. Ignored on a GPU.",
+    )
     auc_floor: float = Field(default=0.65, description="Validation AUC the model must exceed.")
     nll_tolerance: float = Field(default=0.002, description="How much worse than the approved model's NLL is allowed.")
     auc_margin: float = Field(default=0.005, description="How far below the baseline's AUC is allowed.")
@@ -95,9 +104,13 @@ def check_results(
 
 
 def _comparison(name: str, c: Comparison, tolerance: float, metric: str, reference: str) -> dg.AssetCheckResult:
+    """Fails when the model is shown worse than the reference by more than the tolerance: the whole 90%
+    paired-bootstrap interval of the difference below -tolerance. With a few hundred validation
+    positives a point estimate moves by more than the tolerance from noise alone; with many, the
+    interval is narrow and this is the point estimate's verdict."""
     return dg.AssetCheckResult(
         check_name=name,
-        passed=c.better_by >= -tolerance,
+        passed=c.interval[1] >= -tolerance,
         description=f"{metric} {c.candidate:.4f} vs {c.reference:.4f} of {reference}: better by {c.better_by:+.4f} "
         f"(90% interval {c.interval[0]:+.4f}..{c.interval[1]:+.4f}; tolerance {tolerance})",
         metadata={"candidate": c.candidate, "reference": c.reference, "better_by": c.better_by, "tolerance": tolerance},
@@ -141,7 +154,7 @@ def trained_lstm_model(
 
     histories = consumer_histories.to_batches(columns=[*HISTORIES_SCHEMA.names, DATE])
     orders = raw_events.to_batches(columns=["profile_id", "ts", "event_type"], filter=ds.field("event_type") == "order")
-    outcome = train_daily(day, histories, orders, config.lstm(), approved_model)
+    outcome = train_daily(day, histories, orders, config.lstm(), approved_model, threads=config.threads)
     version = registry.publish(day, outcome.artifact.to_files(), {"run_id": context.run.run_id})
     checks = check_results(config, outcome, approved)
     if all(check.passed for check in checks):
