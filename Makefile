@@ -9,6 +9,9 @@ BIN := $(VENV)/bin
 
 .PHONY: install run dev test lint format bench clean
 
+# The UI test drives Debian's Chromium through Playwright (never Playwright's own browser downloads).
+CHROMIUM := /usr/bin/chromium
+
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
@@ -36,8 +39,21 @@ format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-test: lint
-	$(BIN)/pytest -q -n 2 --durations=10
+$(CHROMIUM):
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else \
+		echo "The UI tests need Debian's chromium at $(CHROMIUM): run 'sudo apt-get install -y chromium'" \
+			"(make test installs it when run as root)." >&2; \
+		exit 1; \
+	fi
+	@test -x $(CHROMIUM) || { echo "apt-get installed no $(CHROMIUM)" >&2; exit 1; }
+
+# loadfile: a module's tests run on one worker, so a module-scoped fixture (one Dagster webserver and
+# daemon, a Spark cluster) starts once. (xdist 3.8's loadgroup does not group under pytest 9.2.)
+test: lint $(CHROMIUM)
+	$(BIN)/pytest -q -n 2 --dist loadfile --durations=10
 
 bench: install
 	$(BIN)/python bench/bench_ingest.py

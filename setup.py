@@ -39,6 +39,8 @@ setup(
             "moto[server]>=5.2",
             "duckdb>=2.0",
             "requests>=2.31",
+            # Drives Debian's chromium (make test installs it); its own browser downloads are never used.
+            "playwright==1.65.2",
             "ruff==0.17.6",
         ],
     },
