@@ -27,7 +27,7 @@ def landing_uri(explicit: str | None = None) -> str:
 
 DAGSTER_HOME_ENV = "DAGSTER_HOME"
 # Written into a new Dagster home: no usage statistics leave the machine.
-DAGSTER_YAML = "telemetry:\n  enabled: false\n"
+DAGSTER_YAML = "telemetry:\n  enabled: false\nnux:\n  enabled: false\n"
 
 
 def dagster_home() -> Path:
