@@ -25,7 +25,7 @@ from consumer_assets.ml import ModelArtifact
 from consumer_assets.ml.device import torch_threads
 from consumer_assets.ml.drift import PSI_WARN, Summary, check_drift
 from consumer_assets.ml.metrics import score_deciles
-from consumer_assets.ml.predict import PREDICTIONS_SCHEMA, PredictionSummary, predict_histories
+from consumer_assets.ml.predictions import PREDICTIONS_SCHEMA, PredictionSummary, predict_histories
 from consumer_assets.ml.score import CHUNK_ROWS
 from consumer_assets.partitions import partition_day
 from consumer_assets.resources.storage import Storage, table_metadata
