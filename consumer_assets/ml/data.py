@@ -33,7 +33,8 @@ N_STATIC = 1 + 7 + 2
 
 @dataclass
 class Batch:
-    """One padded batch: (B, T) ids, (B, T, N_CONTINUOUS) inputs, (B, N_STATIC), lengths and labels."""
+    """One padded batch of B rows and T steps, steps first (the LSTM's layout): (T, B) ids,
+    (T, B, N_CONTINUOUS) inputs, then per row (B, N_STATIC) inputs, lengths and labels."""
 
     event_type: torch.Tensor
     article: torch.Tensor
@@ -263,8 +264,9 @@ class SequenceData:
         rows = np.asarray(rows, dtype=np.int64)
         lengths = self.lengths[rows]
         width = int(lengths.max())
-        pos = self.offsets[rows][:, None] + np.arange(width)[None, :]
-        pos = np.minimum(pos, (self.offsets[rows] + lengths - 1)[:, None])
+        starts = self.offsets[rows]
+        # (T, B): gathered straight into the steps-first layout, no transposed copies later.
+        pos = np.minimum(starts[None, :] + np.arange(width)[:, None], (starts + lengths - 1)[None, :])
 
         def ids(values: np.ndarray) -> torch.Tensor:
             return torch.from_numpy(values[pos])
@@ -281,17 +283,25 @@ class SequenceData:
         )
 
     def length_batches(
-        self, batch_size: int, rng: np.random.Generator | None = None, pool_batches: int = 32
+        self,
+        batch_size: int,
+        rng: np.random.Generator | None = None,
+        pool_batches: int = 32,
+        max_events: int | None = None,
     ) -> list[np.ndarray]:
         """Row indices per batch, rows of a batch of similar length.
 
-        Without `rng`: all rows sorted by length (scoring). With it: rows shuffled, sorted by
-        length within pools of `pool_batches` batches, and the batches shuffled (training).
+        Without `rng`: all rows sorted by length (scoring); with `max_events` a batch also holds
+        no more rows than fit that many padded events (rows x its longest row), so long histories
+        come in smaller batches. With `rng`: rows shuffled, sorted by length within pools of
+        `pool_batches` batches, and the batches shuffled (training).
         """
         lengths = self.lengths
         if rng is None:
             order = np.argsort(lengths, kind="stable")
-            return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+            if max_events is None:
+                return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+            return [order[a:b] for a, b in _event_bounded(lengths[order], batch_size, max_events)]
         perm = rng.permutation(len(lengths))
         batches: list[np.ndarray] = []
         pool = batch_size * pool_batches
@@ -300,3 +310,18 @@ class SequenceData:
             chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
             batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
         return [batches[i] for i in rng.permutation(len(batches))]
+
+
+def _event_bounded(sorted_lengths: np.ndarray, batch_size: int, max_events: int) -> list[tuple[int, int]]:
+    """[start, end) of consecutive batches of ascending lengths: each as many rows as fit in
+    batch_size rows and max_events padded events (rows x the last row's length), at least one."""
+    bounds, start, n = [], 0, len(sorted_lengths)
+    rows = np.arange(1, batch_size + 1, dtype=np.int64)
+    while start < n:
+        window = sorted_lengths[start : start + batch_size].astype(np.int64)
+        # Padded events of the first k rows, k = 1, 2, ...: non-decreasing, so a binary search.
+        fits = int(np.searchsorted(rows[: len(window)] * window, max_events, side="right"))
+        end = start + max(1, fits)
+        bounds.append((start, end))
+        start = end
+    return bounds

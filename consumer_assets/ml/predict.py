@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -47,6 +48,33 @@ class PredictionSummary:
         self.expected_orders += float(probability.astype(np.float64).sum())
         self.histories = self.histories + summarize_histories([histories])
         self.scores = self.scores + summarize_scores([probability])
+
+    def __add__(self, other: PredictionSummary) -> PredictionSummary:
+        """Pooled: the summaries of several buckets (or Spark tasks) add up to the day's."""
+        return PredictionSummary(
+            profiles=self.profiles + other.profiles,
+            expected_orders=self.expected_orders + other.expected_orders,
+            histories=self.histories + other.histories,
+            scores=self.scores + other.scores,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able, to travel from a Spark task to the driver (the drift counts via Summary.to_dict)."""
+        return {
+            "profiles": self.profiles,
+            "expected_orders": self.expected_orders,
+            "histories": self.histories.to_dict(),
+            "scores": self.scores.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PredictionSummary:
+        return cls(
+            profiles=int(data["profiles"]),
+            expected_orders=float(data["expected_orders"]),
+            histories=Summary.from_dict(data["histories"]),
+            scores=Summary.from_dict(data["scores"]),
+        )
 
 
 def predict_histories(
