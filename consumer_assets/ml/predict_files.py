@@ -44,7 +44,9 @@ def read_histories(paths: Sequence[str], batch_rows: int = CHUNK_ROWS) -> Iterat
         fs, local = open_path(path)
         with fs.open_input_file(local) as source:
             reader = pq.ParquetFile(source, pre_buffer=False, buffer_size=READ_BUFFER)
-            for batch in reader.iter_batches(batch_size=batch_rows, columns=HISTORIES_SCHEMA.names):
+            # Decoded in this thread: buckets already run side by side, one per core.
+            batches = reader.iter_batches(batch_size=batch_rows, columns=HISTORIES_SCHEMA.names, use_threads=False)
+            for batch in batches:
                 yield batch.cast(HISTORIES_SCHEMA) if not batch.schema.equals(HISTORIES_SCHEMA) else batch
 
 
@@ -96,6 +98,7 @@ def predict_buckets(
     model_version: str,
     write_id: str,
     workers: int | None = None,
+    batch_rows: int = CHUNK_ROWS,
 ) -> tuple[list[tuple[str, int]], PredictionSummary]:
     """Score each profile bucket's files into its own file, `workers` buckets at a time (default:
     one per core), in this process; ([(path, profile bucket)] written, the pooled summary)."""
@@ -104,7 +107,7 @@ def predict_buckets(
     paths = {b: output_path(out_dir, day, b, write_id) for b in buckets}
 
     def one(bucket: int) -> PredictionSummary:
-        return predict_bucket(model, files_by_bucket[bucket], paths[bucket], model_version)
+        return predict_bucket(model, files_by_bucket[bucket], paths[bucket], model_version, batch_rows)
 
     # Set in every worker too: MKL reads its thread count per calling thread, and a new thread
     # would otherwise run its matmuls on all cores.

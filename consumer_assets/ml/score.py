@@ -27,7 +27,10 @@ SCORES_SCHEMA = pa.schema(
         pa.field("event_probabilities", pa.list_(pa.float32())),
     ]
 )
-CHUNK_ROWS = 65_536
+# Histories scored at a time by `score` (and, as the batches it is given, by predict_histories):
+# memory grows with it, and beyond a few thousand rows sorting by length gains nothing; smaller
+# chunks also keep the per-event arrays of explanations and drift summaries in cache.
+CHUNK_ROWS = 8_192
 # Padded events per scoring batch (rows x the longest row): the fused CPU LSTM runs fastest when
 # its per-step gate buffers (events x 4 x hidden floats, 8 MB at the default config) stay near
 # the core's cache: about 75 GFLOP/s on one core at 16k events against about 48 at 64k. It also
