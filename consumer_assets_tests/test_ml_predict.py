@@ -3,7 +3,6 @@ whatever the batching; one file per profile bucket, written whole."""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,18 +14,15 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from consumer_assets.events.bucketing import profile_bucket
-from consumer_assets.histories.schema import HISTORIES_SCHEMA
-from consumer_assets.ml import EventLstm, LstmConfig, SequenceData, score
+from consumer_assets.ml import EventLstm, SequenceData, score
 from consumer_assets.ml.drift import summarize_histories, summarize_scores
 from consumer_assets.ml.explain import top_events
 from consumer_assets.ml.predict import PREDICTIONS_SCHEMA, PredictionSummary, predict_histories
 from consumer_assets.ml.predict_files import output_path, predict_bucket, predict_buckets, read_histories
 from consumer_assets.ml.score import predict_all
-from consumer_assets.ml.simulated import simulate_histories
 
-D = dt.date(2026, 4, 20)
-SMALL = LstmConfig(type_dim=4, article_dim=2, brand_dim=2, category_dim=2, hidden=8)
+from . import scoring_inputs
+from .scoring_inputs import D, bucket_files
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -39,19 +35,14 @@ def one_torch_thread() -> Iterator[None]:
 
 @pytest.fixture(scope="module")
 def histories() -> pa.Table:
-    table = simulate_histories(1500, 3, [D]).histories
+    table = scoring_inputs.histories()
     assert table.num_rows > 300
-    return table.select(HISTORIES_SCHEMA.names).cast(HISTORIES_SCHEMA)
+    return table
 
 
 @pytest.fixture(scope="module")
 def model() -> EventLstm:
-    """Untrained, with random id embeddings so that every input moves the probabilities."""
-    torch.manual_seed(4)
-    m = EventLstm(SMALL)
-    for emb in (m.article, m.brand, m.category):
-        torch.nn.init.normal_(emb.weight, std=0.5)
-    return m.eval()
+    return scoring_inputs.model()
 
 
 def assert_same_summary(got: PredictionSummary, expected: PredictionSummary) -> None:
@@ -125,22 +116,8 @@ def test_summaries_pool_and_travel_as_json(model: EventLstm, histories: pa.Table
     assert pooled.scores.to_dict() == whole.scores.to_dict()
 
 
-def _bucket_files(histories: pa.Table, root: Path) -> dict[int, list[str]]:
-    """The histories split by profile bucket, two files per bucket (like two Spark tasks wrote them)."""
-    buckets = profile_bucket(histories["profile_id"], 8)
-    files: dict[int, list[str]] = {}
-    for b in range(8):
-        rows = histories.filter(pa.array(buckets == b))
-        for i, part in enumerate((rows.slice(0, rows.num_rows // 2), rows.slice(rows.num_rows // 2))):
-            path = root / f"date={D}" / f"profile_bucket={b}" / f"part-{i}.parquet"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            pq.write_table(part, path)
-            files.setdefault(b, []).append(path.as_uri() if i else str(path))  # a URI and a plain path
-    return files
-
-
 def test_buckets_scored_side_by_side_give_one_file_each(model: EventLstm, histories: pa.Table, tmp_path: Path) -> None:
-    files = _bucket_files(histories, tmp_path / "histories")
+    files = bucket_files(histories, tmp_path / "histories")
     out_dir = str(tmp_path / "predictions")
     written, summary = predict_buckets(model, files, out_dir, D, "d/v1", "w7", workers=2, batch_rows=64)
     assert [b for _, b in written] == list(range(8))
