@@ -8,7 +8,8 @@ replacement (numpy, seed fixed), each under a new id `bench-<8 digits>`: the len
 and the values are the simulated ones, the ids are new, so the profile buckets (crc32 of the id)
 spread the rows evenly as in production. The rows are written once per (N, source, seed) as a
 Delta table `consumer_histories` partitioned by date and profile_bucket, one file per bucket
-(what the histories job writes), under --data-dir (default /tmp/bench_predict), and reused.
+written the way the histories job writes them (pyarrow's defaults), under --data-dir (default
+/tmp/bench_predict), and reused.
 """
 
 from __future__ import annotations
@@ -21,10 +22,12 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from consumer_assets.events.bucketing import NUM_PROFILE_BUCKETS, profile_bucket
 from consumer_assets.histories.schema import HISTORIES_SCHEMA
 from consumer_assets.ml.simulated import simulate_histories
+from consumer_assets.storage.filesystem import resolve
 from consumer_assets.storage.tables import TableStore
 
 DAY = dt.date(2026, 4, 20)
@@ -40,7 +43,7 @@ def source_histories(profiles: int, seed: int) -> pa.Table:
 
 def histories_table(data_dir: Path, rows: int, source_profiles: int = 20_000, seed: int = 11) -> tuple[str, str]:
     """(storage root, table name) of a cached table of `rows` histories for DAY; built on first use."""
-    root = data_dir / f"histories-{rows}-{source_profiles}-{seed}"
+    root = data_dir / f"histories-v2-{rows}-{source_profiles}-{seed}"
     done = root / "_complete"
     if done.exists():
         return str(root), TABLE
@@ -60,7 +63,12 @@ def histories_table(data_dir: Path, rows: int, source_profiles: int = 20_000, se
             part = source.take(pa.array(picks[step]))
             parts.append(part.set_column(0, "profile_id", ids.take(pa.array(step))))
         table = pa.concat_tables(parts) if parts else HISTORIES_SCHEMA.empty_table()
-        write.write_file(table, {"date": DAY, "profile_bucket": bucket})
+        # As the histories job writes its files (histories.output): pyarrow's defaults (snappy,
+        # one row group), into the table's folder, then adopted by the commit.
+        path = Path(resolve(write.uri).root) / f"date={DAY}" / f"profile_bucket={bucket}"
+        path.mkdir(parents=True, exist_ok=True)
+        pq.write_table(table.combine_chunks(), path / f"part-bench-{bucket:05d}.parquet")
+        write.adopt_file((path / f"part-bench-{bucket:05d}.parquet").as_uri(), {"date": DAY, "profile_bucket": bucket})
         del parts, table
     write.commit([DAY], {"bench": "bench_predict", "rows": rows})
     done.write_text(f"{rows}\n")

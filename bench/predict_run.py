@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import functools
 import json
 import resource
 import shutil
@@ -89,42 +90,63 @@ def score_once(m: EventLstm, files: dict[int, list[str]], out_dir: Path, workers
     return summary.profiles, wall, cpu
 
 
-def matmul_gflops(m: EventLstm, steps: int, rows: int, workers: int, seconds: float = 2.0) -> dict[str, float]:
-    """GFLOP/s per thread (thread CPU time) of plain fp32 matmuls of the LSTM's shapes, `workers` threads at once."""
+def _own_matmuls(x, w_ih, h, w_hh, gates, step_out, steps: int) -> None:
+    torch.matmul(x, w_ih, out=gates)
+    for _ in range(steps):
+        torch.matmul(h, w_hh, out=step_out)
+
+
+def _fused_matmuls(xh, w, step_out, steps: int) -> None:
+    for _ in range(steps):
+        torch.matmul(xh, w, out=step_out)
+
+
+def matmul_gflops(m: EventLstm, shapes: collections.Counter[tuple[int, int]], workers: int, reps: int = 2) -> dict:
+    """GFLOP/s per thread (thread CPU time) of plain fp32 matmuls of the LSTM's shapes, `workers` threads at once.
+
+    Every (T, B) batch shape the run computed is replayed as plain torch.matmul, timed (the best of
+    `reps`) and weighted by how often the run computed it: "own" = the LSTM's two matmuls, the input
+    projection (T*B, inputs) @ (inputs, 4 hidden) and T times the recurrent (B, hidden) @ (hidden,
+    4 hidden); "fused" = T times one (B, inputs + hidden) @ (inputs + hidden, 4 hidden).
+    """
     inputs, hidden = m.lstm.input_size, m.lstm.hidden_size
-    flops = steps * rows * lstm_flops_per_step(m)
+    per_step = lstm_flops_per_step(m)
 
-    def own(x, w_ih, h, w_hh, gates, step_out) -> None:
-        torch.matmul(x, w_ih, out=gates)
-        for _ in range(steps):
-            torch.matmul(h, w_hh, out=step_out)
-
-    def fused(xh, w, step_out) -> None:
-        for _ in range(steps):
-            torch.matmul(xh, w, out=step_out)
+    def best(call) -> float:
+        call()
+        times = []
+        for _ in range(reps):
+            began = time.thread_time()
+            call()
+            times.append(time.thread_time() - began)
+        return min(times)
 
     @torch.inference_mode()
-    def worker(kind: str) -> tuple[int, float]:
+    def worker(part: list[tuple[tuple[int, int], int]]) -> dict[str, tuple[float, float]]:
         torch.manual_seed(1)
-        x, w_ih = torch.randn(steps * rows, inputs), torch.randn(inputs, 4 * hidden)
-        h, w_hh = torch.randn(rows, hidden), torch.randn(hidden, 4 * hidden)
-        xh, w = torch.randn(rows, inputs + hidden), torch.randn(inputs + hidden, 4 * hidden)
-        gates, step_out = torch.empty(steps * rows, 4 * hidden), torch.empty(rows, 4 * hidden)
-        call = (lambda: own(x, w_ih, h, w_hh, gates, step_out)) if kind == "own" else (lambda: fused(xh, w, step_out))
-        call()
-        done, began = 0, time.thread_time()
-        while time.thread_time() - began < seconds:
-            call()
-            done += 1
-        return done, time.thread_time() - began
+        w_ih, w_hh = torch.randn(inputs, 4 * hidden), torch.randn(hidden, 4 * hidden)
+        w = torch.randn(inputs + hidden, 4 * hidden)
+        totals = {"own": [0.0, 0.0], "fused": [0.0, 0.0]}
+        for (steps, rows), count in part:
+            x, h = torch.randn(steps * rows, inputs), torch.randn(rows, hidden)
+            xh = torch.randn(rows, inputs + hidden)
+            gates, step_out = torch.empty(steps * rows, 4 * hidden), torch.empty(rows, 4 * hidden)
 
-    out = {}
+            own = functools.partial(_own_matmuls, x, w_ih, h, w_hh, gates, step_out, steps)
+            fused = functools.partial(_fused_matmuls, xh, w, step_out, steps)
+            for kind, call in (("own", own), ("fused", fused)):
+                totals[kind][0] += count * steps * rows * per_step
+                totals[kind][1] += count * best(call)
+        return {k: (v[0], v[1]) for k, v in totals.items()}
+
+    items = sorted(shapes.items())
+    parts = [items[i::workers] for i in range(workers)]
     # As in predict_buckets: one torch (and MKL) thread in each worker thread.
     with torch_threads(1), ThreadPoolExecutor(workers, initializer=torch.set_num_threads, initargs=(1,)) as pool:
-        for kind in ("own", "fused"):
-            results = list(pool.map(worker, [kind] * workers))
-            out[kind] = sum(d * flops for d, _ in results) / sum(s for _, s in results) / 1e9
-    return out
+        results = list(pool.map(worker, parts))
+    return {
+        kind: sum(r[kind][0] for r in results) / sum(r[kind][1] for r in results) / 1e9 for kind in ("own", "fused")
+    }
 
 
 def events_in(files: dict[int, list[str]]) -> int:
@@ -179,8 +201,7 @@ def throughput(args: argparse.Namespace) -> None:
     real = events * args.runs
     lstm_real = real * per_step / timer.cpu / 1e9
     lstm_computed = computed * per_step / timer.cpu / 1e9
-    (steps, rows), _ = max(timer.shapes.items(), key=lambda kv: kv[0][0] * kv[0][1] * kv[1])
-    plain = matmul_gflops(m, steps, rows, args.workers)
+    plain = matmul_gflops(m, timer.shapes, args.workers)
     width = m.lstm.input_size + m.lstm.hidden_size
     print(
         f"LSTM: {per_step:,} FLOPs per step; {computed / real - 1:.1%} of the steps computed are padding; "
@@ -188,8 +209,8 @@ def throughput(args: argparse.Namespace) -> None:
     )
     print(f"LSTM achieved GFLOP/s per thread: {lstm_real:.1f} on real events, {lstm_computed:.1f} on steps computed")
     print(
-        f"plain fp32 torch.matmul per thread, {args.workers} threads, at the run's most common batch "
-        f"(T={steps}, B={rows}): the LSTM's own matmuls {plain['own']:.1f} GFLOP/s, "
+        f"plain fp32 torch.matmul per thread, {args.workers} threads, the run's {len(timer.shapes)} batch shapes "
+        f"(T, B) replayed: the LSTM's own matmuls {plain['own']:.1f} GFLOP/s, "
         f"one fused (B, {width}) @ ({width}, {4 * m.lstm.hidden_size}) per step {plain['fused']:.1f} GFLOP/s"
     )
     print(
