@@ -278,11 +278,12 @@ class SequenceData:
         held_out = validation_mask(self.profile_id, validation_share)
         return self.take(np.flatnonzero(~held_out)), self.take(np.flatnonzero(held_out))
 
-    def batch(self, rows: np.ndarray) -> Batch:
-        """Rows `rows` padded at the end to the longest of them (padding repeats a row's last event)."""
+    def batch(self, rows: np.ndarray, steps: int | None = None) -> Batch:
+        """Rows `rows` padded at the end to the longest of them, or to `steps` if longer (padding
+        repeats a row's last event)."""
         rows = np.asarray(rows, dtype=np.int64)
         lengths = self.lengths[rows]
-        width = int(lengths.max())
+        width = max(int(lengths.max()), steps or 0)
         starts = self.offsets[rows]
         # (T, B): gathered straight into the steps-first layout, no transposed copies later.
         pos = np.minimum(starts[None, :] + np.arange(width)[:, None], (starts + lengths - 1)[None, :])
@@ -308,20 +309,25 @@ class SequenceData:
         rng: np.random.Generator | None = None,
         pool_batches: int = 32,
         max_events: int | None = None,
+        step_multiple: int = 1,
+        row_multiple: int = 1,
     ) -> list[np.ndarray]:
         """Row indices per batch, rows of a batch of similar length.
 
-        Without `rng`: all rows sorted by length (scoring); with `max_events` a batch also holds
-        no more rows than fit that many padded events (rows x its longest row), so long histories
-        come in smaller batches. With `rng`: rows shuffled, sorted by length within pools of
-        `pool_batches` batches, and the batches shuffled (training).
+        Without `rng`: all rows sorted by length (scoring). With `max_events`, a batch also holds
+        no more rows than fit that many padded events, its rows times its steps: its longest row
+        rounded up to a multiple of `step_multiple` (`padded_steps`); its rows are a multiple of
+        `row_multiple` where they can be. Long histories so come in smaller batches, and batch
+        shapes repeat. With `rng`: rows shuffled, sorted by length within pools of `pool_batches`
+        batches, and the batches shuffled (training).
         """
         lengths = self.lengths
         if rng is None:
             order = np.argsort(lengths, kind="stable")
             if max_events is None:
                 return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
-            return [order[a:b] for a, b in _event_bounded(lengths[order], batch_size, max_events)]
+            steps = padded_steps(lengths[order], step_multiple)
+            return [order[a:b] for a, b in _event_bounded(steps, batch_size, max_events, row_multiple)]
         perm = rng.permutation(len(lengths))
         batches: list[np.ndarray] = []
         pool = batch_size * pool_batches
@@ -332,19 +338,24 @@ class SequenceData:
         return [batches[i] for i in rng.permutation(len(batches))]
 
 
-def _event_bounded(sorted_lengths: np.ndarray, batch_size: int, max_events: int) -> list[tuple[int, int]]:
-    """[start, end) of consecutive batches of ascending lengths: each as many rows as fit in
-    batch_size rows and max_events padded events (rows x the last row's length), at least one."""
-    bounds, start, n = [], 0, len(sorted_lengths)
+def padded_steps(lengths: np.ndarray, multiple: int) -> np.ndarray:
+    """Lengths rounded up to a multiple of `multiple`: the steps a batch of them is padded to."""
+    lengths = np.asarray(lengths, dtype=np.int64)
+    return -(-lengths // multiple) * multiple
+
+
+def _event_bounded(steps: np.ndarray, batch_size: int, max_events: int, row_multiple: int) -> list[tuple[int, int]]:
+    """[start, end) of consecutive batches over ascending padded steps: each as many rows as fit in
+    batch_size rows and max_events padded events (rows x the last row's steps), at least one, and
+    a multiple of row_multiple unless fewer fit or it is the last batch."""
+    bounds, start, n = [], 0, len(steps)
     rows = np.arange(1, batch_size + 1, dtype=np.int64)
     while start < n:
-        window = sorted_lengths[start : start + batch_size].astype(np.int64)
+        window = steps[start : start + batch_size]
         # Padded events of the first k rows, k = 1, 2, ...: non-decreasing, so a binary search.
         fits = int(np.searchsorted(rows[: len(window)] * window, max_events, side="right"))
-        if fits >= 16 and start + fits < n:
-            # Whole multiples of 8 rows: fewer distinct batch shapes, each of which costs the
-            # fused CPU LSTM a kernel build (about 1 ms) and a cache entry.
-            fits -= fits % 8
+        if fits >= row_multiple and start + fits < n:
+            fits -= fits % row_multiple
         end = start + max(1, fits)
         bounds.append((start, end))
         start = end
