@@ -111,8 +111,11 @@ def summarize(kind: str, rows: int, values: dict[str, np.ndarray]) -> Summary:
     return Summary(kind, rows, counts)
 
 
-def history_features(batch: pa.RecordBatch | pa.Table) -> dict[str, np.ndarray]:
-    """Per-row (and, for event_type, per-event) features of histories in HISTORIES_SCHEMA."""
+def history_features(batch: pa.RecordBatch | pa.Table, hours: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Per-row (and, for event_type, per-event) features of histories in HISTORIES_SCHEMA.
+
+    `hours`: explain.hours_before_cutoff of the batch, when the caller has computed it already.
+    """
     types, offsets = list_parts(batch["event_type"])
     log_dt, _ = list_parts(batch["log_dt"])
     log_price, _ = list_parts(batch["log_price"])
@@ -122,11 +125,13 @@ def history_features(batch: pa.RecordBatch | pa.Table) -> dict[str, np.ndarray]:
     hsl = batch["hours_since_last_event"].to_numpy(zero_copy_only=False).astype(np.float64)
     priced = log_price > 0
     n_priced = np.bincount(row, priced, minlength=rows)
+    if hours is None:
+        hours = hours_before_cutoff(log_dt, offsets, hsl)
     return {
         "n_events": lengths,
         "n_window_events": batch["n_window_events"].to_numpy(zero_copy_only=False),
         "hours_since_last_event": hsl,
-        "events_on_day": np.bincount(row, hours_before_cutoff(log_dt, offsets, hsl) < 24.0, minlength=rows),
+        "events_on_day": np.bincount(row, hours < 24.0, minlength=rows),
         "last_event_hour": batch["last_event_hour"].to_numpy(zero_copy_only=False),
         # The first log_dt of a history is 0 by definition: the mean is over the n - 1 real gaps.
         "log_dt_mean": np.bincount(row, log_dt, minlength=rows) / np.maximum(lengths - 1, 1),

@@ -61,8 +61,8 @@ def hours_before_cutoff(log_dt: np.ndarray, offsets: np.ndarray, hours_since_las
     gap_s = np.expm1(log_dt.astype(np.float64))
     # Seconds from event i to its row's last event: the row's total after i, from one flat cumsum.
     csum = np.cumsum(gap_s)
-    row_end = np.repeat(offsets[1:] - 1, lengths)
-    after = csum[row_end] - csum
+    nonempty = lengths > 0
+    after = np.repeat(csum[offsets[1:][nonempty] - 1], lengths[nonempty]) - csum
     return np.repeat(np.asarray(hours_since_last_event, np.float64), lengths) + after / 3600.0
 
 
@@ -87,12 +87,16 @@ def top_changes(
     # k passes of a per-row argmax (ties: the highest index, the most recent event), each taking
     # its pick out: O(events) per pass, where a full sort of every row would cost O(events log events).
     score = np.abs(change)
-    owner = np.repeat(np.arange(len(starts)), lengths[nonempty])
-    index = np.arange(total)
+    counts = lengths[nonempty]
+    owner = np.repeat(np.arange(len(starts)), counts)
     picks = np.full((k, len(starts)), -1, np.int64)
     for j in range(k if total else 0):
         best = np.maximum.reduceat(score, starts)
-        last = np.maximum.reduceat(np.where(score == best[owner], index, -1), starts)
+        # The events at their row's maximum (usually one a row; a row holds at least one), in
+        # order: the last of each row's run is its most recent.
+        hits = np.flatnonzero(score == np.repeat(best, counts))
+        hit_owner = owner[hits]
+        last = hits[np.r_[hit_owner[1:] != hit_owner[:-1], True]]
         left = best >= 0  # rows shorter than j + 1 events are exhausted (score -1 everywhere)
         picks[j, left] = last[left]
         score[last[left]] = -1.0
@@ -123,15 +127,30 @@ def top_events(
     log_dt, _ = list_parts(histories["log_dt"])
     article, _ = list_parts(histories["article_bucket"])
     hsl = histories["hours_since_last_event"].to_numpy(zero_copy_only=False)
-    picked, picked_offsets, change = top_changes(p, offsets, prior, k)
+    return explanations(p, offsets, types, article, hours_before_cutoff(log_dt, offsets, hsl), prior=prior, k=k)
+
+
+def explanations(
+    probabilities: np.ndarray,
+    offsets: np.ndarray,
+    event_type: np.ndarray,
+    article_bucket: np.ndarray,
+    hours: np.ndarray,
+    *,
+    prior: float | np.ndarray | None = None,
+    k: int = TOP_EVENTS,
+) -> pa.ListArray:
+    """top_events from flat per-event arrays along `offsets` (hours: hours_before_cutoff's)."""
+    if not len(probabilities) == len(event_type) == len(article_bucket) == len(hours) == offsets[-1]:
+        raise ValueError("probabilities must have one value per event of each history")
+    picked, picked_offsets, change = top_changes(probabilities, offsets, prior, k)
     position = picked - np.repeat(offsets[:-1], np.diff(picked_offsets))
-    hours = hours_before_cutoff(log_dt, offsets, hsl)[picked]
     entries = pa.StructArray.from_arrays(
         [
             pa.array(position.astype(np.int16)),
-            _TYPE_NAMES.take(pa.array(types[picked].astype(np.int64))),
-            pa.array(hours.astype(np.float32)),
-            pa.array(article[picked].astype(np.int32)),
+            _TYPE_NAMES.take(pa.array(event_type[picked].astype(np.int64))),
+            pa.array(hours[picked].astype(np.float32)),
+            pa.array(article_bucket[picked].astype(np.int32)),
             pa.array(change[picked].astype(np.float32)),
         ],
         fields=list(EXPLANATION_STRUCT),

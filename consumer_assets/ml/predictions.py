@@ -10,15 +10,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
-from consumer_assets.ml.drift import Summary, summarize_histories, summarize_scores
-from consumer_assets.ml.explain import EXPLANATION_TYPE, top_events
+from consumer_assets.ml.data import SequenceData
+from consumer_assets.ml.drift import Summary, history_features, summarize, summarize_scores
+from consumer_assets.ml.explain import EXPLANATION_TYPE, explanations, hours_before_cutoff, list_parts
 from consumer_assets.ml.labels import Batches, record_batches
 from consumer_assets.ml.model import EventLstm
-from consumer_assets.ml.score import score
+from consumer_assets.ml.score import predict_all
 
 PREDICTIONS_SCHEMA = pa.schema(
     [
@@ -42,11 +44,40 @@ class PredictionSummary:
     histories: Summary = field(default_factory=lambda: Summary.empty("histories"))
     scores: Summary = field(default_factory=lambda: Summary.empty("scores"))
 
-    def add(self, histories: pa.RecordBatch, probability: np.ndarray) -> None:
+    def add(self, histories: pa.RecordBatch, probability: np.ndarray, hours: np.ndarray | None = None) -> None:
+        """Add a batch; `hours`: explain.hours_before_cutoff of its events, if computed already."""
         self.profiles += len(probability)
         self.expected_orders += float(probability.astype(np.float64).sum())
-        self.histories = self.histories + summarize_histories([histories])
+        features = history_features(histories, hours)
+        self.histories = self.histories + summarize("histories", histories.num_rows, features)
         self.scores = self.scores + summarize_scores([probability])
+
+    def __add__(self, other: PredictionSummary) -> PredictionSummary:
+        """Pooled: the summaries of several buckets (or Spark tasks) add up to the day's."""
+        return PredictionSummary(
+            profiles=self.profiles + other.profiles,
+            expected_orders=self.expected_orders + other.expected_orders,
+            histories=self.histories + other.histories,
+            scores=self.scores + other.scores,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able, to travel from a Spark task to the driver (the drift counts via Summary.to_dict)."""
+        return {
+            "profiles": self.profiles,
+            "expected_orders": self.expected_orders,
+            "histories": self.histories.to_dict(),
+            "scores": self.scores.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PredictionSummary:
+        return cls(
+            profiles=int(data["profiles"]),
+            expected_orders=float(data["expected_orders"]),
+            histories=Summary.from_dict(data["histories"]),
+            scores=Summary.from_dict(data["scores"]),
+        )
 
 
 def predict_histories(
@@ -60,15 +91,20 @@ def predict_histories(
     for batch in record_batches(histories):
         if not batch.num_rows:
             continue
-        (scored,) = score(model, [batch], chunk_rows=batch.num_rows)
-        probability = scored["probability"].to_numpy(zero_copy_only=False)
-        summary.add(batch, probability)
+        # Each event's hours before the cut-off, once: the model's age input, the explanations'
+        # times and the drift summary's events of the day all read them.
+        log_dt, offsets = list_parts(batch["log_dt"])
+        hours = hours_before_cutoff(log_dt, offsets, batch["hours_since_last_event"].to_numpy(zero_copy_only=False))
+        data = SequenceData.from_batch(batch, label_column="", cutoff_column="", age_hours=hours)
+        probability, per_event = predict_all(model, data, model.config.score_batch_size, per_event=True)
+        assert per_event is not None
+        summary.add(batch, probability, hours)
         yield pa.RecordBatch.from_arrays(
             [
-                scored["profile_id"],
-                scored["probability"],
+                data.profile_id,
+                pa.array(probability),
                 pa.repeat(pa.scalar(model_version, pa.string()), batch.num_rows),
-                top_events(scored["event_probabilities"], batch),
+                explanations(per_event, data.offsets, data.event_type, data.article, hours),
             ],
             schema=PREDICTIONS_SCHEMA,
         )
