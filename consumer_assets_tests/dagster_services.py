@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import dagster as dg
 import requests
 
 from .conftest import free_port, wait_until
@@ -74,6 +75,11 @@ def dagster_services(work_dir: Path, env: dict[str, str], timeout: float = 240) 
     home = work_dir / "dagster_home"
     home.mkdir(parents=True, exist_ok=True)
     (home / "dagster.yaml").write_text(DAGSTER_YAML)
+    # Create and migrate the instance's SQLite storages once, here: the webserver, the daemon and
+    # their code servers starting together would each try, and two of them can stamp the schema
+    # version twice ("alembic_version has more than one head").
+    with dg.DagsterInstance.from_config(str(home)):
+        pass
     env = {
         **os.environ,
         **env,

@@ -23,6 +23,8 @@ from dagster._grpc.client import DagsterGrpcClient
 from dagster._grpc.types import ListRepositoriesResponse
 from dagster._serdes import deserialize_value
 
+from consumer_assets.settings import DAGSTER_YAML
+
 from .conftest import free_port, wait_until
 from .dockerfile import Stage, final_stage, option, with_option
 
@@ -225,7 +227,8 @@ def test_image_command_serves_the_code_location_as_its_user(tmp_path: Path) -> N
 
         # It wrote its Dagster home into the data dir (telemetry off), all of it as the user.
         home = Path(env["DAGSTER_HOME"])
-        assert yaml.safe_load((home / "dagster.yaml").read_text()) == {"telemetry": {"enabled": False}}
+        written = yaml.safe_load((home / "dagster.yaml").read_text())
+        assert written == yaml.safe_load(DAGSTER_YAML) and written["telemetry"] == {"enabled": False}
         written = [data, *data.rglob("*")]
         assert len(written) > 2
         assert {path.lstat().st_uid for path in written} == {uid}, [

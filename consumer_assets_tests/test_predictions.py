@@ -11,7 +11,7 @@ import pytest
 
 from consumer_assets.assets.consumer_histories import consumer_histories
 from consumer_assets.assets.prediction_quality import prediction_quality
-from consumer_assets.assets.predictions import predictions
+from consumer_assets.assets.predictions import PredictionsConfig, predictions
 from consumer_assets.assets.raw_events import raw_events
 from consumer_assets.assets.trained_lstm_model import trained_lstm_model
 from consumer_assets.ml import ModelArtifact
@@ -31,13 +31,17 @@ pytestmark = pytest.mark.slow
 ASSETS = [predictions, prediction_quality, trained_lstm_model, consumer_histories, raw_events]
 
 
-def run(root: str, selection: list, day: dt.date, instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
+def run(
+    root: str, selection: list, day: dt.date, instance: dg.DagsterInstance, on_spark: bool = False
+) -> dg.ExecuteInProcessResult:
+    config = {"predictions": PredictionsConfig(on_spark=True)} if on_spark else {}
     return dg.materialize(
         ASSETS,
         selection=selection,
-        resources={**storage_resources(root), "spark": SparkResource(), "landing": LandingZone()},
+        resources={**storage_resources(root), "spark": SparkResource(master="local[2]"), "landing": LandingZone()},
         partition_key=day.isoformat(),
         instance=instance,
+        run_config=dg.RunConfig(ops=config),
         raise_on_error=False,
     )
 
@@ -85,6 +89,12 @@ def test_scores_explains_and_judges_a_day(tmp_path) -> None:
     checks = {e.check_name: e for e in scored.get_asset_check_evaluations()}
     assert set(checks) == {"input_drift", "score_drift"} and checks["input_drift"].partition == str(D)
     assert checks["input_drift"].severity == dg.AssetCheckSeverity.WARN
+
+    # The same scores from one Spark task per profile bucket, committed as a new version.
+    assert run(root, [predictions], D, dg.DagsterInstance.ephemeral(), on_spark=True).success
+    on_spark = store.read("predictions", [D])
+    again = dict(zip(on_spark["profile_id"].to_pylist(), on_spark["probability"].to_pylist(), strict=True))
+    assert again.keys() == got.keys() and all(abs(again[p] - got[p]) < 1e-6 for p in got)
 
     judged = run(root, [prediction_quality], D, instance)
     assert judged.success

@@ -5,14 +5,14 @@ Scored on CPU, streamed batch by batch, with the newest approved model trained o
 failed. Drift checks compare the day's history features and scores with the trailing days'.
 """
 
-import os
+import shutil
 from collections.abc import Iterator
 from typing import Any
 
 import dagster as dg
 import numpy as np
-import pyarrow as pa
-import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+from pydantic import Field
 
 from consumer_assets import quality
 from consumer_assets.assets.consumer_histories import HISTORIES
@@ -20,19 +20,21 @@ from consumer_assets.assets.daily import daily_asset, daily_checks
 from consumer_assets.assets.trailing import trailing_metadata
 from consumer_assets.assets.trained_lstm_model import MODEL
 from consumer_assets.automation.conditions import after_upstream_updates
-from consumer_assets.histories import HISTORIES_SCHEMA
 from consumer_assets.ml import ModelArtifact
-from consumer_assets.ml.device import torch_threads
 from consumer_assets.ml.drift import PSI_WARN, Summary, check_drift
 from consumer_assets.ml.metrics import score_deciles
-from consumer_assets.ml.predictions import PREDICTIONS_SCHEMA, PredictionSummary, predict_histories
-from consumer_assets.ml.score import CHUNK_ROWS
+from consumer_assets.ml.predict_files import predict_buckets
+from consumer_assets.ml.predictions import PREDICTIONS_SCHEMA
+from consumer_assets.ml.spark_scoring import score_on_spark
 from consumer_assets.partitions import partition_day
+from consumer_assets.resources.spark import SparkResource
 from consumer_assets.resources.storage import Storage, table_metadata
+from consumer_assets.settings import data_dir
 from consumer_assets.storage.registry import ModelRegistry
-from consumer_assets.storage.tables import DATE
+from consumer_assets.storage.tables import DATE, TableFiles
 
 PREDICTIONS = dg.AssetKey("predictions")
+PARTITIONING = (DATE, "profile_bucket")  # as the histories they score
 INPUT_DRIFT, SCORE_DRIFT = "input_drift", "score_drift"
 
 CHECK_SPECS = daily_checks(
@@ -57,6 +59,16 @@ def drift_check(name: str, current: Summary, trailing: list[Summary]) -> dg.Asse
     )
 
 
+class PredictionsConfig(dg.Config):
+    """Where the scoring runs."""
+
+    on_spark: bool = Field(
+        default=False,
+        description="Score each profile bucket in its own Spark task (the `spark` resource's cluster), for a shop "
+        "beyond one machine. Off: in this process, buckets side by side on every core.",
+    )
+
+
 @daily_asset(
     key=PREDICTIONS,
     ins={"consumer_histories": dg.AssetIn(HISTORIES)},
@@ -67,25 +79,48 @@ def drift_check(name: str, current: Summary, trailing: list[Summary]) -> dg.Asse
     # Scores as soon as histories[D] are there, with the model in force (not waiting for model[D]).
     automation_condition=after_upstream_updates(ignore=MODEL),
 )
-def predictions(context: dg.AssetExecutionContext, storage: Storage, consumer_histories: ds.Dataset) -> Iterator[Any]:
+def predictions(
+    context: dg.AssetExecutionContext,
+    config: PredictionsConfig,
+    storage: Storage,
+    spark: SparkResource,
+    consumer_histories: TableFiles,
+) -> Iterator[Any]:
     """Score every profile's history with the approved model in force on D; keep its top-3 explaining events."""
-    key = context.partition_key
+    key, day = context.partition_key, partition_day(context.partition_key)
     registry = ModelRegistry(storage.artifacts(), MODEL.path[-1])
-    approved = registry.require_in_force(partition_day(key))
-    model = ModelArtifact.from_files(registry.load(approved.version)).model
+    approved = registry.require_in_force(day)
+    model_files = registry.load(approved.version)
 
     tables = storage.tables()
-    write = tables.begin(PREDICTIONS.path[-1], PREDICTIONS_SCHEMA)
-    summary = PredictionSummary()
-    probabilities = []
-    batches = consumer_histories.to_batches(columns=HISTORIES_SCHEMA.names, batch_size=CHUNK_ROWS)
-    with torch_threads(os.cpu_count()):  # every core: the step has nothing else to run
-        for batch in predict_histories(model, batches, approved.label, summary):
-            write.write_file(pa.Table.from_batches([batch]), {DATE: key})
-            probabilities.append(batch["probability"].to_numpy(zero_copy_only=False))
-    if not write.files:  # a day without histories still gets its (empty) partition
-        write.write_file(PREDICTIONS_SCHEMA.empty_table(), {DATE: key})
-    commit = write.commit([key], {"run_id": context.run.run_id, "model_version": approved.label})
+    write = tables.begin(PREDICTIONS.path[-1], PREDICTIONS_SCHEMA, PARTITIONING)
+    staging = data_dir() / "staging" / context.run.run_id
+    # Executors (or this process) read the histories where they are and write into the table's
+    # folder when they reach it; else through this machine's disk, as the histories job does.
+    remote = config.on_spark and spark.reads_storage
+    try:
+        paths = consumer_histories.uris() if remote else consumer_histories.local_paths(staging / "inputs")
+        files_by_bucket: dict[int, list[str]] = {}
+        for data_file, path in zip(consumer_histories.files, paths, strict=True):
+            files_by_bucket.setdefault(int(data_file.partition["profile_bucket"]), []).append(path)
+        out_dir = write.uri if remote or tables.location.is_local else (staging / "outputs").as_uri()
+        if config.on_spark:
+            written, summary = score_on_spark(
+                spark.spark_session, files_by_bucket, model_files, approved.label, out_dir, write.id, day
+            )
+        else:
+            model = ModelArtifact.from_files(model_files).model
+            written, summary = predict_buckets(model, files_by_bucket, out_dir, day, approved.label, write.id)
+        for path, bucket in written:
+            write.adopt_file(path, {DATE: key, "profile_bucket": bucket})
+        probabilities = [
+            pq.read_table(tables.location.path(PREDICTIONS.path[-1], f.path), columns=["probability"],
+                          filesystem=tables.location.fs)["probability"].to_numpy()
+            for f in write.files
+        ]  # fmt: skip
+        commit = write.commit([key], {"run_id": context.run.run_id, "model_version": approved.label})
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     deciles = score_deciles(np.concatenate(probabilities) if probabilities else np.zeros(0))
     context.log.info(f"{key}: {summary.profiles} profiles scored with {approved.label}")
 

@@ -21,7 +21,7 @@ from pydantic import Field
 from consumer_assets.settings import STORAGE_ENV, storage_uri
 from consumer_assets.storage.artifacts import ArtifactStore
 from consumer_assets.storage.filesystem import resolve
-from consumer_assets.storage.tables import Commit, TableFiles, TableStore
+from consumer_assets.storage.tables import Commit, PartitionNotFoundError, TableFiles, TableStore
 
 
 def table_name(asset_key: dg.AssetKey) -> str:
@@ -90,9 +90,13 @@ class DeltaIOManager(dg.ConfigurableIOManager):
             raise TypeError(f"{table} is not partitioned: every table asset has daily partitions")
         keys = list(context.asset_partition_keys)
         wanted = context.dagster_type.typing_type
-        if wanted is TableFiles:
-            return TableFiles(tables, table, tables.files(table, keys))
-        dataset = tables.dataset(table, keys)
+        try:
+            if wanted is TableFiles:
+                return TableFiles(tables, table, tables.files(table, keys))
+            dataset = tables.dataset(table, keys)
+        except PartitionNotFoundError as exc:
+            # Not an outage: retrying cannot make a missing upstream partition appear.
+            raise dg.Failure(str(exc), allow_retries=False) from exc
         if wanted is pa.Table:
             return dataset.to_table()
         return dataset
