@@ -1,1 +1,1 @@
-"""Jobs, schedules and sensors."""
+"""Jobs, schedules, sensors, automation conditions, table maintenance and the main-job runner."""

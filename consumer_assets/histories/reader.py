@@ -43,7 +43,7 @@ def read_events(paths: list[tuple[str, int]], lo_ms: int, hi_ms: int, bucket: in
         table = pq.read_table(local, filesystem=fs, columns=list(EVENT_COLUMNS), filters=in_window)
         if not table.num_rows:
             continue
-        # Which bucket a file holds comes from its place in the day's manifest; check the data
+        # Which bucket a file holds comes from its profile_bucket partition; check the data
         # agrees, so a partition written in another layout fails loudly instead of mixing profiles.
         strays = profile_bucket(table["profile_id"], file_buckets) != bucket % file_buckets
         if strays.any():

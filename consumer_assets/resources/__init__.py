@@ -1,1 +1,1 @@
-"""Dagster resources: storage IO manager, landing zone, Spark."""
+"""Dagster resources: storage (tables, artifacts) and the IO manager that loads inputs, landing zone, Spark."""

@@ -1,1 +1,1 @@
-"""Storage: URIs to pyarrow filesystems, and the atomic, manifest-committed partition store."""
+"""Storage (no Dagster): URIs to filesystems, Delta tables, checksummed artifacts, the model registry."""
