@@ -22,6 +22,7 @@ from consumer_assets.ml.simulated import simulate_histories
 from consumer_assets.resources.landing import LandingZone
 from consumer_assets.resources.spark import SparkResource
 from consumer_assets.resources.storage import storage_resources
+from consumer_assets.simulation import ShopParams
 from consumer_assets.storage.tables import TableStore
 
 D = dt.date(2026, 5, 20)  # the first day trained; D+1 the second
@@ -40,9 +41,11 @@ def write_raw_events(store: TableStore, events: pa.Table, days: list[dt.date]) -
     write.commit(days)
 
 
-def build_shop(root: str, cutoffs: list[dt.date] = CUTOFFS, event_days: int = 14) -> pa.Table:
+def build_shop(
+    root: str, cutoffs: list[dt.date] = CUTOFFS, event_days: int = 14, params: ShopParams | None = None
+) -> pa.Table:
     """Histories of `cutoffs` and raw_events of D-12 .. D-12+event_days-1 into `root`; returns the events."""
-    simulated = simulate_histories(4000, 3, cutoffs)
+    simulated = simulate_histories(4000, 3, cutoffs, params)
     store = TableStore.at(root)
     events = simulated.events.cast(RAW_EVENTS_SCHEMA)
     write_raw_events(store, events, [D - dt.timedelta(days=12 - k) for k in range(event_days)])

@@ -22,10 +22,11 @@ from consumer_assets.ml.score import predict
 from consumer_assets.resources.landing import LandingZone
 from consumer_assets.resources.spark import SparkResource
 from consumer_assets.resources.storage import storage_resources
+from consumer_assets.simulation import Sale, ShopParams
 from consumer_assets.storage.registry import ModelRegistry
 from consumer_assets.storage.tables import TableStore
 
-from .model_shop import CUTOFFS, D, build_shop, train
+from .model_shop import CUTOFFS, FAST, D, build_shop, train
 
 pytestmark = pytest.mark.slow
 ASSETS = [predictions, prediction_quality, trained_lstm_model, consumer_histories, raw_events]
@@ -105,3 +106,29 @@ def test_scores_explains_and_judges_a_day(tmp_path) -> None:
     assert 0.5 < quality["expected_orders"].value / quality["actual_orders"].value < 2
     assert len(quality["calibration"].value.records) == 10
     assert store.read("prediction_quality", [D])["actual_orders"].to_pylist() == [quality["actual_orders"].value]
+
+
+def test_a_sale_sets_off_the_drift_check_and_quality_records_the_miss(tmp_path) -> None:
+    # A model trained before a sale week; predictions for the 8 days before the sale and its first day.
+    root = (tmp_path / "storage").as_uri()
+    sale = Sale(D + dt.timedelta(days=9), days=7, lift=3.0, activity_lift=4.0)
+    days = [D + dt.timedelta(days=k) for k in range(1, 10)]  # D+1 .. the sale's first day
+    build_shop(root, [*CUTOFFS, D, *days], event_days=13 + 10 + 7, params=ShopParams(sale=sale))
+    assert train(root, D, FAST.model_copy(update={"auc_margin": 1.0})).success  # approved: in force
+    instance = dg.DagsterInstance.ephemeral()
+    drift = {}
+    for day in days:
+        result = run(root, [predictions], day, instance)
+        assert result.success
+        drift[day] = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+    assert all(drift[day]["input_drift"] for day in days[1:-1])  # ordinary days against ordinary days
+    assert not drift[sale.start]["input_drift"]  # the sale's first day against the 7 before it
+
+    def orders_ratio(day: dt.date) -> float:
+        judged = run(root, [prediction_quality], day, instance)
+        assert judged.success
+        (meta,) = [m.metadata for m in judged.asset_materializations_for_node("prediction_quality")]
+        return meta["orders_ratio"].value  # actual / expected ordering profiles
+
+    # A day whose week is before the sale: about as many orders as expected; the sale's week: far more.
+    assert orders_ratio(D + dt.timedelta(days=1)) < 1.5 < 2.0 < orders_ratio(sale.start)

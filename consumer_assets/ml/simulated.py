@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 
 from consumer_assets.histories import WINDOW_DAYS, encode_histories
 from consumer_assets.ml.labels import LABEL_DAYS, order_profiles, with_labels
-from consumer_assets.simulation import ShopSimulator
+from consumer_assets.simulation import ShopParams, ShopSimulator
 
 
 @dataclass(frozen=True)
@@ -35,12 +35,15 @@ class SimulatedHistories:
         )
 
 
-def simulate_histories(profiles: int, seed: int, cutoffs: list[dt.date]) -> SimulatedHistories:
-    """Simulate from the first cut-off's window start to 7 days after the last cut-off."""
+def simulate_histories(
+    profiles: int, seed: int, cutoffs: list[dt.date], params: ShopParams | None = None
+) -> SimulatedHistories:
+    """Simulate from the first cut-off's window start to 7 days after the last cut-off (with `params`,
+    say a sale, if given)."""
     days = sorted(set(cutoffs))
     start = days[0] - dt.timedelta(days=WINDOW_DAYS - 1)
     end = days[-1] + dt.timedelta(days=LABEL_DAYS)
-    sim = ShopSimulator(profiles, seed, start)
+    sim = ShopSimulator(profiles, seed, start, params)
     tables, truths = [], []
     while sim.day < end:
         tables.append(sim.step())
