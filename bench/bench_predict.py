@@ -20,12 +20,17 @@ Printed:
   batches). Time: the thread CPU time spent inside the LSTM module (forward hooks), so a thread
   waiting for a core shared with other work does not count as slow LSTM;
 - beside it, in the same process and the same way (--workers threads, torch on one thread
-  each, thread CPU time), plain fp32 torch.matmul of the LSTM's own shapes at the most common
-  batch shape of the run: the input projection (T*B, inputs) @ (inputs, 4 hidden) once and the
-  recurrent (B, hidden) @ (hidden, 4 hidden) T times (the same FLOPs as the LSTM), and one
-  fused (B, inputs + hidden) @ (inputs + hidden, 4 hidden) per step; and the ratios;
-- peak RSS (ru_maxrss) of a child process that scores --memory-profiles histories, for each
-  size, with the RSS before scoring (imports, model, table listing) beside it.
+  each, thread CPU time), plain fp32 torch.matmul of the LSTM's own shapes: every (T, B) batch
+  shape the run computed, replayed and weighted by how often it ran, as the input projection
+  (T*B, inputs) @ (inputs, 4 hidden) once and the recurrent (B, hidden) @ (hidden, 4 hidden)
+  T times (exactly the FLOPs counted for the LSTM), and as one fused (B, inputs + hidden) @
+  (inputs + hidden, 4 hidden) per step; and the ratios. The LSTM does more than its matmuls
+  (the gates' sigmoids and tanh, the cell update), so the ratio says how close the fused
+  kernel comes to matmul speed;
+- peak RSS (ru_maxrss, and VmHWM as a check) of a child process that scores
+  --memory-profiles histories, for each size, with its RSS before scoring (imports, model,
+  table listing) beside it. Memory rises over a process's first few dozen chunks (allocator
+  pools, the fused LSTM's kernel cache) and is flat after: 100k profiles are 16 chunks.
 
 The measuring runs in child processes (bench/predict_run.py) started by this one, which imports
 nothing big: Linux carries a parent's peak RSS over into a child's ru_maxrss across fork and

@@ -10,10 +10,12 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
 import torch
 
+from consumer_assets.histories.reader import open_path
 from consumer_assets.ml import EventLstm, SequenceData, score
 from consumer_assets.ml.batches import padded_steps
 from consumer_assets.ml.drift import summarize_histories, summarize_scores
@@ -163,3 +165,18 @@ def test_a_bucket_without_rows_gets_an_empty_file(model: EventLstm, histories: p
     summary = predict_bucket(model, [str(empty)], out, "v")
     table = pq.read_table(out)
     assert table.num_rows == 0 and table.schema.equals(PREDICTIONS_SCHEMA) and summary.profiles == 0
+
+
+def test_a_bucket_on_s3_reads_and_writes_there(model: EventLstm, histories: pa.Table, s3_root: str) -> None:
+    fs, root = open_path(s3_root)
+    fs.create_dir(f"{root}/histories")
+    with fs.open_output_stream(f"{root}/histories/part-0.parquet") as out:
+        pq.write_table(histories, out)
+    out_path = output_path(f"{s3_root}/predictions", D, 0, "w3")
+    summary = predict_bucket(model, [f"{s3_root}/histories/part-0.parquet"], out_path, "v")
+    written = pq.read_table(open_path(out_path)[1], filesystem=fs).cast(PREDICTIONS_SCHEMA)
+    expected = pa.Table.from_batches(list(predict_histories(model, histories, "v", PredictionSummary())))
+    assert written.equals(expected) and summary.profiles == histories.num_rows
+    # Only the file itself: nothing staged beside it.
+    listed = fs.get_file_info(pafs.FileSelector(f"{root}/predictions", recursive=True))
+    assert [i.path for i in listed if i.type == pafs.FileType.File] == [open_path(out_path)[1]]

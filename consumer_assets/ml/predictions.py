@@ -16,6 +16,7 @@ import numpy as np
 import pyarrow as pa
 
 from consumer_assets.ml.data import SequenceData
+from consumer_assets.ml.device import torch_threads
 from consumer_assets.ml.drift import Summary, history_features, summarize, summarize_scores
 from consumer_assets.ml.explain import EXPLANATION_TYPE, explanations, hours_before_cutoff, list_parts
 from consumer_assets.ml.labels import Batches, record_batches
@@ -81,12 +82,15 @@ class PredictionSummary:
 
 
 def predict_histories(
-    model: EventLstm, histories: Batches, model_version: str, summary: PredictionSummary
+    model: EventLstm, histories: Batches, model_version: str, summary: PredictionSummary, *, threads: int | None = 1
 ) -> Iterator[pa.RecordBatch]:
     """PREDICTIONS_SCHEMA batches for HISTORIES_SCHEMA rows, one per input batch, in input order.
 
     Each batch is also added to `summary`. Give batches of about ml.score.CHUNK_ROWS rows (a dataset's
     `to_batches(batch_size=...)`): bigger ones cost memory, smaller ones sort less well by length.
+    Torch scores each batch on `threads` threads (None: as set): one is fastest on CPU, where a
+    scoring op is too small to share out; ml.predict_files uses more cores by scoring profile
+    buckets side by side.
     """
     for batch in record_batches(histories):
         if not batch.num_rows:
@@ -96,7 +100,8 @@ def predict_histories(
         log_dt, offsets = list_parts(batch["log_dt"])
         hours = hours_before_cutoff(log_dt, offsets, batch["hours_since_last_event"].to_numpy(zero_copy_only=False))
         data = SequenceData.from_batch(batch, label_column="", cutoff_column="", age_hours=hours)
-        probability, per_event = predict_all(model, data, model.config.score_batch_size, per_event=True)
+        with torch_threads(threads):
+            probability, per_event = predict_all(model, data, model.config.score_batch_size, per_event=True)
         assert per_event is not None
         summary.add(batch, probability, hours)
         yield pa.RecordBatch.from_arrays(
