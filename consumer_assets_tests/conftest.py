@@ -100,3 +100,12 @@ def layout(tmp_path_factory: pytest.TempPathFactory) -> dict:
     return write_layout(
         edge_rows() + random_rows(3), root, {day: 2 if day < D - dt.timedelta(days=10) else 4 for day in DAYS}
     )
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread() -> Iterator[None]:
+    """Torch on one thread for a module's tests (ml.device.torch_threads, restored afterwards)."""
+    from consumer_assets.ml.device import torch_threads
+
+    with torch_threads(1):
+        yield

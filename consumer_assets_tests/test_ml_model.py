@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
-from collections.abc import Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -30,17 +29,11 @@ from consumer_assets.ml.device import autocast, bf16_enabled
 from consumer_assets.ml.score import predict_all
 from consumer_assets.ml.simulated import SimulatedHistories, simulate_histories
 
+# One torch thread: the suite runs beside other processes on two cores, where OpenMP spinning costs most.
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 D = dt.date(2026, 4, 20)
 TINY = LstmConfig(type_dim=4, article_dim=2, brand_dim=2, category_dim=2, hidden=8, epochs=1, batch_size=64)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread() -> Iterator[None]:
-    """One thread: the suite runs beside other processes on two cores, where OpenMP spinning costs most."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ whatever the batching; one file per profile bucket, written whole."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +12,6 @@ import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
-import torch
 
 from consumer_assets.histories.reader import open_path
 from consumer_assets.ml import EventLstm, SequenceData, score
@@ -27,13 +25,8 @@ from consumer_assets.ml.score import predict_all
 from . import scoring_inputs
 from .scoring_inputs import D, bucket_files
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+# One torch thread: the suite runs beside other processes on two cores, where OpenMP spinning costs most.
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
-from collections.abc import Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -29,17 +28,11 @@ from consumer_assets.ml.labels import STOPPING_SALT, validation_mask
 from consumer_assets.ml.metrics import auc, nll
 from consumer_assets.ml.simulated import simulate_histories
 
+# One torch thread: the suite runs beside other processes on two cores, where OpenMP spinning costs most.
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 D = dt.date(2026, 6, 14)
 SMALL = LstmConfig(hidden=16, epochs=6, batch_size=64, warmup_steps=20, validation_share=0.4)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread() -> Iterator[None]:
-    """One thread: the suite runs beside other processes on two cores, where OpenMP spinning costs most."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
