@@ -28,7 +28,8 @@ from consumer_assets.ingest.validate import REASONS, ValidatedDay
 from consumer_assets.partitions import daily_partitions, partition_day, trailing_keys
 from consumer_assets.resources.landing import LandingZone
 from consumer_assets.resources.storage import Storage, table_metadata
-from consumer_assets.storage.tables import DATE, TableStore, TableWrite
+from consumer_assets.storage.tables import DATE, TableStore
+from consumer_assets.storage.writes import TableWrite
 
 RAW_EVENTS = dg.AssetKey("raw_events")
 QUARANTINE = dg.AssetKey("raw_events_quarantine")
