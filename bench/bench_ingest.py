@@ -1,10 +1,10 @@
 """Benchmark: the shop simulator and raw_events ingestion for one day, against DuckDB, with peak memory.
 
-Each measurement runs in a fresh subprocess, so its peak RSS (getrusage) is its own. Ingestion
-(validate, de-duplicate, quarantine, bucket by profile, write Parquet) and the reference, DuckDB's
-`read_json` of the same gzip JSON Lines written to Parquet with no validation at all, run
-alternately --runs times each; the figures are medians. Both write zstd Parquet to local disk,
-so the ratio compares the work of ingestion, not a storage layer.
+Each measurement runs in a fresh subprocess, so its peak RSS (getrusage) is its own. Ingestion is
+raw_events' own code for a day (validate, de-duplicate, quarantine, bucket by profile, write the
+Delta tables' Parquet files and commit them); the reference is DuckDB's `read_json` of the same
+gzip JSON Lines written to one Parquet file with no validation at all. They run alternately --runs
+times each; the figures are medians. Both write zstd Parquet to local disk.
 
     .venv/bin/python bench/bench_ingest.py --profiles 1000000 --runs 5
 """
@@ -39,28 +39,24 @@ print(json.dumps({{"records": summary.records, "day_seconds": summary.seconds, "
 """
 
 INGEST = """
-import datetime as dt, json, os, resource, sys, time
-from concurrent.futures import ThreadPoolExecutor
-import pyarrow.parquet as pq
-from consumer_assets.ingest.ingest import ingest_day
-from consumer_assets.ingest.layout import DICTIONARY_COLUMNS, bucketed
-landing, out = sys.argv[1], sys.argv[2]
+import datetime as dt, json, resource, sys, time
+from consumer_assets.assets.raw_events import EVENTS_PARTITIONING, QUARANTINE, RAW_EVENTS, ingest
+from consumer_assets.events.schema import QUARANTINE_SCHEMA, RAW_EVENTS_SCHEMA
+from consumer_assets.resources.landing import LandingZone
+from consumer_assets.storage.tables import TableStore
+landing, out = LandingZone(uri=sys.argv[1]), TableStore.at(sys.argv[2])
 baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 started = time.perf_counter()
-day = ingest_day(landing, dt.date.fromisoformat("{day}"))
-validated = time.perf_counter()
-os.makedirs(out)
-parts = {{f"part-{{b:05d}}": part for b, part in enumerate(bucketed(day.events))}}
-def write(name, table, dictionary):
-    pq.write_table(table, f"{{out}}/{{name}}.parquet", compression="zstd", use_dictionary=dictionary)
-with ThreadPoolExecutor(os.cpu_count()) as pool:  # one Parquet file per bucket, written side by side
-    done = [pool.submit(write, name, part, list(DICTIONARY_COLUMNS)) for name, part in parts.items()]
-    done += [pool.submit(write, "quarantine", day.quarantine, True)]
-    [f.result() for f in done]
+# What raw_events does for a day: validate, de-duplicate, bucket, write the Delta files, commit both tables.
+events = out.begin(RAW_EVENTS.path[-1], RAW_EVENTS_SCHEMA, EVENTS_PARTITIONING)
+quarantine = out.begin(QUARANTINE.path[-1], QUARANTINE_SCHEMA)
+day, _ = ingest(landing, "{day}", None, events, quarantine)
+quarantine.commit(["{day}"])
+events.commit(["{day}"])
 done = time.perf_counter()
-print(json.dumps({{"landed": day.landed, "kept": day.events.num_rows, "validate_seconds": validated - started,
-                  "total_seconds": done - started, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                  "import_mb": baseline}}))
+print(json.dumps({{"landed": day.figures["landed"], "kept": day.figures["kept"],
+                  "validate_seconds": day.figures["ingest_seconds"], "total_seconds": done - started,
+                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "import_mb": baseline}}))
 """
 
 DUCKDB = """
@@ -111,11 +107,11 @@ def main() -> None:
         files = landing / day_folder(DAY) / FILE_GLOB
         ingests, ducks = [], []
         for i in range(args.runs):
-            ingests.append(measure(INGEST, landing.as_uri(), str(Path(tmp) / f"ingest{i}")))
+            ingests.append(measure(INGEST, landing.as_uri(), (Path(tmp) / f"ingest{i}").as_uri()))
             ducks.append(measure(DUCKDB, str(files), str(Path(tmp) / f"duck{i}.parquet")))
         ingest_s, duck_s = median(ingests, "total_seconds"), median(ducks, "total_seconds")
         peak, imports, duck_peak = median(ingests, "peak_mb"), median(ingests, "import_mb"), median(ducks, "peak_mb")
-        print("raw_events ingest (validate, de-duplicate, quarantine, bucket, write Parquet):")
+        print("raw_events ingest (validate, de-duplicate, quarantine, bucket, write and commit Delta):")
         print(f"  validate       {median(ingests, 'validate_seconds'):7.2f} s")
         print(f"  total          {ingest_s:7.2f} s   {records / ingest_s:>12,.0f} events/s")
         print(f"  peak RSS       {peak:7.0f} MB   (of which {imports:.0f} MB after imports)")

@@ -23,7 +23,7 @@ from consumer_assets.assets.daily import daily_asset, daily_checks
 from consumer_assets.assets.trailing import check_result, trailing_metadata
 from consumer_assets.events.bucketing import NUM_PROFILE_BUCKETS
 from consumer_assets.events.schema import QUARANTINE_SCHEMA, RAW_EVENTS_SCHEMA
-from consumer_assets.ingest.layout import bucketed
+from consumer_assets.ingest.layout import DICTIONARY_COLUMNS, write_bucketed
 from consumer_assets.ingest.validate import REASONS, ValidatedDay
 from consumer_assets.partitions import daily_partitions, partition_day, trailing_keys
 from consumer_assets.resources.landing import LandingZone
@@ -97,8 +97,11 @@ def ingest(
     day: ValidatedDay = landing.ingest(partition_day(key), earlier_ids=earlier)
     seconds = time.perf_counter() - started
     events = day.events
-    for bucket, part in enumerate(bucketed(events, NUM_PROFILE_BUCKETS)):
-        events_write.write_file(part, {DATE: key, "profile_bucket": bucket})
+
+    def write(bucket: int, part: pa.Table) -> None:
+        events_write.write_file(part, {DATE: key, "profile_bucket": bucket}, dictionary=DICTIONARY_COLUMNS)
+
+    write_bucketed(events, write, NUM_PROFILE_BUCKETS)
     quarantine_write.write_file(day.quarantine, {DATE: key})
     type_counts = dict(sorted(_value_counts(events["event_type"]).items()))
     figures = {

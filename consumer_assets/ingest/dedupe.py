@@ -33,6 +33,7 @@ class CheckedSource:
     quarantine: pa.Table  # QUARANTINE_SCHEMA, in line order
     maybe_repeats: pa.Table  # RAW_LINES_SCHEMA, ascending line numbers
     lines: int
+    fingerprints: np.ndarray | None = None  # of the events' ids (`fingerprint`), if already computed
 
 
 class RepeatFilter:
@@ -46,8 +47,9 @@ class RepeatFilter:
     def __init__(self) -> None:
         self._bits = np.zeros(1 << 21, np.uint8)
 
-    def flag(self, event_ids: pa.ChunkedArray | pa.Array) -> np.ndarray:
-        slot = fingerprint(event_ids) >> np.uint64(40)
+    def flag(self, fingerprints: np.ndarray) -> np.ndarray:
+        """Which of these ids (by `fingerprint`) may have occurred before, in earlier blocks or this one."""
+        slot = fingerprints >> np.uint64(40)
         byte, bit = slot >> np.uint64(3), np.left_shift(np.uint8(1), (slot & np.uint64(7)).astype(np.uint8))
         flagged = (self._bits[byte] & bit) != 0
         ordered = np.sort(slot)
@@ -104,7 +106,11 @@ def dedupe(
     events = pa.concat_tables([CHECKED_SCHEMA.empty_table(), *(s.events for s in sources)])
     source_of = np.repeat(np.arange(len(sources)), [s.events.num_rows for s in sources])
     ids = as_string_array(events["event_id"])
-    first_row = _first_rows(ids)
+    if all(s.fingerprints is not None for s in sources):
+        fingerprints = np.concatenate([np.zeros(0, np.uint64), *(s.fingerprints for s in sources)])
+    else:
+        fingerprints = fingerprint(ids)
+    first_row = _first_rows(ids, fingerprints)
     rows = np.arange(len(ids))
     repeat = first_row != rows
     earlier_day, day_of_row = pa.array([], pa.string()), np.full(len(ids), -1)
@@ -147,11 +153,10 @@ def dedupe(
     return ValidatedDay(kept, quarantine, {c["values"]: c["counts"] for c in counts})
 
 
-def _first_rows(ids: pa.Array) -> np.ndarray:
+def _first_rows(ids: pa.Array, fingerprints: np.ndarray) -> np.ndarray:
     """For each row, the row where its id occurs first."""
     first_row = np.arange(len(ids))
     # Only ids whose fingerprint occurs twice can repeat: compare those exactly (few, or none).
-    fingerprints = fingerprint(ids)
     ordered = np.sort(fingerprints)
     shared = ordered[1:][ordered[1:] == ordered[:-1]]
     if len(shared):

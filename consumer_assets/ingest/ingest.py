@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 import pyarrow as pa
 
 from consumer_assets.events.schema import QUARANTINE_SCHEMA
-from consumer_assets.ingest.dedupe import RAW_LINES_SCHEMA, CheckedSource, RepeatFilter, dedupe
+from consumer_assets.ingest.dedupe import RAW_LINES_SCHEMA, CheckedSource, RepeatFilter, dedupe, fingerprint
 from consumer_assets.ingest.fastpath import ParseStats, check_block
-from consumer_assets.ingest.landing import LandedFile, LandingDay, LandingDayError, LandingRules, open_day
-from consumer_assets.ingest.validate import CHECKED_SCHEMA, ValidatedDay, check_lines
+from consumer_assets.ingest.landing import LandingDay, LandingDayError, LandingRules, LineBlock, open_day
+from consumer_assets.ingest.validate import CHECKED_SCHEMA, CheckedFile, ValidatedDay, check_lines
+
+# Blocks being validated at once, per worker: enough to keep every worker busy while the
+# reading thread decompresses the next one, few enough that memory stays a handful of blocks.
+_IN_FLIGHT_PER_WORKER = 2
 
 
 def ingest_day(
@@ -29,21 +36,13 @@ def ingest_day(
     """Validate every line of a complete landed day; raises LandingDayError if it is missing or incomplete.
 
     `earlier_ids` (columns event_id, date) are the ids kept on earlier days: a line repeating one is
-    quarantined as `duplicate_event_id`. `workers` threads validate files side by side (default
-    one per core; the work is in Arrow and numpy, which release the GIL). `vectorised=False` runs
-    the per-line rules alone, the slow reference the vectorised path must agree with.
+    quarantined as `duplicate_event_id`. `workers` threads validate blocks side by side (default
+    one per core), whether the day is one file or many: the work is in Arrow, numpy and ISA-L,
+    which release the GIL. `vectorised=False` runs the per-line rules alone, the slow reference
+    the vectorised path must agree with.
     """
     landed = open_day(landing_uri, day, rules, now=now)
-    workers = max(1, min(workers or os.cpu_count() or 1, len(landed.files)))
-
-    def check(file: LandedFile) -> CheckedSource:
-        return check_file(day, landed, file, vectorised=vectorised)
-
-    if workers == 1:
-        sources = [check(f) for f in landed.files]
-    else:
-        with ThreadPoolExecutor(workers, thread_name_prefix="ingest") as pool:
-            sources = list(pool.map(check, landed.files))
+    sources = check_files(day, landed, workers=max(1, workers or os.cpu_count() or 1), vectorised=vectorised)
 
     def reread(k: int, numbers: np.ndarray) -> list[bytes]:
         return landed.read_lines_at(landed.files[k], numbers)
@@ -58,31 +57,88 @@ def ingest_day(
     return result
 
 
-def check_file(day: dt.date, landed: LandingDay, file: LandedFile, *, vectorised: bool = True) -> CheckedSource:
-    """Validate one file block by block; its memory is a block's lines plus the valid events so far."""
-    events, quarantine, maybe_repeats = [CHECKED_SCHEMA.empty_table()], [QUARANTINE_SCHEMA.empty_table()], []
-    repeats, stats = RepeatFilter(), ParseStats()
-    lines = 0
-    for block in landed.blocks(file):
-        if vectorised and not stats.dense:
-            checked = check_block(day, file.name, block, stats)
-        else:
-            numbers = range(block.first_line, block.first_line + len(block.ends))
-            checked = check_lines(day, file.name, block.lines(), numbers)
-        flagged = repeats.flag(checked.events["event_id"])
+@dataclasses.dataclass
+class _CheckedBlock:
+    block: LineBlock
+    checked: CheckedFile
+    fingerprints: np.ndarray  # of the kept events' ids
+    stats: ParseStats  # the parse failures of this block alone
+
+
+class _FileChecks:
+    """One file's checked blocks, taken in line order: its memory is its valid events and a few raw lines."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.events, self.quarantine = [CHECKED_SCHEMA.empty_table()], [QUARANTINE_SCHEMA.empty_table()]
+        self.maybe_repeats = [RAW_LINES_SCHEMA.empty_table()]
+        self.fingerprints: list[np.ndarray] = [np.zeros(0, np.uint64)]
+        self.repeats, self.stats, self.lines = RepeatFilter(), ParseStats(), 0
+
+    def add(self, done: _CheckedBlock) -> None:
+        block, checked = done.block, done.checked
+        flagged = self.repeats.flag(done.fingerprints)
         if flagged.any():
             numbers = np.asarray(checked.events["line_number"])[flagged]
             at = numbers - block.first_line
             starts = np.r_[0, block.ends[:-1] + 1][at].tolist()
             raw = [block.data[s:e] for s, e in zip(starts, block.ends[at].tolist(), strict=True)]
-            maybe_repeats.append(pa.table([pa.array(numbers), pa.array(raw, pa.binary())], schema=RAW_LINES_SCHEMA))
-        events.append(checked.events)
-        quarantine.append(checked.quarantine)
-        lines += len(block.ends)
-    return CheckedSource(
-        file.name,
-        pa.concat_tables(events),
-        pa.concat_tables(quarantine),
-        pa.concat_tables([RAW_LINES_SCHEMA.empty_table(), *maybe_repeats]),
-        lines,
-    )
+            self.maybe_repeats.append(
+                pa.table([pa.array(numbers), pa.array(raw, pa.binary())], schema=RAW_LINES_SCHEMA)
+            )
+        self.events.append(checked.events)
+        self.quarantine.append(checked.quarantine)
+        self.fingerprints.append(done.fingerprints)
+        self.stats.lines += done.stats.lines
+        self.stats.failures += done.stats.failures
+        self.lines += len(block.ends)
+
+    def source(self) -> CheckedSource:
+        return CheckedSource(
+            self.name,
+            pa.concat_tables(self.events),
+            pa.concat_tables(self.quarantine),
+            pa.concat_tables(self.maybe_repeats),
+            self.lines,
+            np.concatenate(self.fingerprints),
+        )
+
+
+def check_files(day: dt.date, landed: LandingDay, *, workers: int = 1, vectorised: bool = True) -> list[CheckedSource]:
+    """Validate the day's files block by block on `workers` threads, while this thread reads (decompresses) ahead.
+
+    At most a few blocks per worker are in flight, and each file's results are taken in line order.
+    """
+    files = [_FileChecks(f.name) for f in landed.files]
+
+    def check(k: int, block: LineBlock, stats: ParseStats) -> _CheckedBlock:
+        before = dataclasses.replace(stats)
+        if vectorised and not stats.dense:
+            checked = check_block(day, files[k].name, block, stats)
+        else:
+            numbers = range(block.first_line, block.first_line + len(block.ends))
+            checked = check_lines(day, files[k].name, block.lines(), numbers)
+        own = ParseStats(stats.lines - before.lines, stats.failures - before.failures)
+        return _CheckedBlock(block, checked, fingerprint(checked.events["event_id"]), own)
+
+    def blocks() -> Iterator[tuple[int, LineBlock, ParseStats]]:
+        for k, file in enumerate(landed.files):
+            for block in landed.blocks(file):
+                # A copy of the file's parse failures so far (blocks in flight not counted yet).
+                yield k, block, dataclasses.replace(files[k].stats)
+
+    if workers == 1:
+        for k, block, stats in blocks():
+            files[k].add(check(k, block, stats))
+    else:
+        pending: deque[tuple[int, Future[_CheckedBlock]]] = deque()
+        with ThreadPoolExecutor(workers, thread_name_prefix="ingest") as pool:
+            for k, block, stats in blocks():
+                pending.append((k, pool.submit(check, k, block, stats)))
+                while len(pending) > _IN_FLIGHT_PER_WORKER * workers:
+                    k_done, future = pending.popleft()
+                    files[k_done].add(future.result())
+            while pending:
+                k_done, future = pending.popleft()
+                files[k_done].add(future.result())
+    return [f.source() for f in files]

@@ -11,12 +11,17 @@ Producers say differently that a day is complete (see events.landing for the lay
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import BinaryIO
 
 import numpy as np
 import pyarrow.fs as pafs
+from isal import igzip
+from isal.isal_zlib import error as IsalError
 
 from consumer_assets.events.landing import (
     DATE_FOLDERS,
@@ -98,27 +103,32 @@ class LandingDay:
         """The file's lines in blocks of about BLOCK_BYTES; LandingDayError if unreadable or not as its marker says."""
         block_bytes = block_bytes or BLOCK_BYTES
         lines = 0
-        compression = "gzip" if is_gzip(file.name) else None
         try:
             if file.size:  # an empty file is no gzip stream, yet an empty delivery
-                with self.folder.fs.open_input_stream(self.folder.path(file.name), compression=compression) as stream:
-                    rest = b""
-                    while chunk := stream.read(block_bytes):
-                        data = rest + chunk if rest else chunk
-                        cut = data.rfind(b"\n") + 1
-                        data, rest = (data[:cut], data[cut:]) if cut < len(data) else (data, b"")
-                        if data:
-                            block = _block(lines + 1, data)
-                            lines += len(block.ends)
-                            yield block
-                    if rest:  # a last line without a newline is a line all the same
-                        yield _block(lines + 1, rest + b"\n")
-                        lines += 1
-        except OSError as exc:
-            kind = "gzip-compressed" if compression else "plain"
+                with self._open(file) as stream:
+                    while data := stream.read(block_bytes):
+                        if data[-1:] != b"\n":  # end the block with the line it cut
+                            data += stream.readline()
+                            if data[-1:] != b"\n":  # a last line without a newline is a line all the same
+                                data += b"\n"
+                        block = _block(lines + 1, data)
+                        lines += len(block.ends)
+                        yield block
+        except (OSError, EOFError, IsalError) as exc:  # EOFError: a truncated gzip stream
+            kind = "gzip-compressed" if is_gzip(file.name) else "plain"
             raise LandingDayError(f"{self.uri(file.name)} cannot be read as {kind} text: {exc}") from exc
         if file.lines is not None and lines != file.lines:
             raise LandingDayError(f"{self.uri(file.name)} holds {lines} lines but {MARKER} promises {file.lines}")
+
+    @contextmanager
+    def _open(self, file: LandedFile) -> Iterator[BinaryIO]:
+        """The file's decompressed bytes. gzip through ISA-L: 3-6x faster than zlib, and without the GIL."""
+        with self.folder.fs.open_input_stream(self.folder.path(file.name), compression=None) as stream:
+            if is_gzip(file.name):
+                with igzip.IGzipFile(fileobj=stream) as unzipped:
+                    yield unzipped
+            else:
+                yield io.BufferedReader(stream)  # for readline
 
     def read_lines_at(self, file: LandedFile, numbers: np.ndarray) -> list[bytes]:
         """The raw lines with these (ascending, 1-based) numbers, read again from the file."""

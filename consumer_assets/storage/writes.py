@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
+import threading
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -47,6 +49,8 @@ class TableWrite:
         self._delta = store._open_or_create(table, full, list(partition_by))
         self._full_schema = full
         self.files: list[DataFile] = []
+        self._numbers = itertools.count()  # file names, taken once each, also by threads writing side by side
+        self._lock = threading.Lock()
 
     @property
     def uri(self) -> str:
@@ -54,7 +58,9 @@ class TableWrite:
         return self.store.uri(self.table)
 
     def _relative(self, partition: Mapping[str, Any]) -> str:
-        return f"{partition_path(partition)}/part-{self.id}-{len(self.files):05d}.parquet"
+        with self._lock:
+            number = next(self._numbers)
+        return f"{partition_path(partition)}/part-{self.id}-{number:05d}.parquet"
 
     def _add(self, relative: str, partition: Mapping[str, Any]) -> DataFile:
         location = self.store.location
@@ -62,18 +68,30 @@ class TableWrite:
         rows = pq.read_metadata(path, filesystem=location.fs).num_rows
         size = location.fs.get_file_info(path).size
         data_file = DataFile(relative, {k: str(v) for k, v in partition.items()}, rows, size)
-        self.files.append(data_file)
+        with self._lock:
+            self.files.append(data_file)
         return data_file
 
-    def write_file(self, data: pa.Table, partition: Mapping[str, Any]) -> DataFile:
-        """Write one Parquet file of `partition` (the partition columns live in its path, not inside)."""
+    def write_file(
+        self, data: pa.Table, partition: Mapping[str, Any], *, dictionary: Sequence[str] | None = None
+    ) -> DataFile:
+        """Write one Parquet file of `partition` (the partition columns live in its path, not inside).
+
+        `dictionary`: the only columns to dictionary-encode (default: all); for columns of nearly
+        unique values (ids) a dictionary costs time and bytes for nothing. Threads may write
+        files of one write side by side.
+        """
         location = self.store.location
         relative = self._relative(partition)
         path = location.path(self.table, relative)
         if location.is_local:
             location.fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
         pq.write_table(
-            data.select(self.schema.names).cast(self.schema), path, filesystem=location.fs, compression=COMPRESSION
+            data.select(self.schema.names).cast(self.schema),
+            path,
+            filesystem=location.fs,
+            compression=COMPRESSION,
+            use_dictionary=True if dictionary is None else list(dictionary),
         )
         return self._add(relative, partition)
 
