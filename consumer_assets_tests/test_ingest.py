@@ -13,6 +13,7 @@ import pytest
 
 from consumer_assets.events.landing import MARKER, day_folder
 from consumer_assets.events.schema import RAW_EVENTS_SCHEMA
+from consumer_assets.ingest import landing as landing_module
 from consumer_assets.ingest.dedupe import fingerprint
 from consumer_assets.ingest.ingest import ingest_day
 from consumer_assets.ingest.landing import LandingDayError
@@ -97,16 +98,21 @@ def test_duplicates_keep_the_first_occurrence_across_files(tmp_path: Path) -> No
     assert day.landed == 7 + 3
 
 
-def test_parallel_workers_give_the_same_result(tmp_path: Path) -> None:
+@pytest.mark.parametrize("one_file", [False, True], ids=["three files", "one file of many blocks"])
+def test_parallel_workers_give_the_same_result(tmp_path: Path, one_file: bool, monkeypatch: pytest.MonkeyPatch) -> None:
     files = {
         f"events-{i:04d}.jsonl.gz": [line(event(n)) for n in range(i * 40, i * 40 + 50)] + [BAD_LINES["wrong_type"]]
         for i in range(3)
     }
+    if one_file:  # blocks of a few lines: the workers share the file, repeats span blocks in flight at once
+        monkeypatch.setattr(landing_module, "BLOCK_BYTES", 700)
+        files = {"events.jsonl.gz": [row for rows in files.values() for row in rows]}
     uri = land(tmp_path, files)
-    serial, parallel = ingest_day(uri, DAY, workers=1), ingest_day(uri, DAY, workers=2)
+    serial, parallel = ingest_day(uri, DAY, workers=1), ingest_day(uri, DAY, workers=3)
     assert parallel.events.equals(serial.events)
     assert parallel.quarantine.equals(serial.quarantine)
     assert serial.reasons == {"wrong_type": 3, "duplicate_event_id": 20}
+    assert pc.all(pc.is_valid(parallel.quarantine["raw_line"])).as_py()
 
 
 def test_missing_incomplete_and_inconsistent_days_name_the_path(tmp_path: Path) -> None:

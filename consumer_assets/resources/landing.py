@@ -34,7 +34,8 @@ class LandingZone(dg.ConfigurableResource):
         default=60.0, ge=0, description="Quiet period that completes a day without a marker (require_marker=False)."
     )
     workers: int | None = Field(
-        default=None, description="Threads that validate a day's files side by side; default one per core."
+        default=None,
+        description="Threads that validate a day's blocks (of one file or several) side by side; default one per core.",
     )
 
     def resolved_uri(self) -> str:
