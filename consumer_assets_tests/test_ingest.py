@@ -227,3 +227,11 @@ def test_ids_alike_in_fingerprint_are_told_apart(tmp_path: Path) -> None:
     assert day.events["event_id"].to_pylist() == alike
     assert day.quarantine["line_number"].to_pylist() == [4]
     assert day.quarantine["detail"].to_pylist() == [f"event_id {alike[1]} already kept from e.jsonl.gz line 2"]
+    # Kept on an earlier day: one id of the three, and one more of their fingerprint that is not here today.
+    earlier = pa.table(
+        {"event_id": ["aaaaaaaa-w-bbbbbbbb", alike[1]], "date": pa.array([dt.date(2026, 3, 2)] * 2, pa.date32())}
+    )
+    day = ingest_day(land(tmp_path, {"e.jsonl.gz": lines}), DAY, earlier_ids=earlier)
+    assert day.events["event_id"].to_pylist() == [alike[0], alike[2]]
+    assert day.quarantine["line_number"].to_pylist() == [2, 4]
+    assert set(day.quarantine["detail"].to_pylist()) == {f"event_id {alike[1]} already kept on 2026-03-02"}
