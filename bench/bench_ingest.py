@@ -7,6 +7,7 @@ gzip JSON Lines written to one Parquet file with no validation at all. They run 
 times each; the figures are medians. Both write zstd Parquet to local disk.
 
     .venv/bin/python bench/bench_ingest.py --profiles 1000000 --runs 5
+    .venv/bin/python bench/bench_ingest.py --profiles 1000000 --runs 5 --lookback 2   # as raw_events runs daily
 """
 
 from __future__ import annotations
@@ -28,10 +29,10 @@ DAY = dt.date(2026, 10, 5)
 SIMULATE = """
 import datetime as dt, json, resource, sys, time
 from consumer_assets.simulation import simulate_to_landing
-landing, profiles, seed, corrupt = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+landing, profiles, seed, corrupt, days = sys.argv[1], *map(int, sys.argv[2:4]), float(sys.argv[4]), int(sys.argv[5])
 started = time.perf_counter()
-(summary,) = simulate_to_landing(landing, dt.date.fromisoformat("{day}"), 1, profiles=profiles, seed=seed,
-                                 corrupt=corrupt)
+*_, summary = simulate_to_landing(landing, dt.date.fromisoformat("{day}") - dt.timedelta(days=days - 1), days,
+                                  profiles=profiles, seed=seed, corrupt=corrupt)
 total = time.perf_counter() - started
 rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps({{"records": summary.records, "day_seconds": summary.seconds, "total_seconds": total,
@@ -39,23 +40,25 @@ print(json.dumps({{"records": summary.records, "day_seconds": summary.seconds, "
 """
 
 INGEST = """
-import datetime as dt, json, resource, sys, time
-from consumer_assets.assets.raw_events import EVENTS_PARTITIONING, QUARANTINE, RAW_EVENTS, ingest
+import json, resource, sys, time
+from consumer_assets.assets.raw_events import EVENTS_PARTITIONING, QUARANTINE, RAW_EVENTS, earlier_ids, ingest
 from consumer_assets.events.schema import QUARANTINE_SCHEMA, RAW_EVENTS_SCHEMA
 from consumer_assets.resources.landing import LandingZone
 from consumer_assets.storage.tables import TableStore
-landing, out = LandingZone(uri=sys.argv[1]), TableStore.at(sys.argv[2])
+landing, out, day, lookback = LandingZone(uri=sys.argv[1]), TableStore.at(sys.argv[2]), sys.argv[3], int(sys.argv[4])
 baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 started = time.perf_counter()
-# What raw_events does for a day: validate, de-duplicate, bucket, write the Delta files, commit both tables.
+# What raw_events does for a day: read the ids kept on the lookback days, validate, de-duplicate,
+# bucket, write the Delta files, commit both tables.
+earlier = earlier_ids(out, day, lookback, {{}})
 events = out.begin(RAW_EVENTS.path[-1], RAW_EVENTS_SCHEMA, EVENTS_PARTITIONING)
 quarantine = out.begin(QUARANTINE.path[-1], QUARANTINE_SCHEMA)
-day, _ = ingest(landing, "{day}", None, events, quarantine)
-quarantine.commit(["{day}"])
-events.commit(["{day}"])
+done_day, _ = ingest(landing, day, earlier, events, quarantine)
+quarantine.commit([day])
+events.commit([day])
 done = time.perf_counter()
-print(json.dumps({{"landed": day.figures["landed"], "kept": day.figures["kept"],
-                  "validate_seconds": day.figures["ingest_seconds"], "total_seconds": done - started,
+print(json.dumps({{"landed": done_day.figures["landed"], "kept": done_day.figures["kept"],
+                  "validate_seconds": done_day.figures["ingest_seconds"], "total_seconds": done - started,
                   "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "import_mb": baseline}}))
 """
 
@@ -92,11 +95,18 @@ def main() -> None:
     parser.add_argument("--simulator-runs", type=int, default=1)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--corrupt", type=float, default=0.0, help="share of bad records in the landed day")
+    parser.add_argument(
+        "--lookback",
+        type=int,
+        default=0,
+        help="days before the measured one that are simulated and ingested first, so its event ids are looked up "
+        "among theirs as raw_events does (its duplicate_lookback_days, 2 by default)",
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
-        landing = Path(tmp) / "landing"
-        sim_args = (str(landing), str(args.profiles), str(args.seed), str(args.corrupt))
+        landing, storage = Path(tmp) / "landing", (Path(tmp) / "storage").as_uri()
+        sim_args = (str(landing), str(args.profiles), str(args.seed), str(args.corrupt), str(args.lookback + 1))
         sims = [measure(SIMULATE, *sim_args) for _ in range(args.simulator_runs)]
         records, day_s = sims[0]["records"], median(sims, "day_seconds")
         print(f"simulator: {args.profiles:,} profiles, one day = {records:,} landed records (corrupt {args.corrupt})")
@@ -104,14 +114,18 @@ def main() -> None:
         print(f"  incl. set-up   {median(sims, 'total_seconds'):7.2f} s   (traits, catalog, burn-in)")
         print(f"  peak RSS       {median(sims, 'peak_mb'):7.0f} MB")
 
+        for n in range(args.lookback, 0, -1):  # the earlier days, each with its own lookback
+            measure(INGEST, landing.as_uri(), storage, (DAY - dt.timedelta(days=n)).isoformat(), str(args.lookback))
         files = landing / day_folder(DAY) / FILE_GLOB
         ingests, ducks = [], []
         for i in range(args.runs):
-            ingests.append(measure(INGEST, landing.as_uri(), (Path(tmp) / f"ingest{i}").as_uri()))
+            ingests.append(measure(INGEST, landing.as_uri(), storage, DAY.isoformat(), str(args.lookback)))
             ducks.append(measure(DUCKDB, str(files), str(Path(tmp) / f"duck{i}.parquet")))
         ingest_s, duck_s = median(ingests, "total_seconds"), median(ducks, "total_seconds")
         peak, imports, duck_peak = median(ingests, "peak_mb"), median(ingests, "import_mb"), median(ducks, "peak_mb")
-        print("raw_events ingest (validate, de-duplicate, quarantine, bucket, write and commit Delta):")
+        print("raw_events ingest (validate, de-duplicate, quarantine, bucket, write and commit Delta)")
+        if args.lookback:
+            print(f"  event ids looked up among the {args.lookback} days before, read from raw_events")
         print(f"  validate       {median(ingests, 'validate_seconds'):7.2f} s")
         print(f"  total          {ingest_s:7.2f} s   {records / ingest_s:>12,.0f} events/s")
         print(f"  peak RSS       {peak:7.0f} MB   (of which {imports:.0f} MB after imports)")
