@@ -35,7 +35,7 @@ class CheckedSource:
     quarantine: pa.Table  # QUARANTINE_SCHEMA, in line order
     maybe_repeats: pa.Table  # RAW_LINES_SCHEMA, ascending line numbers
     lines: int
-    fingerprints: np.ndarray | None = None  # of the events' ids (`fingerprint`), if already computed
+    fingerprints: np.ndarray  # of the events' ids (`fingerprint`)
 
 
 class RepeatFilter:
@@ -118,10 +118,7 @@ def dedupe(
     events = pa.concat_tables([CHECKED_SCHEMA.empty_table(), *(s.events for s in sources)])
     source_of = np.repeat(np.arange(len(sources)), [s.events.num_rows for s in sources])
     ids = as_string_array(events["event_id"])
-    if all(s.fingerprints is not None for s in sources):
-        fingerprints = np.concatenate([np.zeros(0, np.uint64), *(s.fingerprints for s in sources)])
-    else:
-        fingerprints = fingerprint(ids)
+    fingerprints = np.concatenate([np.zeros(0, np.uint64), *(s.fingerprints for s in sources)])
     first_row = _first_rows(ids, fingerprints)
     rows = np.arange(len(ids))
     repeat = first_row != rows

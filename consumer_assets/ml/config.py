@@ -35,10 +35,7 @@ class Encoding:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> Encoding:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown encoding fields {unknown}")
+        _refuse_unknown(cls, values, "encoding")
         return cls(**{**values, "action_types": tuple(values.get("action_types", ()))})
 
     def differences(self, other: Encoding) -> list[str]:
@@ -130,8 +127,12 @@ class LstmConfig:
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> LstmConfig:
         """Inverse of to_dict; fields this version does not know are refused, missing ones defaulted."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown config fields {unknown}")
+        _refuse_unknown(cls, values, "config")
         return cls(**values)
+
+
+def _refuse_unknown(cls: type, values: dict[str, Any], what: str) -> None:
+    """ValueError naming the keys of `values` that are no field of the dataclass `cls`."""
+    unknown = sorted(set(values) - {f.name for f in dataclasses.fields(cls)})
+    if unknown:
+        raise ValueError(f"unknown {what} fields {unknown}")
