@@ -5,7 +5,7 @@ setup(
     version="0.1.0",
     description="Daily prediction of which shoppers will order next week, as Dagster assets.",
     python_requires=">=3.11,<3.12",
-    packages=find_packages(exclude=["consumer_assets_tests", "consumer_assets_tests.*"]),
+    packages=find_packages(exclude=["consumer_assets_tests", "consumer_assets_tests.*", "consumer_assets_testing"]),
     install_requires=[
         "dagster==1.13.27",
         "dagster-aws==0.29.27",

@@ -144,7 +144,7 @@ def _descendants(pid: int) -> list[tuple[int, str]]:
 
 
 def child_duckdb(files: dict[str, list[str]], out: Path, runs: int) -> dict[str, object]:
-    from consumer_assets_tests.histories_oracle import connect, list_histories_sql, native_bucket_sql
+    from consumer_assets_testing.oracle import connect, list_histories_sql, native_bucket_sql
 
     paths = [f for day in files.values() for f in day]
     times = []
@@ -217,7 +217,7 @@ def main() -> None:
     parser.add_argument("--spark-driver-memory", default="2g")
     parser.add_argument("--child", choices=["duckdb", "spark"], help=argparse.SUPPRESS)
     args = parser.parse_args()
-    sys.path.insert(0, str(ROOT))  # the oracle lives in the tests folder, not in the package
+    sys.path.insert(0, str(ROOT))  # the oracle (consumer_assets_testing) is not part of the package
 
     from consumer_assets.events.bucketing import NUM_PROFILE_BUCKETS
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import shutil
+import sys
 import time
 from pathlib import Path
 
@@ -26,9 +27,12 @@ import pyarrow.parquet as pq
 
 from consumer_assets.events.bucketing import NUM_PROFILE_BUCKETS, profile_bucket
 from consumer_assets.histories.schema import HISTORIES_SCHEMA
-from consumer_assets.ml.simulated import simulate_histories
 from consumer_assets.storage.filesystem import resolve
 from consumer_assets.storage.tables import TableStore
+
+# Shared with the tests, not installed with the package: importable from the project root.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from consumer_assets_testing.simulated import simulate_histories
 
 DAY = dt.date(2026, 4, 20)
 TABLE = "consumer_histories"

@@ -28,9 +28,10 @@ sys.path.insert(0, str(ROOT))
 
 from predict_data import DAY, files_by_bucket, histories_table  # noqa: E402
 
-from consumer_assets.ml import EventLstm, LstmConfig  # noqa: E402
-from consumer_assets.ml.device import torch_threads  # noqa: E402
-from consumer_assets.ml.predict_files import predict_buckets  # noqa: E402
+from consumer_assets.ml.model.config import LstmConfig  # noqa: E402
+from consumer_assets.ml.model.device import torch_threads  # noqa: E402
+from consumer_assets.ml.model.network import EventLstm  # noqa: E402
+from consumer_assets.ml.scoring.buckets import predict_buckets  # noqa: E402
 
 MODEL_VERSION = "2026-04-13/v1"
 

@@ -27,19 +27,19 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from consumer_assets.ml import (
-    LogisticBaseline,
-    LstmConfig,
-    SequenceData,
-    baseline_features,
-    predict,
-    train,
-    training_cutoffs,
-)
-from consumer_assets.ml.evaluate import AUC_TOLERANCE, NLL_TOLERANCE, compare_models
-from consumer_assets.ml.labels import STOPPING_SALT, validation_mask
-from consumer_assets.ml.metrics import auc, nll, paired_bootstrap
-from consumer_assets.ml.simulated import simulate_histories
+from consumer_assets.ml.model.config import LstmConfig
+from consumer_assets.ml.scoring.predict import predict
+from consumer_assets.ml.training.baseline import LogisticBaseline, baseline_features
+from consumer_assets.ml.training.data import SequenceData
+from consumer_assets.ml.training.day import training_cutoffs
+from consumer_assets.ml.training.evaluate import AUC_TOLERANCE, NLL_TOLERANCE, compare_models
+from consumer_assets.ml.training.labels import STOPPING_SALT, validation_mask
+from consumer_assets.ml.training.metrics import auc, nll, paired_bootstrap
+from consumer_assets.ml.training.train import train
+
+# Shared with the tests, not installed with the package: importable from the project root.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from consumer_assets_testing.simulated import simulate_histories
 
 
 def tuned_baseline(train_data: SequenceData, cs: list[float]) -> tuple[LogisticBaseline, list[dict[str, float]]]:

@@ -91,11 +91,12 @@ def simulate(
 def run(start: dt.datetime, days: int, profiles: int, seed: int, corrupt: float) -> None:
     """The main job: simulate days of the shop, then ingest, build histories, train and predict."""
     from consumer_assets.automation.runner import run_days
+    from consumer_assets.definitions import defs
     from consumer_assets.settings import dagster_home, storage_uri
 
     shown = ("kept", "quarantined", "profiles", "length_p50", "spark_seconds")
     headline: dict[str, object] = {}
-    for result in run_days(start.date(), days, profiles=profiles, seed=seed, corrupt=corrupt, echo=click.echo):
+    for result in run_days(defs, start.date(), days, profiles=profiles, seed=seed, corrupt=corrupt, echo=click.echo):
         for event in result.get_asset_materialization_events():
             materialization = event.step_materialization_data.materialization
             meta = {k: v.value for k, v in materialization.metadata.items()}

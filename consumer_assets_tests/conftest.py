@@ -3,40 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
-import socket
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import boto3
 import pytest
 import requests
 
-S3_CREDENTIALS = {
-    # moto accepts any key; these are not secrets, only what the test server is told.
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_REGION": "us-east-1",
-}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_until(condition, timeout: float, what: str) -> None:
-    """Poll `condition` until it holds (no fixed sleeps); fail naming `what` after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.1)
+from consumer_assets_tests.support.services import S3_CREDENTIALS, free_port, s3_client, wait_until
 
 
 @pytest.fixture(scope="session")
@@ -74,11 +50,6 @@ def s3_root(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
     return f"s3://{bucket}/consumer-assets"
 
 
-def s3_client():
-    """An independent client (boto3) for reading back what the code under test wrote."""
-    return boto3.client("s3", endpoint_url=os.environ["AWS_ENDPOINT_URL"])
-
-
 @pytest.fixture
 def local_root(tmp_path: Path) -> str:
     return (tmp_path / "storage").as_uri()
@@ -94,7 +65,7 @@ def storage_root(request: pytest.FixtureRequest) -> str:
 def layout(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """raw_events in the bucketed layout, four buckets, except older days written with two: the layout
     grew without a rewrite (histories_helpers.write_layout)."""
-    from .histories_helpers import DAYS, D, edge_rows, random_rows, write_layout
+    from consumer_assets_tests.support.histories import DAYS, D, edge_rows, random_rows, write_layout
 
     root = tmp_path_factory.mktemp("raw_events")
     return write_layout(
@@ -105,7 +76,7 @@ def layout(tmp_path_factory: pytest.TempPathFactory) -> dict:
 @pytest.fixture(scope="module")
 def one_torch_thread() -> Iterator[None]:
     """Torch on one thread for a module's tests (ml.device.torch_threads, restored afterwards)."""
-    from consumer_assets.ml.device import torch_threads
+    from consumer_assets.ml.model.device import torch_threads
 
     with torch_threads(1):
         yield

@@ -14,8 +14,7 @@ from consumer_assets.automation.sensors import LOOKBACK_DAYS, landing_requests, 
 from consumer_assets.definitions import defs
 from consumer_assets.partitions import daily_partitions, last_partition_key
 from consumer_assets.resources.landing import LandingZone
-
-from .factories import event, land, line
+from consumer_assets_tests.support.factories import event, land, line
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from consumer_assets.cli import main
 from consumer_assets.histories.encode import encode_histories
 from consumer_assets.histories.schema import WINDOW_DAYS
-from consumer_assets.ml.drift import PSI_WARN, Summary, check_drift, summarize_histories, summarize_scores
+from consumer_assets.ml.monitoring.drift import PSI_WARN, Summary, check_drift, summarize_histories, summarize_scores
 from consumer_assets.simulation import Sale, ShopParams, ShopSimulator, order_labels
 
 START = dt.date(2026, 2, 2)

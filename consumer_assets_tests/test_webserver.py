@@ -20,9 +20,8 @@ from playwright.sync_api import Page, expect
 
 from consumer_assets.definitions import defs
 from consumer_assets.simulation import LandedDay, simulate_to_landing
-
-from .browser import Screenshots, chromium_page
-from .dagster_services import DagsterServices, dagster_services
+from consumer_assets_tests.support.browser import Screenshots, chromium_page
+from consumer_assets_tests.support.dagster_services import DagsterServices, dagster_services
 
 # Both tests share one webserver and daemon: `make test` runs a module's tests on one worker (loadfile).
 pytestmark = pytest.mark.slow

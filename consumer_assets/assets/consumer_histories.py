@@ -15,14 +15,14 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
-from consumer_assets import quality
-from consumer_assets.assets.daily import daily_asset, daily_checks, window_mapping
+from consumer_assets.assets.conditions import after_upstream_updates
+from consumer_assets.assets.declare import daily_asset, daily_checks, window_mapping
 from consumer_assets.assets.raw_events import RAW_EVENTS
 from consumer_assets.assets.trailing import check_result, trailing_metadata
-from consumer_assets.automation.conditions import after_upstream_updates
 from consumer_assets.histories import HISTORIES_SCHEMA, NUM_PROFILE_BUCKETS, WINDOW_DAYS, window_days, write_histories
 from consumer_assets.histories.output import WrittenDay
 from consumer_assets.histories.tasks import DayFiles
+from consumer_assets.ml.monitoring import quality
 from consumer_assets.partitions import partition_day, trailing_keys
 from consumer_assets.resources.spark import SparkResource
 from consumer_assets.resources.storage import Storage, table_metadata

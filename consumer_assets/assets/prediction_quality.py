@@ -13,12 +13,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
-from consumer_assets.assets.daily import daily_asset
+from consumer_assets.assets.conditions import after_upstream_updates
+from consumer_assets.assets.declare import daily_asset
 from consumer_assets.assets.predictions import PREDICTIONS
 from consumer_assets.assets.raw_events import RAW_EVENTS
-from consumer_assets.automation.conditions import after_upstream_updates
-from consumer_assets.ml.labels import LABEL_DAYS, order_profiles
-from consumer_assets.ml.metrics import auc, calibration_table, expected_calibration_error, nll
+from consumer_assets.ml.training.labels import LABEL_DAYS, order_profiles
+from consumer_assets.ml.training.metrics import auc, calibration_table, expected_calibration_error, nll
 from consumer_assets.partitions import partition_day
 from consumer_assets.resources.storage import Storage, table_metadata
 

@@ -14,18 +14,18 @@ import numpy as np
 import pyarrow.parquet as pq
 from pydantic import Field
 
-from consumer_assets import quality
+from consumer_assets.assets.conditions import after_upstream_updates
 from consumer_assets.assets.consumer_histories import HISTORIES
-from consumer_assets.assets.daily import daily_asset, daily_checks
+from consumer_assets.assets.declare import daily_asset, daily_checks
 from consumer_assets.assets.trailing import trailing_metadata
 from consumer_assets.assets.trained_lstm_model import MODEL
-from consumer_assets.automation.conditions import after_upstream_updates
-from consumer_assets.ml import ModelArtifact
-from consumer_assets.ml.drift import PSI_WARN, Summary, check_drift
-from consumer_assets.ml.metrics import score_deciles
-from consumer_assets.ml.predict_files import predict_buckets
-from consumer_assets.ml.predictions import PREDICTIONS_SCHEMA
-from consumer_assets.ml.spark_scoring import score_on_spark
+from consumer_assets.ml.model.artifact import ModelArtifact
+from consumer_assets.ml.monitoring import quality
+from consumer_assets.ml.monitoring.drift import PSI_WARN, Summary, check_drift
+from consumer_assets.ml.scoring.buckets import predict_buckets
+from consumer_assets.ml.scoring.predictions import PREDICTIONS_SCHEMA
+from consumer_assets.ml.scoring.spark import score_on_spark
+from consumer_assets.ml.training.metrics import score_deciles
 from consumer_assets.partitions import partition_day
 from consumer_assets.resources.spark import SparkResource
 from consumer_assets.resources.storage import Storage, table_metadata

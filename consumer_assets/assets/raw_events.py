@@ -18,13 +18,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field
 
-from consumer_assets import quality
-from consumer_assets.assets.daily import daily_asset, daily_checks
+from consumer_assets.assets.declare import daily_asset, daily_checks
 from consumer_assets.assets.trailing import check_result, trailing_metadata
 from consumer_assets.events.bucketing import NUM_PROFILE_BUCKETS
 from consumer_assets.events.schema import QUARANTINE_SCHEMA, RAW_EVENTS_SCHEMA
 from consumer_assets.ingest.layout import DICTIONARY_COLUMNS, write_bucketed
 from consumer_assets.ingest.validate import REASONS, ValidatedDay
+from consumer_assets.ml.monitoring import quality
 from consumer_assets.partitions import daily_partitions, partition_day, trailing_keys
 from consumer_assets.resources.landing import LandingZone
 from consumer_assets.resources.storage import Storage, table_metadata

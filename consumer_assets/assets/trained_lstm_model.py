@@ -14,10 +14,14 @@ import pyarrow.dataset as ds
 from pydantic import Field
 
 from consumer_assets.assets.consumer_histories import HISTORIES
-from consumer_assets.assets.daily import daily_asset, daily_checks
+from consumer_assets.assets.declare import daily_asset, daily_checks
 from consumer_assets.assets.raw_events import RAW_EVENTS
 from consumer_assets.histories import HISTORIES_SCHEMA
-from consumer_assets.ml import LABEL_DAYS, Comparison, LstmConfig, ModelArtifact, TrainingOutcome, train_daily
+from consumer_assets.ml.model.artifact import ModelArtifact
+from consumer_assets.ml.model.config import LstmConfig
+from consumer_assets.ml.training.day import TrainingOutcome, train_daily
+from consumer_assets.ml.training.evaluate import Comparison
+from consumer_assets.ml.training.labels import LABEL_DAYS
 from consumer_assets.partitions import partition_day
 from consumer_assets.resources.storage import Storage
 from consumer_assets.storage.registry import Approved, ModelRegistry

@@ -13,7 +13,8 @@ import dagster as dg
 
 from consumer_assets.automation.jobs import RANGE_END, RANGE_START
 from consumer_assets.histories import WINDOW_DAYS
-from consumer_assets.ml import LABEL_DAYS, LstmConfig
+from consumer_assets.ml.model.config import LstmConfig
+from consumer_assets.ml.training.labels import LABEL_DAYS
 from consumer_assets.partitions import daily_partitions
 from consumer_assets.settings import dagster_home, landing_uri
 from consumer_assets.simulation import simulate_to_landing
@@ -43,6 +44,7 @@ def stages_for(start: dt.date, last: dt.date) -> list[Stage]:
 
 
 def run_days(
+    defs: dg.Definitions,
     start: dt.date,
     days: int,
     *,
@@ -51,9 +53,7 @@ def run_days(
     corrupt: float,
     echo: Callable[[str], None] = print,
 ) -> list[dg.ExecuteInProcessResult]:
-    """Simulate `days` days from `start` into the landing zone, then run the chain over them (stages_for)."""
-    from consumer_assets.definitions import defs
-
+    """Simulate `days` days from `start` into the landing zone, then run the chain of `defs` over them (stages_for)."""
     last = start + dt.timedelta(days=days - 1)
     first_key, last_key = daily_partitions.get_first_partition_key(), daily_partitions.get_last_partition_key()
     if first_key is None or last_key is None or start.isoformat() < first_key or last.isoformat() > last_key:

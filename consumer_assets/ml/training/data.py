@@ -1,0 +1,296 @@
+"""Histories as the model reads them: columnar numpy arrays, and padded batches of similar length.
+
+Record batches of HISTORIES_SCHEMA rows are flattened column by column (no Python object per
+history): one array per sequence input over all events, row offsets, and per-row static
+inputs. A batch is a vectorised gather of whole rows, padded at the end to its longest row; rows
+are grouped by length first, so padding stays a few percent of the work.
+
+Besides the stored columns the model gets each event's age at the cut-off (log hours): the sum of
+the gaps after it plus hours_since_last_event. An LSTM finds "an order 2 days ago" far more easily
+in that number than by adding up gaps (it was the input that mattered most in the prototype).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import torch
+
+from consumer_assets.ml.training.batches import Batch, length_batches
+from consumer_assets.ml.training.labels import Batches, record_batches, validation_mask
+
+# Continuous inputs per event, each centred and scaled to about unit range: (x - centre) / scale.
+# Part of INPUT_VERSION: changing them changes what a trained model's weights mean.
+CONTINUOUS = (("log_dt", 5.0, 4.0), ("log_price", 3.0, 2.0), ("log_age_hours", 4.0, 2.0))
+N_CONTINUOUS = len(CONTINUOUS)
+# Inputs about the prediction moment, joined at the output layer: log hours since the last
+# event, the cut-off weekday (one-hot, 7) and the last event's hour of day on the circle (2).
+HOURS_SINCE_CENTRE, HOURS_SINCE_SCALE = 3.0, 2.0
+N_STATIC = 1 + 7 + 2
+
+
+def _flat(column: pa.Array | pa.ChunkedArray, dtype: type) -> tuple[np.ndarray, np.ndarray]:
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    if column.null_count:
+        raise ValueError("history sequences must not be null")
+    lengths = pc.list_value_length(column).to_numpy()
+    return pc.list_flatten(column).to_numpy(zero_copy_only=False).astype(dtype, copy=False), lengths
+
+
+def _static_inputs(hours_since: np.ndarray, weekday: np.ndarray, hour: np.ndarray) -> np.ndarray:
+    static = np.zeros((len(hours_since), N_STATIC), dtype=np.float32)
+    static[:, 0] = (np.log1p(np.maximum(hours_since, 0.0)) - HOURS_SINCE_CENTRE) / HOURS_SINCE_SCALE
+    if len(weekday) and (weekday.min() < 0 or weekday.max() > 6):
+        raise ValueError("cutoff_weekday must be in 0..6")
+    static[np.arange(len(weekday)), 1 + weekday.astype(np.int64)] = 1.0
+    angle = hour.astype(np.float64) * (2 * np.pi / 24)
+    static[:, 8], static[:, 9] = np.sin(angle), np.cos(angle)
+    return static
+
+
+def _age_hours(offsets: np.ndarray, log_dt: np.ndarray, hours_since: np.ndarray) -> np.ndarray:
+    """Hours from each event to the cut-off: hours_since_last_event plus the gaps after the event."""
+    lengths = np.diff(offsets)
+    cum = np.cumsum(np.expm1(log_dt.astype(np.float64)))
+    row_end = np.repeat(cum[offsets[1:] - 1] if len(cum) else np.zeros(len(lengths)), lengths)
+    return np.repeat(hours_since.astype(np.float64), lengths) + (row_end - cum) / 3600.0
+
+
+@dataclass
+class SequenceData:
+    """Histories as flat per-event arrays with row offsets, per-row inputs and optional labels."""
+
+    profile_id: pa.Array
+    offsets: np.ndarray  # int64, n + 1
+    # Ids as int32 (torch's embeddings take them as they are): half the memory of int64.
+    event_type: np.ndarray  # int32 per event
+    article: np.ndarray  # int32 per event
+    brand: np.ndarray
+    category: np.ndarray
+    continuous: np.ndarray  # float32 (events, N_CONTINUOUS), scaled
+    static: np.ndarray  # float32 (n, N_STATIC)
+    # Per row, as stored (the baseline's features read them): hours_since_last_event,
+    # cutoff_weekday, last_event_hour, n_window_events.
+    hours_since: np.ndarray
+    weekday: np.ndarray
+    hour: np.ndarray
+    n_window: np.ndarray
+    label: np.ndarray | None = None  # float32 0/1 per row
+    cutoff: np.ndarray | None = None  # int32 days since the epoch per row, when the source had them
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+    @property
+    def events(self) -> int:
+        return int(self.offsets[-1])
+
+    def age_hours(self) -> np.ndarray:
+        """Hours from each event to the cut-off (float64, flat along offsets)."""
+        _, centre, scale = CONTINUOUS[2]
+        return np.expm1(self.continuous[:, 2].astype(np.float64) * scale + centre)
+
+    @classmethod
+    def from_batches(cls, source: Batches, *, label_column: str = "label", cutoff_column: str = "date") -> SequenceData:
+        """Read HISTORIES_SCHEMA rows (plus `label` and the cut-off day, if present) from a stream."""
+        parts = [
+            cls.from_batch(b, label_column=label_column, cutoff_column=cutoff_column)
+            for b in record_batches(source)
+            if b.num_rows
+        ]
+        return cls.concat(parts) if parts else cls.empty()
+
+    @classmethod
+    def from_batch(
+        cls,
+        batch: pa.RecordBatch,
+        *,
+        label_column: str = "label",
+        cutoff_column: str = "date",
+        age_hours: np.ndarray | None = None,
+    ) -> SequenceData:
+        """One record batch; `age_hours`: each event's hours before the cut-off, if the caller has
+        them already (explain.hours_before_cutoff of the batch gives the same numbers)."""
+        n_events = batch.column("n_events").to_numpy(zero_copy_only=False).astype(np.int64)
+        if len(n_events) and n_events.min() < 1:
+            raise ValueError("every history needs at least one event")
+        flat = {}
+        for name, dtype in (
+            ("event_type", np.int32),
+            ("article_bucket", np.int32),
+            ("brand_bucket", np.int32),
+            ("category_bucket", np.int32),
+            ("log_dt", np.float32),
+            ("log_price", np.float32),
+        ):
+            values, lengths = _flat(batch.column(name), dtype)
+            if not np.array_equal(lengths, n_events):
+                raise ValueError(f"{name} lists do not have n_events items")
+            flat[name] = values
+        offsets = np.zeros(len(n_events) + 1, dtype=np.int64)
+        np.cumsum(n_events, out=offsets[1:])
+        hours_since = batch.column("hours_since_last_event").to_numpy(zero_copy_only=False).astype(np.float32)
+        weekday = batch.column("cutoff_weekday").to_numpy(zero_copy_only=False).astype(np.int8)
+        hour = batch.column("last_event_hour").to_numpy(zero_copy_only=False).astype(np.float32)
+        n_window = batch.column("n_window_events").to_numpy(zero_copy_only=False).astype(np.int32)
+        age = _age_hours(offsets, flat["log_dt"], hours_since) if age_hours is None else age_hours
+        if len(age) != len(flat["log_dt"]):
+            raise ValueError("age_hours must have one value per event")
+        raw = (flat["log_dt"], flat["log_price"], np.log1p(np.maximum(age, 0.0)))
+        # Each input scaled in its own precision (float32 for the stored ones, float64 for the
+        # age), then rounded into one float32 matrix.
+        continuous = np.empty((len(age), N_CONTINUOUS), np.float32)
+        for j, (x, (_, c, s)) in enumerate(zip(raw, CONTINUOUS, strict=True)):
+            continuous[:, j] = (x - c) / s
+        names = batch.schema.names
+        label = None
+        if label_column in names:
+            label = batch.column(label_column).to_numpy(zero_copy_only=False).astype(np.float32)
+        cutoff = None
+        if cutoff_column in names:
+            days = pc.cast(batch.column(cutoff_column), pa.date32())
+            cutoff = pc.cast(days, pa.int32()).to_numpy(zero_copy_only=False).astype(np.int32)
+        return cls(
+            profile_id=batch.column("profile_id").cast(pa.string()),
+            offsets=offsets,
+            event_type=flat["event_type"],
+            article=flat["article_bucket"],
+            brand=flat["brand_bucket"],
+            category=flat["category_bucket"],
+            continuous=continuous,
+            static=_static_inputs(hours_since, weekday, hour),
+            hours_since=hours_since,
+            weekday=weekday,
+            hour=hour,
+            n_window=n_window,
+            label=label,
+            cutoff=cutoff,
+        )
+
+    @classmethod
+    def empty(cls) -> SequenceData:
+        z = np.zeros(0, np.int32)
+        return cls(
+            profile_id=pa.array([], pa.string()),
+            offsets=np.zeros(1, np.int64),
+            event_type=z,
+            article=z,
+            brand=z,
+            category=z,
+            continuous=np.zeros((0, N_CONTINUOUS), np.float32),
+            static=np.zeros((0, N_STATIC), np.float32),
+            hours_since=np.zeros(0, np.float32),
+            weekday=np.zeros(0, np.int8),
+            hour=np.zeros(0, np.float32),
+            n_window=np.zeros(0, np.int32),
+        )
+
+    @classmethod
+    def concat(cls, parts: list[SequenceData]) -> SequenceData:
+        if len(parts) == 1:
+            return parts[0]
+        lengths = np.concatenate([p.lengths for p in parts])
+        offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+
+        def cat(name: str) -> np.ndarray | None:
+            values = [getattr(p, name) for p in parts]
+            if any(v is None for v in values):
+                return None
+            return np.concatenate(values)
+
+        return cls(
+            profile_id=pa.concat_arrays([p.profile_id for p in parts]),
+            offsets=offsets,
+            event_type=cat("event_type"),
+            article=cat("article"),
+            brand=cat("brand"),
+            category=cat("category"),
+            continuous=cat("continuous"),
+            static=cat("static"),
+            hours_since=cat("hours_since"),
+            weekday=cat("weekday"),
+            hour=cat("hour"),
+            n_window=cat("n_window"),
+            label=cat("label"),
+            cutoff=cat("cutoff"),
+        )
+
+    def _event_rows(self, rows: np.ndarray) -> np.ndarray:
+        """Indices of the events of `rows`, row after row."""
+        starts, lengths = self.offsets[rows], self.lengths[rows]
+        ends = np.cumsum(lengths)
+        return np.arange(int(ends[-1]) if len(ends) else 0) + np.repeat(starts - (ends - lengths), lengths)
+
+    def take(self, rows: np.ndarray) -> SequenceData:
+        """The histories at `rows`, in that order."""
+        rows = np.asarray(rows, dtype=np.int64)
+        events = self._event_rows(rows)
+        offsets = np.zeros(len(rows) + 1, dtype=np.int64)
+        np.cumsum(self.lengths[rows], out=offsets[1:])
+        return SequenceData(
+            profile_id=self.profile_id.take(pa.array(rows)),
+            offsets=offsets,
+            event_type=self.event_type[events],
+            article=self.article[events],
+            brand=self.brand[events],
+            category=self.category[events],
+            continuous=self.continuous[events],
+            static=self.static[rows],
+            hours_since=self.hours_since[rows],
+            weekday=self.weekday[rows],
+            hour=self.hour[rows],
+            n_window=self.n_window[rows],
+            label=None if self.label is None else self.label[rows],
+            cutoff=None if self.cutoff is None else self.cutoff[rows],
+        )
+
+    def split(self, validation_share: float) -> tuple[SequenceData, SequenceData]:
+        """(training, validation) histories by the profile-id hash of labels.validation_mask."""
+        held_out = validation_mask(self.profile_id, validation_share)
+        return self.take(np.flatnonzero(~held_out)), self.take(np.flatnonzero(held_out))
+
+    def batch(self, rows: np.ndarray, steps: int | None = None) -> Batch:
+        """Rows `rows` padded at the end to the longest of them, or to `steps` if longer (padding
+        repeats a row's last event)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        lengths = self.lengths[rows]
+        width = max(int(lengths.max()), steps or 0)
+        starts = self.offsets[rows]
+        # (T, B): gathered straight into the steps-first layout, no transposed copies later.
+        pos = np.minimum(starts[None, :] + np.arange(width)[:, None], (starts + lengths - 1)[None, :])
+
+        def ids(values: np.ndarray) -> torch.Tensor:
+            return torch.from_numpy(np.take(values, pos))
+
+        return Batch(
+            event_type=ids(self.event_type),
+            article=ids(self.article),
+            brand=ids(self.brand),
+            category=ids(self.category),
+            # np.take along an axis: several times faster than fancy indexing of a 2-d array.
+            continuous=torch.from_numpy(np.take(self.continuous, pos, axis=0)),
+            static=torch.from_numpy(self.static[rows]),
+            lengths=torch.from_numpy(lengths),
+            label=None if self.label is None else torch.from_numpy(self.label[rows]),
+        )
+
+    def length_batches(
+        self,
+        batch_size: int,
+        rng: np.random.Generator | None = None,
+        pool_batches: int = 32,
+        max_events: int | None = None,
+        step_multiple: int = 1,
+        row_multiple: int = 1,
+    ) -> list[np.ndarray]:
+        """Row indices per batch, rows of a batch of similar length (see batches.length_batches)."""
+        return length_batches(self.lengths, batch_size, rng, pool_batches, max_events, step_multiple, row_multiple)

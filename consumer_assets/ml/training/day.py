@@ -1,0 +1,150 @@
+"""The day's training as one call: trained_lstm_model[D] reads its inputs, calls `train_daily`, reports.
+
+Day D trains on the histories of the cut-off days D-7-k (k = 0 .. train_days - 1), each labelled
+with the orders of the 7 days after it: the newest label window ends with day D, so nothing
+after D is read. Profiles split by the hash of their id into training and validation, the same
+on every day. The new model, the legacy baseline (refitted on the same training rows) and the
+approved model, if any, are validated on the same held-out histories.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from consumer_assets.ml.model.artifact import ModelArtifact
+from consumer_assets.ml.model.config import Encoding, LstmConfig
+from consumer_assets.ml.model.device import torch_threads
+from consumer_assets.ml.scoring.predict import predict
+from consumer_assets.ml.training.baseline import LogisticBaseline
+from consumer_assets.ml.training.data import SequenceData
+from consumer_assets.ml.training.evaluate import Comparison, validation_report
+from consumer_assets.ml.training.labels import LABEL_DAYS, Batches, order_profiles, with_labels
+from consumer_assets.ml.training.train import EpochStats, train
+
+EPOCH = dt.date(1970, 1, 1)
+
+
+def training_cutoffs(day: dt.date, train_days: int) -> list[dt.date]:
+    """The cut-off days whose histories day D trains on, oldest first: D-7-k for k < train_days."""
+    return sorted(day - dt.timedelta(days=LABEL_DAYS + k) for k in range(train_days))
+
+
+def label_days(day: dt.date, train_days: int) -> list[dt.date]:
+    """The raw_events days the labels of day D's training read: the day after the oldest cut-off .. D."""
+    first = training_cutoffs(day, train_days)[0] + dt.timedelta(days=1)
+    return [first + dt.timedelta(days=k) for k in range((day - first).days + 1)]
+
+
+@dataclass
+class TrainingOutcome:
+    """The trained model (with its metrics inside), the numbers to record and the comparisons to gate on."""
+
+    artifact: ModelArtifact
+    metrics: dict[str, float]  # flat and numeric: metadata that plots across partitions
+    comparisons: dict[str, dict[str, Comparison]]  # {"baseline" | "approved": {"auc" | "nll": ...}}
+    epochs: list[EpochStats]
+    warm_started: bool
+
+
+def can_warm_start(config: LstmConfig, approved: ModelArtifact | None) -> bool:
+    """Same architecture and the code's encoding: its weights are a valid starting point."""
+    return approved is not None and config.compatible(approved.config) and not approved.encoding.differences(Encoding())
+
+
+def train_daily(
+    day: dt.date,
+    histories: Batches,
+    order_events: Batches,
+    config: LstmConfig,
+    approved: ModelArtifact | None = None,
+    *,
+    cutoff_column: str = "date",
+    replicates: int = 1000,
+    threads: int | None = None,
+) -> TrainingOutcome:
+    """Train, validate and compare the model of day D.
+
+    `histories`: HISTORIES_SCHEMA rows of the training cut-off days with their day in
+    `cutoff_column` (rows of other days are ignored). `order_events`: raw_events columns
+    profile_id, ts, event_type of `label_days(day, train_days)`. `threads`: torch's CPU threads
+    for the call (None leaves the process setting).
+    """
+    with torch_threads(threads):
+        return _train_daily(day, histories, order_events, config, approved, cutoff_column, replicates)
+
+
+def _train_daily(
+    day: dt.date,
+    histories: Batches,
+    order_events: Batches,
+    config: LstmConfig,
+    approved: ModelArtifact | None,
+    cutoff_column: str,
+    replicates: int,
+) -> TrainingOutcome:
+    began = time.perf_counter()
+    cutoffs = training_cutoffs(day, config.train_days)
+    buyers = order_profiles(order_events, cutoffs)
+    data = SequenceData.from_batches(with_labels(histories, buyers, cutoff_column=cutoff_column))
+    if data.cutoff is None:
+        raise ValueError(f"histories need their cut-off day in a {cutoff_column!r} column")
+    wanted = np.array([(c - EPOCH).days for c in cutoffs], dtype=np.int32)
+    data = data.take(np.flatnonzero(np.isin(data.cutoff, wanted)))
+    train_data, valid = data.split(config.validation_share)
+    if train_data.label is None or valid.label is None or not len(train_data) or not len(valid):
+        raise ValueError(f"no labelled histories to train and validate on for the cut-off days {cutoffs}")
+    loaded = time.perf_counter()
+
+    warm = can_warm_start(config, approved)
+    result = train(config, train_data, valid, init=approved.model if warm and approved is not None else None)
+    trained = time.perf_counter()
+
+    predictions = {"lstm": predict(result.model, valid, config.score_batch_size)}
+    predictions["baseline"] = LogisticBaseline().fit(train_data).predict(valid)
+    if approved is not None:
+        predictions["approved"] = predict(approved.model, valid, config.score_batch_size)
+    groups = valid.profile_id.to_numpy(zero_copy_only=False)
+    report = validation_report(valid.label, predictions, groups=groups, replicates=replicates, seed=config.seed)
+    comparisons: dict[str, dict[str, Comparison]] = report["comparisons"]  # type: ignore[assignment]
+
+    metrics: dict[str, float] = dict(report["metrics"])  # type: ignore[arg-type]
+    for name, by_metric in comparisons.items():
+        for metric, c in by_metric.items():
+            metrics[f"lstm_vs_{name}_{metric}_better_by"] = c.better_by
+            metrics[f"lstm_vs_{name}_{metric}_better_by_lo"] = c.interval[0]
+            metrics[f"lstm_vs_{name}_{metric}_better_by_hi"] = c.interval[1]
+    for cutoff in cutoffs:
+        metrics[f"histories_{cutoff.isoformat()}"] = float(np.sum(data.cutoff == (cutoff - EPOCH).days))
+    metrics |= {
+        "train_histories": float(len(train_data)),
+        "train_positives": float(train_data.label.sum()),
+        "epochs": float(len(result.epochs)),
+        "best_epoch": float(result.best_epoch),
+        "warm_started": float(warm),
+        "train_seconds": trained - loaded,
+        "load_seconds": loaded - began,
+        "validate_seconds": time.perf_counter() - trained,
+        "train_histories_per_s": float(np.mean([e.histories_per_s for e in result.epochs])),
+        "final_train_loss": result.epochs[-1].train_loss,
+    }
+    record: dict[str, Any] = {
+        "day": day.isoformat(),
+        "cutoffs": [c.isoformat() for c in cutoffs],
+        "device": result.device,
+        "metrics": metrics,
+        "comparisons": {n: {m: c.as_dict() for m, c in by.items()} for n, by in comparisons.items()},
+        "epochs": [e.as_dict() for e in result.epochs],
+        "distribution": report["distribution"],
+    }
+    return TrainingOutcome(
+        artifact=ModelArtifact(result.model, record),
+        metrics=metrics,
+        comparisons=comparisons,
+        epochs=result.epochs,
+        warm_started=warm,
+    )

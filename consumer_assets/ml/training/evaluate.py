@@ -1,0 +1,130 @@
+"""Validation reports and the comparisons that decide whether a candidate model may replace another.
+
+`validation_metrics` is what gets recorded for every model (numbers only, so they plot over
+time). `compare_models` judges a candidate against a reference (the logistic baseline, the
+approved model) on the same validation histories with a paired bootstrap over profiles, and says
+both whether the point estimate is within the tolerance and whether the whole interval is: the
+first is a fair daily gate at a few hundred positives, the second a proof of non-inferiority.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from consumer_assets.ml.training.metrics import (
+    auc,
+    calibration_table,
+    expected_calibration_error,
+    nll,
+    paired_bootstrap,
+    score_deciles,
+)
+
+# The quality bar of issue 8: the LSTM may trail the baseline by at most this much.
+AUC_TOLERANCE = 0.005
+NLL_TOLERANCE = 0.002
+
+
+def validation_metrics(y: np.ndarray, p: np.ndarray, prefix: str = "") -> dict[str, float]:
+    """AUC, mean NLL per history, ECE, counts and the mean prediction vs the observed rate."""
+    y = np.asarray(y, dtype=np.float64)
+    p = np.asarray(p, dtype=np.float64)
+    values = {
+        "auc": auc(y, p),
+        "nll": nll(y, p) if len(y) else float("nan"),
+        "ece": expected_calibration_error(y, p) if len(y) else float("nan"),
+        "histories": float(len(y)),
+        "positives": float(y.sum()),
+        "mean_predicted": float(p.mean()) if len(p) else float("nan"),
+        "observed_rate": float(y.mean()) if len(y) else float("nan"),
+    }
+    return {f"{prefix}{k}": v for k, v in values.items()}
+
+
+def distribution(y: np.ndarray, p: np.ndarray) -> dict[str, object]:
+    """Score deciles and the calibration table: what a person looks at beside the headline numbers."""
+    return {"score_deciles": score_deciles(p), "calibration": calibration_table(y, p)}
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Candidate vs reference on one metric; diff is oriented so that positive is better for the candidate."""
+
+    metric: str
+    candidate: float
+    reference: float
+    better_by: float
+    interval: tuple[float, float]  # of better_by, paired bootstrap
+    tolerance: float
+    point_ok: bool  # better_by >= -tolerance
+    bound_ok: bool  # the whole interval is: non-inferiority shown
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def compare_models(
+    y: np.ndarray,
+    p_candidate: np.ndarray,
+    p_reference: np.ndarray,
+    *,
+    groups: np.ndarray | None = None,
+    auc_tolerance: float = AUC_TOLERANCE,
+    nll_tolerance: float = NLL_TOLERANCE,
+    replicates: int = 1000,
+    level: float = 0.90,
+    seed: int = 0,
+) -> dict[str, Comparison]:
+    """{'auc': ..., 'nll': ...}: is the candidate no worse than the reference, within the tolerances?
+
+    `level` is two-sided: 0.90 puts 5% in the tail that matters, a one-sided 95% bound.
+    """
+    result = {}
+    for metric, tolerance, sign in (("auc", auc_tolerance, 1.0), ("nll", nll_tolerance, -1.0)):
+        boot = paired_bootstrap(
+            y, p_candidate, p_reference, metric, groups=groups, replicates=replicates, level=level, seed=seed
+        )
+        lo, hi = sorted((sign * boot.diff_interval[0], sign * boot.diff_interval[1]))
+        better = sign * boot.diff
+        result[metric] = Comparison(
+            metric=metric,
+            candidate=boot.a,
+            reference=boot.b,
+            better_by=better,
+            interval=(lo, hi),
+            tolerance=tolerance,
+            point_ok=better >= -tolerance,
+            bound_ok=lo >= -tolerance,
+        )
+    return result
+
+
+def validation_report(
+    y: np.ndarray,
+    predictions: dict[str, np.ndarray],
+    *,
+    candidate: str = "lstm",
+    groups: np.ndarray | None = None,
+    replicates: int = 1000,
+    seed: int = 0,
+) -> dict[str, object]:
+    """Metrics of every model on the same validation rows, and the candidate against each other one.
+
+    Returns {"metrics": {"<model>_auc": ..., ...}, "comparisons": {"<other>": {"auc": Comparison,
+    "nll": Comparison}}, "distribution": score deciles and calibration of the candidate}.
+    """
+    metrics: dict[str, float] = {}
+    for name, p in predictions.items():
+        metrics |= validation_metrics(y, p, prefix=f"{name}_")
+    comparisons = {
+        name: compare_models(y, predictions[candidate], p, groups=groups, replicates=replicates, seed=seed)
+        for name, p in predictions.items()
+        if name != candidate
+    }
+    return {
+        "metrics": metrics,
+        "comparisons": comparisons,
+        "distribution": distribution(y, predictions[candidate]),
+    }

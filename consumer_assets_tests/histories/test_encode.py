@@ -1,0 +1,162 @@
+"""The histories encoder without Spark: hashing, each cut-off against the DuckDB oracle, edges, task planning."""
+
+from __future__ import annotations
+
+import datetime as dt
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from consumer_assets.events.schema import ACTION_INDEX, ACTION_TYPES
+from consumer_assets.histories import (
+    MAX_EVENTS,
+    MIN_EVENTS,
+    crc32,
+    encode_histories,
+    hash_bucket,
+    plan_tasks,
+    profile_bucket,
+)
+from consumer_assets.histories.output import summarize, write_task
+from consumer_assets.histories.reader import read_events
+from consumer_assets.storage.filesystem import resolve
+from consumer_assets_testing.oracle import list_histories_sql, oracle_histories
+from consumer_assets_tests.support.histories import (
+    D,
+    assert_same_histories,
+    event_table,
+    every_file,
+    local_histories,
+    ms,
+)
+
+# ---------------------------------------------------------------- hashing
+
+
+def test_crc32_is_zlibs_and_buckets_are_in_range() -> None:
+    values = ["", "a", "p000123", "jäcke 👟", None, "x" * 300, *(f"id-{i}" for i in range(100))]
+    want = [0 if v is None else zlib.crc32(v.encode()) for v in values]
+    assert crc32(pa.array(values)).tolist() == want
+    assert crc32(pa.array(values, pa.large_string())).tolist() == want
+    assert crc32(pa.chunked_array([values[:3], values[3:]])).tolist() == want
+    assert crc32(pa.array(values).slice(4, 10)).tolist() == want[4:14]
+
+    ids = [v for v in values if v is not None]
+    assert profile_bucket(pa.array(ids), 8).tolist() == [zlib.crc32(v.encode()) % 8 for v in ids]
+    buckets = hash_bucket(pa.array(values), 64)
+    # Bucket 0 is "no id": null and the empty string alike; every real id hashes to 1..63.
+    assert buckets[values.index(None)] == buckets[values.index("")] == 0
+    assert all(1 <= b < 64 for v, b in zip(values, buckets, strict=True) if v)
+    want = [0 if not v else 1 + zlib.crc32(v.encode()) % 63 for v in values]
+    assert buckets.tolist() == want
+    assert hash_bucket(pa.array([None, "", None], pa.string()), 64).tolist() == [0, 0, 0]
+    assert hash_bucket(pa.chunked_array([["", "a"], ["", None]]).dictionary_encode(), 64).tolist()[::2] == [0, 0]
+
+
+# ---------------------------------------------------------------- the encoder without Spark
+
+
+def test_encoder_matches_oracle_for_each_cutoff(layout: dict) -> None:
+    cutoffs = [D - dt.timedelta(days=k) for k in (0, 1, 4, 9)]
+    by_task = local_histories(layout, cutoffs, per_task=3)
+    # The encoder alone, given every event (it must apply each window itself, not rely on the reader).
+    everything = pa.concat_tables([pq.read_table(path) for path in every_file(layout)])
+    alone = dict(encode_histories(everything, cutoffs))
+    for day in cutoffs:
+        expected = oracle_histories(every_file(layout), day)
+        assert expected.num_rows > 100
+        assert_same_histories(by_task[day], expected)
+        assert_same_histories(alone[day], expected)
+
+
+def test_benchmarks_duckdb_query_is_the_oracles(layout: dict) -> None:
+    # The benchmark compares Spark with list_histories_sql; it must compute the same thing.
+    for day in (D, D - dt.timedelta(days=4)):
+        fast = oracle_histories(every_file(layout), day, list_histories_sql)
+        assert_same_histories(fast, oracle_histories(every_file(layout), day))
+
+
+def test_edges_as_defined(layout: dict) -> None:
+    rows = {r["profile_id"]: r for r in local_histories(layout, [D])[D].to_pylist()}
+    assert "fourteen" not in rows and "old" not in rows
+    assert rows["fifteen"]["n_events"] == MIN_EVENTS
+    assert (rows["long"]["n_events"], rows["long"]["n_window_events"]) == (MAX_EVENTS, 250)
+    # The newest 200 of 250: the kept ones are l050..l249, in time order.
+    assert rows["long"]["event_type"][:3] == [ACTION_INDEX[ACTION_TYPES[i % 19]] for i in (50, 51, 52)]
+    # Cut: the first kept event's previous one (l049, 1.5 h earlier) is known, so its real gap.
+    assert rows["long"]["log_dt"][0] == pytest.approx(np.log1p(1.5 * 3600), rel=1e-6)
+    assert rows["long"]["log_dt"][1] == pytest.approx(np.log1p(1.5 * 3600), rel=1e-6)
+    # Not cut: nothing before the first event in the window, so 0.
+    assert rows["fifteen"]["log_dt"][0] == 0.0 and rows["ties"]["log_dt"][0] == 0.0
+    # The six events at 12:00 in event id order: e-1, e0, e00, e1, e2, e3.
+    names = ("login", "home_view", "order", "search", "category_view", "product_view")
+    assert rows["ties"]["event_type"][:6] == [ACTION_INDEX[n] for n in names]
+    assert rows["ties"]["log_dt"][1:6] == [0.0] * 5
+    midnight = rows["midnight"]
+    assert midnight["n_events"] == 15
+    assert midnight["hours_since_last_event"] == 24.0 and midnight["last_event_hour"] == 0.0
+    assert {r["cutoff_weekday"] for r in rows.values()} == {3}
+    late = rows["late"]
+    assert 23.99 < late["last_event_hour"] < 24.0 and late["hours_since_last_event"] < 1e-6
+    empty = rows["empty-ids"]
+    assert empty["brand_bucket"] == [0] * 15 and empty["category_bucket"] == [0] * 15
+    assert [b == 0 for b in empty["article_bucket"]] == [bool(i % 3) for i in range(15)]
+    nulls = rows["nulls-ü"]
+    assert nulls["article_bucket"][1::2] == [0] * 8 and nulls["log_price"][1::2] == [0.0] * 8
+    assert all(b > 0 for b in nulls["article_bucket"][::2]) and nulls["log_price"][4] == 0.0
+
+
+def test_unknown_event_type_stops_the_run() -> None:
+    rows = [{"profile_id": "p", "event_id": f"e{i}", "ts": ms(D), "event_type": "teleport"} for i in range(20)]
+    with pytest.raises(ValueError, match="teleport"):
+        list(encode_histories(event_table(rows), [D]))
+
+
+def test_plan_reads_each_window_once_per_bucket(layout: dict) -> None:
+    tasks = plan_tasks(layout, [D, D - dt.timedelta(days=1), D - dt.timedelta(days=2)], cutoffs_per_task=2)
+    assert [(t.bucket, len(t.cutoffs)) for t in tasks] == [(b, 2) for b in range(4)] + [(b, 1) for b in range(4)]
+    # The 29 days D-29..D-1, less the day missing and the day without files (the empty files count).
+    assert len(tasks[0].files) == 29 - 2
+    assert len(tasks[1].files) == 2 * (29 - 2)  # bucket 1 is two files a day
+    with pytest.raises(ValueError, match="divide"):
+        plan_tasks({D: [["a"], ["b"], ["c"]], D - dt.timedelta(days=1): [["a"], ["b"]]}, [D])
+
+
+@pytest.mark.slow
+def test_tasks_read_and_write_s3(layout: dict, s3_root: str) -> None:
+    # On a cluster that reads the store itself, tasks get s3:// URIs and write there too.
+    store = resolve(s3_root)
+    remote: dict[dt.date, list[list[str]]] = {}
+    for day, buckets in layout.items():
+        remote[day] = []
+        for paths in buckets:
+            remote[day].append([])
+            for path in paths:
+                name = f"raw_events/{day}/{Path(path).name}"
+                with store.fs.open_output_stream(store.path(name)) as out:
+                    out.write(Path(path).read_bytes())
+                remote[day][-1].append(f"{s3_root}/{name}")
+    out_dir = f"{s3_root}/histories"
+    tasks = plan_tasks(remote, [D])
+    written = [row for task in tasks for b in write_task(task, out_dir, "w1") for row in b.to_pylist()]
+    summary = summarize(written)[D]
+    assert all(path.startswith(f"{out_dir}/date={D}/profile_bucket=") for path, _ in summary.files)
+    assert [bucket for _, bucket in summary.files] == [0, 1, 2, 3]
+    table = pa.concat_tables(pq.read_table(path[len("s3://") :], filesystem=store.fs) for path, _ in summary.files)
+    assert_same_histories(table, oracle_histories(every_file(layout), D))
+
+
+def test_a_file_in_the_wrong_bucket_position_is_refused(tmp_path: Path) -> None:
+    ids = [f"p{i}" for i in range(40)]
+    buckets = profile_bucket(pa.array(ids), 2)
+    rows = [{"event_id": f"e{i}", "profile_id": p, "ts": ms(D, 1)} for i, p in enumerate(ids) if buckets[i] == 1]
+    path = tmp_path / "bucket-1-data.parquet"
+    pq.write_table(event_table(rows), path)
+    # Listed as the day's file of bucket 0: the data says otherwise.
+    with pytest.raises(ValueError, match=r"should hold only profiles of bucket 0 of 2"):
+        read_events([(str(path), 2)], ms(D - dt.timedelta(days=1)), ms(D + dt.timedelta(days=1)), 0, 2)
+    assert read_events([(str(path), 2)], ms(D - dt.timedelta(days=1)), ms(D + dt.timedelta(days=1)), 1, 2).num_rows
