@@ -12,6 +12,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from consumer_assets.assets.consumer_histories import consumer_histories
+from consumer_assets.assets.prediction_quality import prediction_quality
+from consumer_assets.assets.predictions import PredictionsConfig, predictions
 from consumer_assets.assets.raw_events import raw_events
 from consumer_assets.assets.trained_lstm_model import TrainingConfig, trained_lstm_model
 from consumer_assets.events.bucketing import profile_bucket
@@ -69,5 +71,24 @@ def train(root: str, day: dt.date, config: TrainingConfig = FAST) -> dg.ExecuteI
         resources={**storage_resources(root), "spark": SparkResource(), "landing": LandingZone()},
         partition_key=day.isoformat(),
         run_config=dg.RunConfig(ops={"trained_lstm_model": config}),
+        raise_on_error=False,
+    )
+
+
+CHAIN = [predictions, prediction_quality, trained_lstm_model, consumer_histories, raw_events]
+
+
+def materialize_day(
+    root: str, selection: list, day: dt.date, instance: dg.DagsterInstance, on_spark: bool = False
+) -> dg.ExecuteInProcessResult:
+    """Materialize `selection` (of the whole chain's assets) for one day on the storage at `root`."""
+    config = {"predictions": PredictionsConfig(on_spark=True)} if on_spark else {}
+    return dg.materialize(
+        CHAIN,
+        selection=selection,
+        resources={**storage_resources(root), "spark": SparkResource(master="local[2]"), "landing": LandingZone()},
+        partition_key=day.isoformat(),
+        instance=instance,
+        run_config=dg.RunConfig(ops=config),
         raise_on_error=False,
     )

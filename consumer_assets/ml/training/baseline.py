@@ -1,6 +1,6 @@
 """The legacy baseline: logistic regression on hand-crafted features of the same histories.
 
-The features are what years of feature engineering would start from (issue 8, item 3): per
+The features are what years of feature engineering would start from: per
 action type, how many events in the last 1, 7 and 28 days and how long since the last one, and
 the moment of the prediction (weekday of the cut-off, hour of the last event, time since it).
 Counts and recencies enter as logs (optionally also as indicator bins of recency, the way a
