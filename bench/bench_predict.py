@@ -7,7 +7,7 @@ What is timed is what the predictions asset does per day: read each profile buck
 histories files (pyarrow, streamed), score them with the LSTM at the default LstmConfig (the
 probability after every event), pick the three events that moved each probability most, add
 the drift summaries, and write one zstd Parquet file of PREDICTIONS_SCHEMA per bucket
-(ml.predict_files.predict_buckets, `--workers` buckets side by side, torch on one thread each).
+(ml.scoring.buckets.predict_buckets, `--workers` buckets side by side, torch on one thread each).
 The model is untrained (seeded): weights do not change the work done.
 
 Printed:

@@ -75,7 +75,7 @@ def layout(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 @pytest.fixture(scope="module")
 def one_torch_thread() -> Iterator[None]:
-    """Torch on one thread for a module's tests (ml.device.torch_threads, restored afterwards)."""
+    """Torch on one thread for a module's tests (ml.model.device.torch_threads, restored afterwards)."""
     from consumer_assets.ml.model.device import torch_threads
 
     with torch_threads(1):

@@ -1,1 +1,1 @@
-"""Jobs, schedules, sensors, automation conditions, table maintenance and the main-job runner."""
+"""Jobs, schedules, sensors, table maintenance and the main-job runner."""

@@ -1,7 +1,7 @@
 """Predictions as stored: per profile the probability, the model version and the events that moved it.
 
-`predict_histories` streams: each chunk of histories is scored (ml.score), explained from the
-per-event probabilities (ml.explain) and summarized for the drift checks (ml.drift), then
+`predict_histories` streams: each chunk of histories is scored (scoring.predict), explained from the
+per-event probabilities (monitoring.explain) and summarized for the drift checks (monitoring.drift), then
 yielded; memory grows with the chunk, not with the number of profiles. The same function runs
 in-process or inside a Spark task per profile bucket.
 """
@@ -86,10 +86,10 @@ def predict_histories(
 ) -> Iterator[pa.RecordBatch]:
     """PREDICTIONS_SCHEMA batches for HISTORIES_SCHEMA rows, one per input batch, in input order.
 
-    Each batch is also added to `summary`. Give batches of about ml.score.CHUNK_ROWS rows (a dataset's
+    Each batch is also added to `summary`. Give batches of about scoring.predict.CHUNK_ROWS rows (a dataset's
     `to_batches(batch_size=...)`): bigger ones cost memory, smaller ones sort less well by length.
     Torch scores each batch on `threads` threads (None: as set): one is fastest on CPU, where a
-    scoring op is too small to share out; ml.predict_files uses more cores by scoring profile
+    scoring op is too small to share out; scoring.buckets uses more cores by scoring profile
     buckets side by side.
     """
     for batch in record_batches(histories):
