@@ -30,10 +30,10 @@ from consumer_assets.ml.model.config import LstmConfig
 from consumer_assets.ml.scoring.predict import predict_all
 from consumer_assets.ml.training.baseline import LogisticBaseline
 from consumer_assets.ml.training.data import SequenceData
-from consumer_assets.ml.training.day import training_cutoffs
 from consumer_assets.ml.training.labels import validation_mask
 from consumer_assets.ml.training.metrics import auc, nll
 from consumer_assets.ml.training.train import train
+from consumer_assets.windows import training_cutoffs
 
 # Shared with the tests, not installed with the package: importable from the project root.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))

@@ -31,11 +31,11 @@ from consumer_assets.ml.model.config import LstmConfig
 from consumer_assets.ml.scoring.predict import predict
 from consumer_assets.ml.training.baseline import LogisticBaseline, baseline_features
 from consumer_assets.ml.training.data import SequenceData
-from consumer_assets.ml.training.day import training_cutoffs
 from consumer_assets.ml.training.evaluate import AUC_TOLERANCE, NLL_TOLERANCE, compare_models
 from consumer_assets.ml.training.labels import STOPPING_SALT, validation_mask
 from consumer_assets.ml.training.metrics import auc, nll, paired_bootstrap
 from consumer_assets.ml.training.train import train
+from consumer_assets.windows import training_cutoffs
 
 # Shared with the tests, not installed with the package: importable from the project root.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))

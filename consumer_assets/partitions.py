@@ -1,8 +1,11 @@
-"""The one daily partitioning of every asset, and the windows that map a day to its upstream days."""
+"""The one daily partitioning of every asset, and the windows of consumer_assets.windows as Dagster mappings."""
 
 import datetime as dt
 
 import dagster as dg
+
+from consumer_assets.beta import deliberate
+from consumer_assets.windows import Window
 
 # The first day the shop's tracking stream (or the simulator) can have landed.
 FIRST_DAY = "2026-01-01"
@@ -15,12 +18,22 @@ def partition_day(key: str) -> dt.date:
     return dt.date.fromisoformat(key)
 
 
-def trailing_keys(key: str, days: int) -> list[str]:
-    """The partition keys of the `days` days before `key`, oldest first, within the partitioned range."""
-    day = partition_day(key)
+def window_mapping(window: Window, *, missing_ok: bool = False) -> dg.TimeWindowPartitionMapping:
+    """Day D reads the partitions of `window`'s days of D. `missing_ok`: days before the first partition
+    simply do not exist (else Dagster refuses to run a day whose window reaches before it)."""
+    start, end = window.offsets
+    if not missing_ok:
+        return dg.TimeWindowPartitionMapping(start_offset=start, end_offset=end)
+    with deliberate():
+        return dg.TimeWindowPartitionMapping(
+            start_offset=start, end_offset=end, allow_nonexistent_upstream_partitions=True
+        )
+
+
+def window_keys(window: Window, key: str) -> list[str]:
+    """The partition keys of `window`'s days of day `key`, oldest first, from the first partition on."""
     first = partition_day(FIRST_DAY)
-    keys = [day - dt.timedelta(days=n) for n in range(days, 0, -1)]
-    return [k.isoformat() for k in keys if k >= first]
+    return [day.isoformat() for day in window.days(partition_day(key)) if day >= first]
 
 
 def last_partition_key(now: dt.datetime) -> str | None:

@@ -23,8 +23,8 @@ from consumer_assets.histories.schema import (
     HISTORIES_SCHEMA,
     MAX_EVENTS,
     MIN_EVENTS,
-    WINDOW_DAYS,
 )
+from consumer_assets.windows import HISTORY_DAYS
 
 BucketSql = Callable[[str, int], str]
 
@@ -61,7 +61,7 @@ def histories_sql(files: Sequence[str], cutoff: dt.date, bucket_sql: BucketSql =
     """SELECT the histories as of the end of `cutoff` from raw_events Parquet files, by profile_id."""
     hi = dt.datetime.combine(cutoff + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
     hi_ms = int(hi.timestamp() * 1000)
-    lo_ms = hi_ms - WINDOW_DAYS * 86_400_000
+    lo_ms = hi_ms - HISTORY_DAYS * 86_400_000
     file_list = ", ".join(f"'{f}'" for f in files)
     actions = ", ".join(f"('{name}', {i})" for i, name in enumerate(ACTION_TYPES))
     order = "ORDER BY t, event_id"
@@ -112,7 +112,7 @@ def list_histories_sql(files: Sequence[str], cutoff: dt.date, bucket_sql: Bucket
     """
     hi = dt.datetime.combine(cutoff + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
     hi_ms = int(hi.timestamp() * 1000)
-    lo_ms = hi_ms - WINDOW_DAYS * 86_400_000
+    lo_ms = hi_ms - HISTORY_DAYS * 86_400_000
     file_list = ", ".join(f"'{f}'" for f in files)
     actions = ", ".join(f"('{name}', {i})" for i, name in enumerate(ACTION_TYPES))
     return f"""

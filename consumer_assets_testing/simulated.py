@@ -15,9 +15,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from consumer_assets.histories import WINDOW_DAYS, encode_histories
-from consumer_assets.ml.training.labels import LABEL_DAYS, order_profiles, with_labels
+from consumer_assets.histories import encode_histories
+from consumer_assets.ml.training.labels import order_profiles, with_labels
 from consumer_assets.simulation import ShopParams, ShopSimulator
+from consumer_assets.windows import HISTORY_DAYS, LABEL_DAYS
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ def simulate_histories(
     """Simulate from the first cut-off's window start to 7 days after the last cut-off (with `params`,
     say a sale, if given)."""
     days = sorted(set(cutoffs))
-    start = days[0] - dt.timedelta(days=WINDOW_DAYS - 1)
+    start = days[0] - dt.timedelta(days=HISTORY_DAYS - 1)
     end = days[-1] + dt.timedelta(days=LABEL_DAYS)
     sim = ShopSimulator(profiles, seed, start, params)
     tables, truths = [], []

@@ -16,18 +16,19 @@ import dagster as dg
 from pydantic import Field
 
 from consumer_assets.assets.conditions import after_upstream_updates
-from consumer_assets.assets.declare import daily_asset, daily_checks, window_mapping
+from consumer_assets.assets.declare import daily_asset, daily_checks
 from consumer_assets.assets.raw_events import RAW_EVENTS
 from consumer_assets.assets.trailing import check_result, trailing_metadata
-from consumer_assets.histories import HISTORIES_SCHEMA, NUM_PROFILE_BUCKETS, WINDOW_DAYS, window_days, write_histories
+from consumer_assets.histories import HISTORIES_SCHEMA, NUM_PROFILE_BUCKETS, write_histories
 from consumer_assets.histories.output import WrittenDay
 from consumer_assets.histories.tasks import DayFiles
 from consumer_assets.ml.monitoring import quality
-from consumer_assets.partitions import partition_day, trailing_keys
+from consumer_assets.partitions import partition_day, window_keys, window_mapping
 from consumer_assets.resources.spark import SparkResource
 from consumer_assets.resources.storage import Storage, table_metadata
 from consumer_assets.settings import data_dir
 from consumer_assets.storage.tables import DATE, TableFiles
+from consumer_assets.windows import HISTORY, TRAILING
 
 HISTORIES = dg.AssetKey("consumer_histories")
 PARTITIONING = (DATE, "profile_bucket")
@@ -37,8 +38,8 @@ CHECKS = {
     LENGTH_DRIFT: quality.describe_length_drift(),
 }
 
-# histories[D] reads raw_events[D-27..D].
-WINDOW = window_mapping(WINDOW_DAYS)
+# histories[D] reads raw_events[D-27..D]; the first days read the part of it that exists.
+WINDOW = window_mapping(HISTORY, missing_ok=True)
 
 
 class HistoriesConfig(dg.Config):
@@ -67,7 +68,7 @@ def day_files(raw_events: TableFiles, paths: list[str]) -> DayFiles:
     check_specs=daily_checks(HISTORIES, CHECKS),
     group_name="features",
     automation_condition=after_upstream_updates(),
-    metadata={"window_days": WINDOW_DAYS},
+    metadata={"window_days": len(HISTORY)},
 )
 def consumer_histories(
     context: dg.AssetExecutionContext,
@@ -111,7 +112,7 @@ def consumer_histories(
         context.add_asset_metadata(
             {
                 **day_figures(day),
-                "window_days_present": sum(d in days for d in window_days(day.day)),
+                "window_days_present": sum(d in days for d in HISTORY.days(day.day)),
                 # One Spark job computes every day of the run: its wall time, and how many days it covered.
                 "spark_seconds": round(spark_seconds, 3),
                 "days_in_spark_job": len(keys),
@@ -140,12 +141,12 @@ def checks(context: dg.AssetExecutionContext, days: list[WrittenDay]) -> Iterato
     """Profile counts and sequence lengths of each day against its trailing days (earlier days of the run included)."""
     fields = ("profiles", "length_p50", "length_p90")
     first = days[0].day.isoformat()
-    trailing = trailing_metadata(context.instance, HISTORIES, first, quality.TRAILING_DAYS, fields)
+    trailing = trailing_metadata(context.instance, HISTORIES, first, fields)
     outcomes: dict[str, list[tuple[str, quality.Outcome]]] = {name: [] for name in CHECKS}
     for day in days:
         key, figures = day.day.isoformat(), day_figures(day)
         lengths = {"length_p50": figures["length_p50"], "length_p90": figures["length_p90"]}
-        before = [trailing[k] for k in trailing_keys(key, quality.TRAILING_DAYS) if k in trailing]
+        before = [trailing[k] for k in window_keys(TRAILING, key) if k in trailing]
         outcomes[PROFILE_COUNT].append(
             (key, quality.row_count(day.profiles, [b["profiles"] for b in before], "profiles"))
         )

@@ -17,14 +17,15 @@ from consumer_assets.assets.conditions import after_upstream_updates
 from consumer_assets.assets.declare import daily_asset
 from consumer_assets.assets.predictions import PREDICTIONS
 from consumer_assets.assets.raw_events import RAW_EVENTS
-from consumer_assets.ml.training.labels import LABEL_DAYS, order_profiles
+from consumer_assets.ml.training.labels import order_profiles
 from consumer_assets.ml.training.metrics import auc, calibration_table, expected_calibration_error, nll
-from consumer_assets.partitions import partition_day
+from consumer_assets.partitions import partition_day, window_mapping
 from consumer_assets.resources.storage import Storage, table_metadata
+from consumer_assets.windows import LABELS
 
 QUALITY = dg.AssetKey("prediction_quality")
 # predictions[D] are judged by the orders of D+1 .. D+7.
-FOLLOWING_WEEK = dg.TimeWindowPartitionMapping(start_offset=1, end_offset=LABEL_DAYS)
+FOLLOWING_WEEK = window_mapping(LABELS)
 
 QUALITY_SCHEMA = pa.schema(
     [

@@ -20,7 +20,6 @@ from consumer_assets.assets.declare import daily_asset, daily_checks
 from consumer_assets.assets.trailing import trailing_metadata
 from consumer_assets.assets.trained_lstm_model import MODEL
 from consumer_assets.ml.model.artifact import ModelArtifact
-from consumer_assets.ml.monitoring import quality
 from consumer_assets.ml.monitoring.drift import PSI_WARN, Summary, check_drift
 from consumer_assets.ml.scoring.buckets import predict_buckets
 from consumer_assets.ml.scoring.predictions import PREDICTIONS_SCHEMA
@@ -32,6 +31,7 @@ from consumer_assets.resources.storage import Storage, table_metadata
 from consumer_assets.settings import data_dir
 from consumer_assets.storage.registry import ModelRegistry
 from consumer_assets.storage.tables import DATE, TableFiles
+from consumer_assets.windows import TRAILING_DAYS
 
 PREDICTIONS = dg.AssetKey("predictions")
 PARTITIONING = (DATE, "profile_bucket")  # as the histories they score
@@ -40,9 +40,9 @@ INPUT_DRIFT, SCORE_DRIFT = "input_drift", "score_drift"
 CHECK_SPECS = daily_checks(
     PREDICTIONS,
     {
-        INPUT_DRIFT: f"History features' population stability index against the {quality.TRAILING_DAYS} "
+        INPUT_DRIFT: f"History features' population stability index against the {TRAILING_DAYS} "
         f"trailing days at most {PSI_WARN} (warning).",
-        SCORE_DRIFT: f"Score distribution's PSI against the {quality.TRAILING_DAYS} trailing days at most "
+        SCORE_DRIFT: f"Score distribution's PSI against the {TRAILING_DAYS} trailing days at most "
         f"{PSI_WARN} (warning).",
     },
 )
@@ -138,8 +138,6 @@ def predictions(
             **table_metadata(commit, key, PREDICTIONS_SCHEMA),
         }
     )
-    trailing = trailing_metadata(
-        context.instance, PREDICTIONS, key, quality.TRAILING_DAYS, ("histories_summary", "scores_summary")
-    ).values()
+    trailing = trailing_metadata(context.instance, PREDICTIONS, key, ("histories_summary", "scores_summary")).values()
     yield drift_check(INPUT_DRIFT, summary.histories, [Summary.from_dict(t["histories_summary"]) for t in trailing])
     yield drift_check(SCORE_DRIFT, summary.scores, [Summary.from_dict(t["scores_summary"]) for t in trailing])

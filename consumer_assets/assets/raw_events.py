@@ -7,7 +7,6 @@ between the two commits leaves raw_events at its previous version, and the quara
 that raw_events names is the one that reconciles with it.
 """
 
-import datetime as dt
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,11 +24,12 @@ from consumer_assets.events.schema import QUARANTINE_SCHEMA, RAW_EVENTS_SCHEMA
 from consumer_assets.ingest.layout import DICTIONARY_COLUMNS, write_bucketed
 from consumer_assets.ingest.validate import REASONS, ValidatedDay
 from consumer_assets.ml.monitoring import quality
-from consumer_assets.partitions import daily_partitions, partition_day, trailing_keys
+from consumer_assets.partitions import daily_partitions, partition_day, window_keys
 from consumer_assets.resources.landing import LandingZone
 from consumer_assets.resources.storage import Storage, table_metadata
 from consumer_assets.storage.tables import DATE, TableStore
 from consumer_assets.storage.writes import TableWrite
+from consumer_assets.windows import DUPLICATE_LOOKBACK_DAYS, TRAILING, Window
 
 RAW_EVENTS = dg.AssetKey("raw_events")
 QUARANTINE = dg.AssetKey("raw_events_quarantine")
@@ -63,7 +63,7 @@ class IngestedDay:
 
 class RawEventsConfig(dg.Config):
     duplicate_lookback_days: int = Field(
-        default=2,
+        default=DUPLICATE_LOOKBACK_DAYS,
         ge=0,
         description="An event id already kept on one of this many previous days is quarantined as a duplicate "
         "(at-least-once delivery re-sends events across midnight).",
@@ -73,7 +73,7 @@ class RawEventsConfig(dg.Config):
 def earlier_ids(tables: TableStore, key: str, lookback: int, in_run: dict[str, pa.Array]) -> pa.Table | None:
     """The event ids kept on the `lookback` days before `key`: earlier days of this run (not committed
     yet) from memory, the others from raw_events as committed."""
-    days = [(partition_day(key) - dt.timedelta(days=n)).isoformat() for n in range(1, lookback + 1)]
+    days = [day.isoformat() for day in reversed(Window.before(lookback).days(partition_day(key)))]  # newest first
     parts = [
         pa.table({"event_id": in_run[d], "date": pa.array([partition_day(d)] * len(in_run[d]), pa.date32())})
         for d in days
@@ -183,13 +183,13 @@ def checks(context: dg.AssetExecutionContext, days: list[IngestedDay]) -> Iterat
     history = {
         key: {"kept": found["kept"], "types": found["event_type_counts"]}
         for key, found in trailing_metadata(
-            context.instance, RAW_EVENTS, days[0].key, quality.TRAILING_DAYS, ("kept", "event_type_counts")
+            context.instance, RAW_EVENTS, days[0].key, ("kept", "event_type_counts")
         ).items()
     }
     outcomes: dict[str, list[tuple[str, quality.Outcome]]] = {name: [] for name in CHECKS}
     for day in days:
         kept, quarantined = day.figures["kept"], day.figures["quarantined"]
-        before = [history[k] for k in trailing_keys(day.key, quality.TRAILING_DAYS) if k in history]
+        before = [history[k] for k in window_keys(TRAILING, day.key) if k in history]
         outcomes[ROW_COUNT].append((day.key, quality.row_count(kept, [h["kept"] for h in before])))
         outcomes[QUARANTINED_SHARE].append((day.key, quality.quarantined_share(kept, quarantined)))
         outcomes[EVENT_TYPE_MIX].append(

@@ -4,15 +4,16 @@ from typing import Any
 
 import dagster as dg
 
-from consumer_assets.partitions import trailing_keys
+from consumer_assets.partitions import window_keys
+from consumer_assets.windows import TRAILING
 
 
 def trailing_metadata(
-    instance: dg.DagsterInstance, asset_key: dg.AssetKey, first_key: str, days: int, fields: tuple[str, ...]
+    instance: dg.DagsterInstance, asset_key: dg.AssetKey, first_key: str, fields: tuple[str, ...]
 ) -> dict[str, dict[str, Any]]:
-    """partition key -> {field: value} of the latest materialization of each of the `days` days before
+    """partition key -> {field: value} of the latest materialization of each of the TRAILING days of
     `first_key` that recorded all `fields`."""
-    keys = trailing_keys(first_key, days)
+    keys = window_keys(TRAILING, first_key)
     if not keys:
         return {}
     records = instance.fetch_materializations(

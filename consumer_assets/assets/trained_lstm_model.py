@@ -21,19 +21,19 @@ from consumer_assets.ml.model.artifact import ModelArtifact
 from consumer_assets.ml.model.config import LstmConfig
 from consumer_assets.ml.training.day import TrainingOutcome, train_daily
 from consumer_assets.ml.training.evaluate import Comparison
-from consumer_assets.ml.training.labels import LABEL_DAYS
-from consumer_assets.partitions import partition_day
+from consumer_assets.partitions import partition_day, window_mapping
 from consumer_assets.resources.storage import Storage
 from consumer_assets.storage.registry import Approved, ModelRegistry
 from consumer_assets.storage.tables import DATE
+from consumer_assets.windows import MAX_TRAIN_DAYS, TRAINING_CUTOFFS, TRAINING_LABELS
 
 MODEL = dg.AssetKey("trained_lstm_model")
-TRAIN_DAYS = LstmConfig.train_days
 AUC_FLOOR, NLL_VS_APPROVED, AUC_VS_BASELINE = "auc_above_floor", "nll_not_worse_than_approved", "auc_not_below_baseline"
 
-# Inputs of day D: histories of D-13..D-7 and the raw_events whose orders label them, D-12..D.
-TRAINING_HISTORIES = dg.TimeWindowPartitionMapping(start_offset=-(LABEL_DAYS + TRAIN_DAYS - 1), end_offset=-LABEL_DAYS)
-LABEL_EVENTS = dg.TimeWindowPartitionMapping(start_offset=-(LABEL_DAYS + TRAIN_DAYS - 2), end_offset=0)
+# Inputs of day D: histories of D-13..D-7 and the raw_events whose orders label them, D-12..D: the
+# MAX_TRAIN_DAYS cut-off days, whatever train_days a run's config asks for (the training keeps its own).
+TRAINING_HISTORIES = window_mapping(TRAINING_CUTOFFS)
+LABEL_EVENTS = window_mapping(TRAINING_LABELS)
 
 # Where a GPU is asked for: the Kubernetes job executor/run launcher and the ECS executor read
 # these tags; the `gpu` pool keeps concurrent trainings within the GPUs there are.
@@ -58,7 +58,10 @@ class TrainingConfig(dg.Config):
     warmup_steps: int = Field(default=LstmConfig.warmup_steps, description="Steps of linear learning-rate warm-up.")
     id_l2: float = Field(default=LstmConfig.id_l2, description="Penalty on the id embeddings' gate contribution.")
     train_days: int = Field(
-        default=TRAIN_DAYS, ge=1, le=TRAIN_DAYS, description=f"Cut-off days trained on (at most {TRAIN_DAYS})."
+        default=LstmConfig.train_days,
+        ge=1,
+        le=MAX_TRAIN_DAYS,
+        description=f"Cut-off days trained on (at most {MAX_TRAIN_DAYS}).",
     )
     validation_share: float = Field(default=LstmConfig.validation_share, description="Profiles held out.")
     seed: int = Field(default=LstmConfig.seed, description="Seed of initialisation and batch order.")

@@ -12,16 +12,14 @@ from dataclasses import dataclass
 import dagster as dg
 
 from consumer_assets.automation.jobs import RANGE_END, RANGE_START
-from consumer_assets.histories import WINDOW_DAYS
-from consumer_assets.ml.model.config import LstmConfig
-from consumer_assets.ml.training.labels import LABEL_DAYS
 from consumer_assets.partitions import daily_partitions
 from consumer_assets.settings import dagster_home, landing_uri
 from consumer_assets.simulation import simulate_to_landing
+from consumer_assets.windows import CHAIN, HISTORY
 
-# Days the whole chain needs before its last day: a full histories window for the oldest training
-# cut-off, which lies the label week and train_days - 1 days before the day trained.
-CHAIN_DAYS = WINDOW_DAYS + LABEL_DAYS + LstmConfig.train_days - 1
+# Days of events the whole chain needs up to its last day: a full histories window for the oldest
+# training cut-off, which lies the label week and the other training days before the day trained.
+CHAIN_DAYS = len(CHAIN)
 
 
 @dataclass(frozen=True)
@@ -36,8 +34,8 @@ def stages_for(start: dt.date, last: dt.date) -> list[Stage]:
     if the period is long enough, train on its last day, and score that day."""
     days = (last - start).days + 1
     stages = [Stage("daily_job", start, "raw_events")]
-    if days >= WINDOW_DAYS:
-        stages.append(Stage("daily_job", start + dt.timedelta(days=WINDOW_DAYS - 1), "consumer_histories"))
+    if days >= len(HISTORY):
+        stages.append(Stage("daily_job", start + dt.timedelta(days=len(HISTORY) - 1), "consumer_histories"))
     if days >= CHAIN_DAYS:
         stages += [Stage("training_job", last, "trained_lstm_model"), Stage("predictions_job", last, "predictions")]
     return stages

@@ -7,9 +7,7 @@ import dagster as dg
 from consumer_assets.automation.jobs import ingest_job
 from consumer_assets.partitions import daily_partitions, last_partition_key
 from consumer_assets.resources.landing import LandingZone
-
-# How far back a late-completing day is still picked up.
-LOOKBACK_DAYS = 7
+from consumer_assets.windows import LANDING_LOOKBACK
 
 
 @dg.sensor(job=ingest_job, minimum_interval_seconds=300, default_status=dg.DefaultSensorStatus.STOPPED)
@@ -19,12 +17,12 @@ def landing_sensor(context: dg.SensorEvaluationContext, landing: LandingZone) ->
 
 
 def landing_requests(landing: LandingZone, now: dt.datetime) -> dg.SensorResult:
-    """What the sensor requests at `now`: a run of each complete day among the LOOKBACK_DAYS last partitions."""
+    """What the sensor requests at `now`: a run of each complete day of LANDING_LOOKBACK (up to the last partition)."""
     last_key = last_partition_key(now)
     if last_key is None:
         return dg.SensorResult(skip_reason="no daily partition exists yet")
     last = dt.date.fromisoformat(last_key)
-    days = [last - dt.timedelta(days=n) for n in range(LOOKBACK_DAYS - 1, -1, -1)]
+    days = LANDING_LOOKBACK.days(last)
     first = dt.date.fromisoformat(daily_partitions.get_first_partition_key() or last_key)
     completions = {day: landing.completed_at(day, now) for day in days if day >= first}
     complete = {day: at for day, at in completions.items() if at is not None}

@@ -22,9 +22,8 @@ from consumer_assets.histories.schema import (
     MAX_EVENTS,
     MIN_EVENTS,
     SEQUENCE_COLUMNS,
-    WINDOW_DAYS,
     cutoff_ms,
-    window_days,
+    window_ms,
 )
 from consumer_assets.histories.spark import histories_dataframe, spark_schema, write_histories
 from consumer_assets.histories.tasks import CUTOFFS_PER_TASK, BucketTask, DayFiles, plan_tasks, run_task
@@ -41,7 +40,6 @@ __all__ = [
     "MIN_EVENTS",
     "NUM_PROFILE_BUCKETS",
     "SEQUENCE_COLUMNS",
-    "WINDOW_DAYS",
     "BucketTask",
     "DayFiles",
     "WrittenDay",
@@ -58,6 +56,6 @@ __all__ = [
     "run_task",
     "sort_events",
     "spark_schema",
-    "window_days",
+    "window_ms",
     "write_histories",
 ]

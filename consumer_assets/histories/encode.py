@@ -26,10 +26,11 @@ from consumer_assets.histories.schema import (
     MIN_EVENTS,
     MS_PER_DAY,
     MS_PER_HOUR,
-    WINDOW_DAYS,
     cutoff_ms,
     cutoff_weekday,
+    window_ms,
 )
+from consumer_assets.windows import HISTORY
 
 # The raw_events columns a history reads.
 EVENT_COLUMNS: tuple[str, ...] = (
@@ -129,8 +130,8 @@ def _list(offsets: pa.Array, values: np.ndarray) -> pa.ListArray:
 
 
 def _in_window(events: SortedEvents, day: dt.date) -> np.ndarray:
-    hi = cutoff_ms(day)
-    return (events.ts >= hi - WINDOW_DAYS * MS_PER_DAY) & (events.ts < hi)
+    lo, hi = window_ms(HISTORY, day)
+    return (events.ts >= lo) & (events.ts < hi)
 
 
 def window_event_count(events: SortedEvents, day: dt.date) -> int:

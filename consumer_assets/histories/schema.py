@@ -1,7 +1,7 @@
 """What a consumer history is: the paper's input definition as named constants and an Arrow schema.
 
 A history is computed "as of" a cut-off day D: the cut-off is the instant D+1 00:00 UTC
-(exclusive), the window the WINDOW_DAYS days D-WINDOW_DAYS+1 .. D. The model reads the last
+(exclusive), the window the days windows.HISTORY of D (D-27 .. D). The model reads the last
 MAX_EVENTS events of each profile with at least MIN_EVENTS events in that window.
 """
 
@@ -11,7 +11,8 @@ import datetime as dt
 
 import pyarrow as pa
 
-WINDOW_DAYS = 28
+from consumer_assets.windows import Window
+
 MAX_EVENTS = 200
 # Counted in the whole window, before truncation to MAX_EVENTS.
 MIN_EVENTS = 15
@@ -75,9 +76,9 @@ def cutoff_ms(day: dt.date) -> int:
     return (day - dt.date(1970, 1, 1)).days * MS_PER_DAY + MS_PER_DAY
 
 
-def window_days(day: dt.date) -> list[dt.date]:
-    """The days whose events a history as of `day` reads, oldest first."""
-    return [day - dt.timedelta(days=k) for k in range(WINDOW_DAYS - 1, -1, -1)]
+def window_ms(window: Window, day: dt.date) -> tuple[int, int]:
+    """[start, end) in epoch ms of `window`'s days of day D: 00:00 UTC of the first to the cut-off of the last."""
+    return cutoff_ms(window.first(day)) - MS_PER_DAY, cutoff_ms(window.last(day))
 
 
 def cutoff_weekday(day: dt.date) -> int:

@@ -58,7 +58,7 @@ def histories_dataframe(
 ) -> DataFrame:
     """The histories as of each cut-off day, in HISTORIES_BY_CUTOFF_SCHEMA (lazy: runs on an action).
 
-    `files` must cover the WINDOW_DAYS days up to each cut-off; days it lacks count as empty.
+    `files` must cover the windows.HISTORY days of each cut-off; days it lacks count as empty.
     For Spark-side consumers; to store the histories, write_histories is much faster.
     """
     return _map_tasks(spark, plan_tasks(files, cutoffs, cutoffs_per_task), run_task, HISTORIES_BY_CUTOFF_SCHEMA)

@@ -15,13 +15,8 @@ import pyarrow as pa
 
 from consumer_assets.histories.encode import encode_histories
 from consumer_assets.histories.reader import read_events
-from consumer_assets.histories.schema import (
-    CUTOFF_COLUMN,
-    HISTORIES_BY_CUTOFF_SCHEMA,
-    MS_PER_DAY,
-    WINDOW_DAYS,
-    cutoff_ms,
-)
+from consumer_assets.histories.schema import CUTOFF_COLUMN, HISTORIES_BY_CUTOFF_SCHEMA, window_ms
+from consumer_assets.windows import HISTORY
 
 # Per day, the raw_events files of each profile bucket (index = bucket); an empty list or a missing
 # day means no events. Days may differ in bucket count if the counts divide each other.
@@ -45,11 +40,11 @@ class BucketTask:
 
     @property
     def lo_ms(self) -> int:
-        return cutoff_ms(min(self.cutoffs)) - WINDOW_DAYS * MS_PER_DAY
+        return window_ms(HISTORY, min(self.cutoffs))[0]
 
     @property
     def hi_ms(self) -> int:
-        return cutoff_ms(max(self.cutoffs))
+        return window_ms(HISTORY, max(self.cutoffs))[1]
 
     def read(self) -> pa.Table:
         return read_events(list(self.files), self.lo_ms, self.hi_ms, self.bucket, self.buckets)
@@ -73,7 +68,7 @@ def plan_tasks(
     tasks = []
     for i in range(0, len(days), cutoffs_per_task):
         chunk = tuple(days[i : i + cutoffs_per_task])
-        first = chunk[0] - dt.timedelta(days=WINDOW_DAYS - 1)
+        first = HISTORY.first(chunk[0])
         window = [day for day in sorted(files) if first <= day <= chunk[-1]]
         for bucket in range(buckets):
             chosen = []

@@ -18,12 +18,13 @@ import pytest
 from consumer_assets.assets.consumer_histories import HistoriesConfig, consumer_histories
 from consumer_assets.assets.raw_events import raw_events
 from consumer_assets.automation.jobs import RANGE_END, RANGE_START
-from consumer_assets.histories import HISTORIES_SCHEMA, NUM_PROFILE_BUCKETS, window_days
+from consumer_assets.histories import HISTORIES_SCHEMA, NUM_PROFILE_BUCKETS
 from consumer_assets.resources.landing import LandingZone
 from consumer_assets.resources.spark import SparkResource
 from consumer_assets.resources.storage import storage_resources
 from consumer_assets.simulation import simulate_to_landing
 from consumer_assets.storage.tables import TableStore
+from consumer_assets.windows import HISTORY
 from consumer_assets_testing.oracle import oracle_histories
 from consumer_assets_tests.support.histories import assert_same_histories
 from consumer_assets_tests.support.services import S3_CREDENTIALS, wait_until
@@ -86,7 +87,7 @@ def histories_run(
 
 def oracle_for(storage: str, day: dt.date) -> pa.Table:
     store = TableStore.at(storage)
-    files = store.files("raw_events", [d for d in window_days(day) if d >= FIRST])
+    files = store.files("raw_events", [d for d in HISTORY.days(day) if d >= FIRST])
     return oracle_histories([store.location.path("raw_events", f.path) for f in files], day)
 
 

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import dagster as dg
 
-from consumer_assets.automation.sensors import LOOKBACK_DAYS, landing_requests, landing_sensor
+from consumer_assets.automation.sensors import landing_requests, landing_sensor
 from consumer_assets.partitions import last_partition_key
 from consumer_assets.resources.landing import LandingZone
+from consumer_assets.windows import LANDING_LOOKBACK
 from consumer_assets_tests.support.factories import event, land, line
 
 NOW = dt.datetime(2026, 6, 15, 12, 0, tzinfo=dt.UTC)  # pinned: the partitions' last day is 06-14
@@ -22,7 +23,7 @@ def test_landing_sensor_requests_each_complete_recent_day_once(tmp_path: Path) -
     for day in complete:
         land(tmp_path, {"e.jsonl.gz": [line(event(1, ts=f"{day}T01:00:00Z"))]}, day=day)
     land(tmp_path, {"e.jsonl.gz": [line(event(2))]}, day=last - dt.timedelta(days=1), marker=False)
-    land(tmp_path, {"e.jsonl.gz": [line(event(3))]}, day=last - dt.timedelta(days=LOOKBACK_DAYS + 1))
+    land(tmp_path, {"e.jsonl.gz": [line(event(3))]}, day=last - dt.timedelta(days=len(LANDING_LOOKBACK) + 1))
 
     zone = LandingZone(uri=tmp_path.as_uri())
     # The same clock for the test and the sensor's partitions, so the test holds across midnight.

@@ -13,6 +13,7 @@ from typing import Any
 
 from consumer_assets.events.schema import ACTION_TYPES
 from consumer_assets.histories.schema import ARTICLE_BUCKETS, BRAND_BUCKETS, CATEGORY_BUCKETS, MAX_EVENTS
+from consumer_assets.windows import MAX_TRAIN_DAYS
 
 # Bumped whenever data.py derives the model's inputs from a history differently (a new per-event
 # input, another scaling): artifacts of an older version are refused like a changed encoding.
@@ -95,8 +96,9 @@ class LstmConfig:
     warm_start_epochs: int = 3
     warm_start_lr_factor: float = 0.5
     # Training data of day D: the histories of the cut-off days D-7-k, k = 0 .. train_days - 1,
-    # each labelled with the 7 days after it, so nothing after D is read.
-    train_days: int = 7
+    # each labelled with the 7 days after it, so nothing after D is read (windows.training_cutoffs).
+    # By default every cut-off day the daily asset's inputs cover.
+    train_days: int = MAX_TRAIN_DAYS
     # Share of profiles (by a hash of the id, the same every day) held out for validation.
     validation_share: float = 0.3
     seed: int = 0

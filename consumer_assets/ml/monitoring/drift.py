@@ -26,7 +26,9 @@ import numpy as np
 import pyarrow as pa
 
 from consumer_assets.events.schema import ACTION_TYPES
+from consumer_assets.histories.schema import MAX_EVENTS
 from consumer_assets.ml.monitoring.explain import hours_before_cutoff, list_parts
+from consumer_assets.windows import HISTORY_DAYS
 
 SUMMARY_VERSION = 1
 QUANTILE_BINS = 10
@@ -44,11 +46,12 @@ def _count_edges(hi: int, n: int) -> np.ndarray:
 # Fine bin edges per feature (values outside fall into the outer bins), or the number of categories.
 FEATURES: dict[str, dict[str, np.ndarray | int]] = {
     "histories": {
-        "n_events": _count_edges(200, 64),
+        "n_events": _count_edges(MAX_EVENTS, 64),
         "n_window_events": _count_edges(5000, 80),
-        "hours_since_last_event": np.expm1(np.linspace(0.0, np.log1p(672.0), 81)),
+        # Up to the window's length: a history has an event within it.
+        "hours_since_last_event": np.expm1(np.linspace(0.0, np.log1p(HISTORY_DAYS * 24.0), 81)),
         # Events of the cut-off day itself (the last 24 hours of the history): today's activity.
-        "events_on_day": _count_edges(200, 48),
+        "events_on_day": _count_edges(MAX_EVENTS, 48),
         "last_event_hour": np.linspace(0.0, 24.0, 49),
         "log_dt_mean": np.linspace(0.0, 15.0, 76),
         "log_price_mean": np.linspace(0.0, 7.5, 76),  # over the events with a price

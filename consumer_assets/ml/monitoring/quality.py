@@ -12,7 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-TRAILING_DAYS = 7
+from consumer_assets.windows import TRAILING_DAYS
+
 ROW_COUNT_BAND = (0.5, 2.0)  # today's count over the trailing median
 MAX_LENGTH_DRIFT = 0.25  # relative change of a sequence-length quantile
 MAX_QUARANTINE_SHARE = 0.01

@@ -18,13 +18,13 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from consumer_assets.events.schema import ACTION_TYPES
-from consumer_assets.histories.schema import WINDOW_DAYS
 from consumer_assets.ml.training.data import SequenceData
+from consumer_assets.windows import HISTORY_DAYS
 
-COUNT_WINDOWS_HOURS = (24.0, 7 * 24.0, WINDOW_DAYS * 24.0)
+COUNT_WINDOWS_HOURS = (24.0, 7 * 24.0, HISTORY_DAYS * 24.0)
 # Recency bins per action type (hours): an event of the type in the last hour, day, 3 days, ...
 RECENCY_BINS_HOURS = (1.0, 24.0, 3 * 24.0, 7 * 24.0, 14 * 24.0)
-NO_EVENT_HOURS = WINDOW_DAYS * 24.0
+NO_EVENT_HOURS = HISTORY_DAYS * 24.0
 N_TYPES = len(ACTION_TYPES)
 
 

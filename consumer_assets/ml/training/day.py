@@ -23,21 +23,11 @@ from consumer_assets.ml.scoring.predict import predict
 from consumer_assets.ml.training.baseline import LogisticBaseline
 from consumer_assets.ml.training.data import SequenceData
 from consumer_assets.ml.training.evaluate import Comparison, validation_report
-from consumer_assets.ml.training.labels import LABEL_DAYS, Batches, order_profiles, with_labels
+from consumer_assets.ml.training.labels import Batches, order_profiles, with_labels
 from consumer_assets.ml.training.train import EpochStats, train
+from consumer_assets.windows import training_cutoffs
 
 EPOCH = dt.date(1970, 1, 1)
-
-
-def training_cutoffs(day: dt.date, train_days: int) -> list[dt.date]:
-    """The cut-off days whose histories day D trains on, oldest first: D-7-k for k < train_days."""
-    return sorted(day - dt.timedelta(days=LABEL_DAYS + k) for k in range(train_days))
-
-
-def label_days(day: dt.date, train_days: int) -> list[dt.date]:
-    """The raw_events days the labels of day D's training read: the day after the oldest cut-off .. D."""
-    first = training_cutoffs(day, train_days)[0] + dt.timedelta(days=1)
-    return [first + dt.timedelta(days=k) for k in range((day - first).days + 1)]
 
 
 @dataclass
@@ -71,7 +61,7 @@ def train_daily(
 
     `histories`: HISTORIES_SCHEMA rows of the training cut-off days with their day in
     `cutoff_column` (rows of other days are ignored). `order_events`: raw_events columns
-    profile_id, ts, event_type of `label_days(day, train_days)`. `threads`: torch's CPU threads
+    profile_id, ts, event_type of `windows.label_days(day, train_days)`. `threads`: torch's CPU threads
     for the call (None leaves the process setting).
     """
     with torch_threads(threads):

@@ -16,9 +16,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from consumer_assets.histories.bucketing import hash_bucket
-from consumer_assets.histories.schema import MS_PER_DAY, cutoff_ms
+from consumer_assets.histories.schema import window_ms
+from consumer_assets.windows import LABELS
 
-LABEL_DAYS = 7
 ORDER_EVENT = "order"
 # Salt of the split hash: independent of the raw_events profile buckets (crc32(id) mod 8).
 SPLIT_SALT = "consumer-assets/validation/"
@@ -53,9 +53,8 @@ def epoch_ms(ts: pa.Array | pa.ChunkedArray) -> np.ndarray:
 
 
 def label_window_ms(cutoff: dt.date) -> tuple[int, int]:
-    """[start, end) in epoch ms of the orders that make a history as of `cutoff` positive."""
-    start = cutoff_ms(cutoff)
-    return start, start + LABEL_DAYS * MS_PER_DAY
+    """[start, end) in epoch ms of the orders that make a history as of `cutoff` positive: its LABELS days."""
+    return window_ms(LABELS, cutoff)
 
 
 def order_profiles(events: Batches, cutoffs: Iterable[dt.date]) -> pa.Table:

@@ -15,9 +15,9 @@ from click.testing import CliRunner
 
 from consumer_assets.cli import main
 from consumer_assets.histories.encode import encode_histories
-from consumer_assets.histories.schema import WINDOW_DAYS
 from consumer_assets.ml.monitoring.drift import PSI_WARN, Summary, check_drift, summarize_histories, summarize_scores
 from consumer_assets.simulation import Sale, ShopParams, ShopSimulator, order_labels
+from consumer_assets.windows import HISTORY_DAYS
 
 START = dt.date(2026, 2, 2)
 PROFILES = 5000
@@ -47,7 +47,7 @@ def _simulate(params: ShopParams) -> Run:
         old_truth[sim.day] = sim.ground_truth(with_sale=False)["p_order_7d"].to_numpy()
     events = pa.concat_tables(tables)
     # Cut-offs whose whole history window was simulated.
-    cutoffs = [START + dt.timedelta(days=k) for k in range(WINDOW_DAYS - 1, DAYS)]
+    cutoffs = [START + dt.timedelta(days=k) for k in range(HISTORY_DAYS - 1, DAYS)]
     inputs, scores = {}, {}
     for day, hist in encode_histories(events, cutoffs):
         inputs[day] = summarize_histories(hist.to_batches(max_chunksize=1000))

@@ -18,10 +18,11 @@ from consumer_assets.ml.model.config import LstmConfig
 from consumer_assets.ml.scoring.predict import predict
 from consumer_assets.ml.training.baseline import LogisticBaseline
 from consumer_assets.ml.training.data import SequenceData
-from consumer_assets.ml.training.day import label_days, train_daily, training_cutoffs
+from consumer_assets.ml.training.day import train_daily
 from consumer_assets.ml.training.labels import STOPPING_SALT, validation_mask
 from consumer_assets.ml.training.metrics import auc, nll
 from consumer_assets.ml.training.train import train
+from consumer_assets.windows import label_days, training_cutoffs
 from consumer_assets_testing.simulated import simulate_histories
 
 # One torch thread: the suite runs beside other processes on two cores, where OpenMP spinning costs most.

@@ -1,0 +1,116 @@
+"""Which days a day D reads: every window of the pipeline, as day offsets from D, defined once.
+
+The Dagster partition mappings (partitions.window_mapping) and the domain code (the histories
+job, the training's cut-offs and labels, the checks' trailing days, the look-backs) both derive
+from these windows, so the partitions an asset is given and the days its code reads are the same
+days by construction. No Dagster and no other module of the project here: histories/, ml/ and
+ingest/ import this one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Window:
+    """The days D+start .. D+end of a day D, both ends included; start = end + 1 is the empty window."""
+
+    start: int
+    end: int
+
+    def __post_init__(self) -> None:
+        if self.start > self.end + 1:
+            raise ValueError(f"a window's start ({self.start}) must not lie after its end ({self.end}) + 1")
+
+    @classmethod
+    def through(cls, days: int) -> Window:
+        """The `days` days up to D, D included."""
+        return cls(-(days - 1), 0)
+
+    @classmethod
+    def before(cls, days: int) -> Window:
+        """The `days` days before D, D excluded."""
+        return cls(-days, -1)
+
+    @property
+    def offsets(self) -> tuple[int, int]:
+        """(start, end): what a Dagster TimeWindowPartitionMapping takes as start_offset, end_offset."""
+        return self.start, self.end
+
+    def __len__(self) -> int:
+        return self.end - self.start + 1
+
+    def days(self, day: dt.date) -> list[dt.date]:
+        """The window's days of day D, oldest first."""
+        return [day + dt.timedelta(days=k) for k in range(self.start, self.end + 1)]
+
+    def first(self, day: dt.date) -> dt.date:
+        return day + dt.timedelta(days=self.start)
+
+    def last(self, day: dt.date) -> dt.date:
+        return day + dt.timedelta(days=self.end)
+
+    def then(self, inner: Window) -> Window:
+        """The days `inner` reaches from any day of this window: the union of `inner` over its days."""
+        return Window(self.start + inner.start, self.end + inner.end)
+
+    def hull(self, other: Window) -> Window:
+        """The days from the earlier start to the later end of the two windows."""
+        return Window(min(self.start, other.start), max(self.end, other.end))
+
+
+# A history as of D is made of the events of the HISTORY_DAYS days up to D, D included.
+HISTORY_DAYS = 28
+HISTORY = Window.through(HISTORY_DAYS)
+
+# The target of a history as of D: an order on one of the LABEL_DAYS days after D. The same week
+# judges predictions[D] once it has landed.
+LABEL_DAYS = 7
+LABELS = Window(1, LABEL_DAYS)
+
+# The most cut-off days a model trains on. trained_lstm_model's partition mappings are declared once,
+# at import, while train_days comes with each run's config: so the mappings cover MAX_TRAIN_DAYS
+# cut-off days, the config refuses more, and a run asking for fewer reads the newest of them.
+MAX_TRAIN_DAYS = 7
+
+
+def training_window(train_days: int) -> Window:
+    """The cut-off days model[D] trains on: the newest whose label week ends with D, and the days before it."""
+    newest = -LABELS.end
+    return Window(newest - (train_days - 1), newest)
+
+
+def label_window(train_days: int) -> Window:
+    """The days whose orders label the training cut-offs of day D: the day after the oldest .. D."""
+    return training_window(train_days).then(LABELS)
+
+
+def training_cutoffs(day: dt.date, train_days: int) -> list[dt.date]:
+    """The cut-off days whose histories day D trains on, oldest first: D-7-k for k < train_days."""
+    return training_window(train_days).days(day)
+
+
+def label_days(day: dt.date, train_days: int) -> list[dt.date]:
+    """The raw_events days the labels of day D's training read: the day after the oldest cut-off .. D."""
+    return label_window(train_days).days(day)
+
+
+TRAINING_CUTOFFS = training_window(MAX_TRAIN_DAYS)
+TRAINING_LABELS = label_window(MAX_TRAIN_DAYS)
+
+# Every raw_events day that model[D] depends on: the histories of its oldest cut-off through its
+# newest label day.
+CHAIN = TRAINING_CUTOFFS.then(HISTORY).hull(TRAINING_LABELS)
+
+# The days a day's data-quality and drift checks compare it with.
+TRAILING_DAYS = 7
+TRAILING = Window.before(TRAILING_DAYS)
+
+# The days the landing sensor still looks at: a day that completes late within a week is picked up.
+LANDING_LOOKBACK = Window.through(7)
+
+# At-least-once delivery re-sends events across midnight: an event id kept on one of the days
+# Window.before(DUPLICATE_LOOKBACK_DAYS) of D is a duplicate on D (the default; raw_events' config).
+DUPLICATE_LOOKBACK_DAYS = 2
