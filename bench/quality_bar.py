@@ -31,7 +31,7 @@ from consumer_assets.ml.model.config import LstmConfig
 from consumer_assets.ml.scoring.predict import predict
 from consumer_assets.ml.training.baseline import LogisticBaseline, baseline_features
 from consumer_assets.ml.training.data import SequenceData
-from consumer_assets.ml.training.evaluate import AUC_TOLERANCE, NLL_TOLERANCE, compare_models
+from consumer_assets.ml.training.evaluate import compare_models
 from consumer_assets.ml.training.labels import STOPPING_SALT, validation_mask
 from consumer_assets.ml.training.metrics import auc, nll, paired_bootstrap
 from consumer_assets.ml.training.train import train
@@ -40,6 +40,10 @@ from consumer_assets.windows import training_cutoffs
 # Shared with the tests, not installed with the package: importable from the project root.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from consumer_assets_testing.simulated import simulate_histories
+
+# The bar: the LSTM may trail the baseline by at most this much (fixed here, whatever the asset's
+# configured tolerances are).
+BAR = {"auc": 0.005, "nll": 0.002}
 
 
 def tuned_baseline(train_data: SequenceData, cs: list[float]) -> tuple[LogisticBaseline, list[dict[str, float]]]:
@@ -60,7 +64,7 @@ def time_to_bar(epochs: list, base_auc: float, base_nll: float) -> tuple[int | N
     spent = 0.0
     for e in epochs:
         spent += e.seconds
-        if e.valid_auc >= base_auc - AUC_TOLERANCE and e.valid_nll <= base_nll + NLL_TOLERANCE:
+        if e.valid_auc >= base_auc - BAR["auc"] and e.valid_nll <= base_nll + BAR["nll"]:
             return e.epoch, spent
     return None, None
 
@@ -158,16 +162,19 @@ def main() -> None:
         print(f"  {metric.upper()}  LSTM - baseline {lb.diff:+.4f} {interval(lb.diff_interval)}")
     verdict = {}
     for metric, c in gate.items():
+        tolerance = BAR[metric]
+        # Met: the point estimate clears the bar; shown: the one-sided 95% bound does too.
+        point_ok, shown = c.better_by >= -tolerance, c.interval[0] >= -tolerance
         verdict[metric] = {
             "better_by": c.better_by,
             "one_sided_95_bound": c.interval[0],
-            "tolerance": c.tolerance,
-            "point_ok": c.point_ok,
-            "shown": c.bound_ok,
+            "tolerance": tolerance,
+            "point_ok": point_ok,
+            "shown": shown,
         }
         print(
             f"bar {metric.upper()}: LSTM better by {c.better_by:+.4f}, one-sided 95% bound {c.interval[0]:+.4f} "
-            f"vs -{c.tolerance}: {'met and shown' if c.bound_ok else 'met' if c.point_ok else 'NOT met'}"
+            f"vs -{tolerance}: {'met and shown' if shown else 'met' if point_ok else 'NOT met'}"
         )
     print(
         f"LSTM: best epoch {result.best_epoch} of {len(result.epochs)}, {result.seconds:.0f} s training; "

@@ -3,9 +3,12 @@
 Day D trains on the histories of the cut-off days D-13..D-7 (`train_days`), labelled with the
 orders of the 7 days after each, so nothing after D is read. The new model is published as an
 artifact whatever its checks say; it is approved (put in force for predictions) only when every
-blocking check passes, by an approval record written after the checks, in the same step.
+blocking check passes, by an approval record written after the checks, in the same step. The
+checks, the approval record and the model's stored metrics show one verdict: ml.training.gate's,
+judged once inside train_daily with the configured tolerances.
 """
 
+import dataclasses
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,16 +22,15 @@ from consumer_assets.assets.raw_events import RAW_EVENTS
 from consumer_assets.histories import HISTORIES_SCHEMA
 from consumer_assets.ml.model.artifact import ModelArtifact
 from consumer_assets.ml.model.config import LstmConfig
-from consumer_assets.ml.training.day import TrainingOutcome, train_daily
-from consumer_assets.ml.training.evaluate import Comparison
+from consumer_assets.ml.training.day import train_daily
+from consumer_assets.ml.training.gate import AUC_FLOOR, AUC_VS_BASELINE, NLL_VS_APPROVED, Tolerances, Verdict
 from consumer_assets.partitions import partition_day, window_mapping
 from consumer_assets.resources.storage import Storage
-from consumer_assets.storage.registry import Approved, ModelRegistry
+from consumer_assets.storage.registry import ModelRegistry
 from consumer_assets.storage.tables import DATE
 from consumer_assets.windows import MAX_TRAIN_DAYS, TRAINING_CUTOFFS, TRAINING_LABELS
 
 MODEL = dg.AssetKey("trained_lstm_model")
-AUC_FLOOR, NLL_VS_APPROVED, AUC_VS_BASELINE = "auc_above_floor", "nll_not_worse_than_approved", "auc_not_below_baseline"
 
 # Inputs of day D: histories of D-13..D-7 and the raw_events whose orders label them, D-12..D: the
 # MAX_TRAIN_DAYS cut-off days, whatever train_days a run's config asks for (the training keeps its own).
@@ -74,54 +76,72 @@ class TrainingConfig(dg.Config):
         description="Torch CPU threads for training; 1 is fastest on a small shared CPU (spinning threads "
         "collapse under contention), None leaves torch's default. Ignored on a GPU.",
     )
-    auc_floor: float = Field(default=0.65, description="Validation AUC the model must exceed.")
-    nll_tolerance: float = Field(default=0.002, description="How much worse than the approved model's NLL is allowed.")
-    auc_margin: float = Field(default=0.005, description="How far below the baseline's AUC is allowed.")
+    auc_floor: float = Field(default=Tolerances.auc_floor, description="Validation AUC the model must exceed.")
+    nll_tolerance: float = Field(
+        default=Tolerances.nll_tolerance, description="How much worse than the approved model's NLL is allowed."
+    )
+    auc_margin: float = Field(default=Tolerances.auc_margin, description="How far below the baseline's AUC is allowed.")
 
     def lstm(self) -> LstmConfig:
-        names = set(LstmConfig.__dataclass_fields__) & set(type(self).model_fields)
-        return LstmConfig(**{name: getattr(self, name) for name in names})
+        """The hyperparameters as ml's LstmConfig (the fields not offered at its defaults)."""
+        return LstmConfig(**{name: getattr(self, name) for name in offered_lstm_fields(type(self))})
+
+    def tolerances(self) -> Tolerances:
+        return Tolerances(**{name: getattr(self, name) for name in GATE_FIELDS})
 
 
-def check_results(
-    config: TrainingConfig, outcome: TrainingOutcome, approved: Approved | None
-) -> list[dg.AssetCheckResult]:
-    """The blocking checks, from the metrics and comparisons the training computed."""
-    auc = outcome.metrics["lstm_auc"]
-    results = [
-        dg.AssetCheckResult(
-            check_name=AUC_FLOOR,
-            passed=auc > config.auc_floor,
-            description=f"validation AUC {auc:.4f} (floor {config.auc_floor})",
-            metadata={"auc": auc, "floor": config.auc_floor},
-        )
+# LstmConfig fields the run config does not offer: every run trains with their LstmConfig defaults.
+NOT_OFFERED: tuple[str, ...] = (
+    "final_lr_factor",
+    "weight_decay",
+    "grad_clip",
+    "warm_start_lr_factor",
+    "score_batch_size",
+)
+# TrainingConfig fields that are no hyperparameter: the gate's bars, and how the step runs.
+GATE_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Tolerances))
+RUNTIME_FIELDS: tuple[str, ...] = ("threads",)
+
+
+def offered_lstm_fields(
+    config: type[TrainingConfig] = TrainingConfig, not_offered: tuple[str, ...] = NOT_OFFERED
+) -> tuple[str, ...]:
+    """The run config's LstmConfig fields. ValueError unless every LstmConfig field is offered or
+    `not_offered`, every field of `config` is an LstmConfig field, a gate bar or a runtime
+    setting, and each offered field's default is the dataclass's: a field added to one side only
+    (or misspelt) is an error, never silently dropped."""
+    lstm = {f.name: f.default for f in dataclasses.fields(LstmConfig)}
+    gate = {f.name: f.default for f in dataclasses.fields(Tolerances)}
+    fields = config.model_fields
+    problems = [
+        f"LstmConfig.{n} is neither offered nor in NOT_OFFERED"
+        for n in lstm
+        if n not in fields and n not in not_offered
     ]
-    baseline = outcome.comparisons["baseline"]["auc"]
-    results.append(_comparison(AUC_VS_BASELINE, baseline, config.auc_margin, "AUC", "the logistic baseline"))
-    if approved is None:
-        results.append(
-            dg.AssetCheckResult(
-                check_name=NLL_VS_APPROVED, passed=True, description="no model approved yet: nothing to compare with"
-            )
-        )
-    else:
-        by = outcome.comparisons["approved"]["nll"]
-        results.append(_comparison(NLL_VS_APPROVED, by, config.nll_tolerance, "NLL", f"approved {approved.label}"))
-    return results
+    problems += [f"{n} is both offered and in NOT_OFFERED" for n in not_offered if n in fields]
+    problems += [f"LstmConfig has no field {n} (NOT_OFFERED)" for n in not_offered if n not in lstm]
+    problems += [
+        f"TrainingConfig.{n} is no LstmConfig field, gate bar or runtime setting"
+        for n in fields
+        if n not in lstm and n not in gate and n not in RUNTIME_FIELDS
+    ]
+    problems += [
+        f"TrainingConfig.{n} defaults to {field.default!r}, its source to {source[n]!r}"
+        for n, field in fields.items()
+        for source in (lstm, gate)
+        if n in source and field.default != source[n]
+    ]
+    if problems:
+        raise ValueError("TrainingConfig and LstmConfig/Tolerances disagree: " + "; ".join(problems))
+    return tuple(n for n in fields if n in lstm)
 
 
-def _comparison(name: str, c: Comparison, tolerance: float, metric: str, reference: str) -> dg.AssetCheckResult:
-    """Fails when the model is shown worse than the reference by more than the tolerance: the whole 90%
-    paired-bootstrap interval of the difference below -tolerance. With a few hundred validation
-    positives a point estimate moves by more than the tolerance from noise alone; with many, the
-    interval is narrow and this is the point estimate's verdict."""
-    return dg.AssetCheckResult(
-        check_name=name,
-        passed=c.interval[1] >= -tolerance,
-        description=f"{metric} {c.candidate:.4f} vs {c.reference:.4f} of {reference}: better by {c.better_by:+.4f} "
-        f"(90% interval {c.interval[0]:+.4f}..{c.interval[1]:+.4f}; tolerance {tolerance})",
-        metadata={"candidate": c.candidate, "reference": c.reference, "better_by": c.better_by, "tolerance": tolerance},
-    )
+def check_results(verdict: Verdict) -> list[dg.AssetCheckResult]:
+    """The blocking checks: the gate's verdict as Dagster shows it."""
+    return [
+        dg.AssetCheckResult(check_name=c.name, passed=c.passed, description=c.reason, metadata=c.metadata)
+        for c in verdict.checks
+    ]
 
 
 CHECK_SPECS = daily_checks(
@@ -161,14 +181,24 @@ def trained_lstm_model(
 
     histories = consumer_histories.to_batches(columns=[*HISTORIES_SCHEMA.names, DATE])
     orders = raw_events.to_batches(columns=["profile_id", "ts", "event_type"], filter=ds.field("event_type") == "order")
-    outcome = train_daily(day, histories, orders, config.lstm(), approved_model, threads=config.threads)
+    outcome = train_daily(
+        day,
+        histories,
+        orders,
+        config.lstm(),
+        approved_model,
+        tolerances=config.tolerances(),
+        approved_label=approved.label if approved else None,
+        threads=config.threads,
+    )
     version = registry.publish(day, outcome.artifact.to_files(), {"run_id": context.run.run_id})
-    checks = check_results(config, outcome, approved)
-    if all(check.passed for check in checks):
-        in_force = registry.approve(version, {"checks": {c.check_name: c.description for c in checks}})
+    verdict = outcome.verdict
+    if verdict.approved:
+        reason = {"checks": verdict.reasons(), "tolerances": verdict.tolerances.to_dict()}
+        in_force = registry.approve(version, reason)
         context.log.info(f"approved {in_force.label}: every blocking check passed")
     else:
-        failed = ", ".join(c.check_name for c in checks if not c.passed)
+        failed = ", ".join(verdict.failed)
         context.log.warning(
             f"{day}: not approved ({failed} failed); {approved.label if approved else 'no model'} stays in force"
         )
@@ -178,10 +208,10 @@ def trained_lstm_model(
             **{name: float(value) for name, value in outcome.metrics.items()},
             "model_version": version.number,
             "artifact_uri": dg.MetadataValue.path(registry.artifacts.uri(version)),
-            "approved": all(check.passed for check in checks),
+            "approved": verdict.approved,
             "compared_with": approved.label if approved else "none",
             "warm_started": outcome.warm_started,
             "device": outcome.artifact.metrics.get("device", "cpu"),
         }
     )
-    yield from checks
+    yield from check_results(verdict)

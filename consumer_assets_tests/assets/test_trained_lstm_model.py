@@ -1,8 +1,12 @@
-"""trained_lstm_model through real Dagster runs on Delta storage: training, checks, approval, warm start."""
+"""trained_lstm_model: its run config against LstmConfig, and real Dagster runs on Delta storage (training,
+checks, approval, warm start, one verdict everywhere)."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import json
+from typing import Any
 
 import dagster as dg
 import numpy as np
@@ -10,13 +14,54 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
+from consumer_assets.assets.trained_lstm_model import (
+    GATE_FIELDS,
+    NOT_OFFERED,
+    RUNTIME_FIELDS,
+    TrainingConfig,
+    offered_lstm_fields,
+)
 from consumer_assets.ml.model.artifact import ModelArtifact
+from consumer_assets.ml.model.config import LstmConfig
+from consumer_assets.ml.training.gate import Tolerances
 from consumer_assets.resources.storage import storage_resources
 from consumer_assets.storage.registry import ModelRegistry
 from consumer_assets.storage.tables import TableStore
-from consumer_assets_tests.support.model_shop import ONE_DAY, D, build_shop, train, write_raw_events
+from consumer_assets_tests.support.model_shop import FAST, ONE_DAY, D, build_shop, train, write_raw_events
 
-pytestmark = pytest.mark.slow
+# Tolerances unlike Tolerances' defaults: the verdict everywhere must be judged with these.
+CONFIGURED = FAST.model_copy(update={"auc_margin": 0.02, "nll_tolerance": 0.01})
+
+
+def test_every_lstm_config_field_is_offered_or_deliberately_not() -> None:
+    offered = offered_lstm_fields()
+    lstm = {f.name for f in dataclasses.fields(LstmConfig)}
+    assert set(offered) | set(NOT_OFFERED) == lstm and not set(offered) & set(NOT_OFFERED)
+    assert set(TrainingConfig.model_fields) == set(offered) | set(GATE_FIELDS) | set(RUNTIME_FIELDS)
+    # Defaults come from the dataclasses: an untouched run config is LstmConfig() and Tolerances().
+    assert TrainingConfig().lstm() == LstmConfig() and TrainingConfig().tolerances() == Tolerances()
+    assert FAST.lstm() == dataclasses.replace(LstmConfig(), hidden=16, epochs=6, batch_size=64, warmup_steps=20)
+    assert CONFIGURED.tolerances() == Tolerances(auc_floor=0.6, auc_margin=0.02, nll_tolerance=0.01)
+
+
+def test_a_field_on_one_side_only_is_refused() -> None:
+    # An LstmConfig field that the run config neither offers nor lists as not offered.
+    with pytest.raises(ValueError, match=r"LstmConfig\.final_lr_factor is neither offered nor in NOT_OFFERED"):
+        offered_lstm_fields(TrainingConfig, NOT_OFFERED[1:])
+    with pytest.raises(ValueError, match=r"LstmConfig has no field warmup \(NOT_OFFERED\)"):
+        offered_lstm_fields(TrainingConfig, (*NOT_OFFERED, "warmup"))
+
+    class Misspelt(TrainingConfig):
+        warmup_step: int = 10  # no such LstmConfig field: never silently dropped
+
+    with pytest.raises(ValueError, match=r"TrainingConfig\.warmup_step is no LstmConfig field"):
+        Misspelt().lstm()
+
+    class OwnDefault(TrainingConfig):
+        hidden: int = 99  # a second source of the default
+
+    with pytest.raises(ValueError, match=r"TrainingConfig\.hidden defaults to 99, its source to 32"):
+        OwnDefault().lstm()
 
 
 @pytest.fixture(scope="module")
@@ -29,11 +74,39 @@ def checks(result: dg.ExecuteInProcessResult) -> dict[str, dg.AssetCheckEvaluati
     return {e.check_name: e for e in result.get_asset_check_evaluations()}
 
 
+def one_verdict(result: dg.ExecuteInProcessResult, registry: ModelRegistry, day: dt.date) -> dict[str, Any]:
+    """The verdict stored with the day's model, after checking that the asset's checks and the
+    approval record (if any) show exactly it, judged with CONFIGURED's tolerances."""
+    version = registry.artifacts.latest("trained_lstm_model", day.isoformat())
+    assert version is not None
+    stored = json.loads(registry.load(version)["metrics.json"])["verdict"]
+    assert stored["tolerances"] == CONFIGURED.tolerances().to_dict()
+    evaluated = checks(result)
+    assert {name: (e.passed, e.description) for name, e in evaluated.items()} == {
+        name: (c["passed"], c["reason"]) for name, c in stored["checks"].items()
+    }
+    assert evaluated["auc_not_below_baseline"].metadata["tolerance"].value == CONFIGURED.auc_margin
+    if "tolerance" in evaluated["nll_not_worse_than_approved"].metadata:
+        assert evaluated["nll_not_worse_than_approved"].metadata["tolerance"].value == CONFIGURED.nll_tolerance
+    (meta,) = [m.metadata for m in result.asset_materializations_for_node("trained_lstm_model")]
+    assert meta["approved"].value is stored["approved"] is all(e.passed for e in evaluated.values())
+    approvals = [r for r in registry.approvals.records() if (r["partition"], r["version"]) == (day.isoformat(), 1)]
+    if stored["approved"]:
+        (record,) = approvals
+        assert record["reason"]["checks"] == {name: c["reason"] for name, c in stored["checks"].items()}
+        assert record["reason"]["tolerances"] == stored["tolerances"]
+    else:
+        assert approvals == []
+    return stored
+
+
+@pytest.mark.slow
 def test_trains_validates_approves_then_refuses_a_model_of_shuffled_labels(shop: tuple[str, pa.Table]) -> None:
     root, events = shop
     registry = ModelRegistry(storage_resources(root)["storage"].artifacts(), "trained_lstm_model")
-    first = train(root, D)
+    first = train(root, D, CONFIGURED)
     assert first.success
+    assert one_verdict(first, registry, D)["approved"] is True
     (meta,) = [m.metadata for m in first.asset_materializations_for_node("trained_lstm_model")]
     assert meta["lstm_auc"].value > 0.7 and meta["baseline_auc"].value > 0.7
     assert meta["lstm_histories"].value > 1000 and meta["approved"].value is True
@@ -54,7 +127,10 @@ def test_trains_validates_approves_then_refuses_a_model_of_shuffled_labels(shop:
     shuffled = events.set_column(events.schema.get_field_index("profile_id"), "profile_id", pa.array(profiles))
     write_raw_events(TableStore.at(root), shuffled, [D - dt.timedelta(days=k) for k in range(11, -2, -1)])
 
-    second = train(root, D + dt.timedelta(days=1))
+    second = train(root, D + dt.timedelta(days=1), CONFIGURED)
+    verdict = one_verdict(second, registry, D + ONE_DAY)
+    assert verdict["approved"] is False and verdict["checks"]["auc_above_floor"]["passed"] is False
+    assert "of approved " + in_force.label in verdict["checks"]["nll_not_worse_than_approved"]["reason"]
     (meta,) = [m.metadata for m in second.asset_materializations_for_node("trained_lstm_model")]
     assert meta["warm_started"].value is True and meta["compared_with"].value == in_force.label
     assert meta["approved"].value is False and meta["lstm_auc"].value < 0.6

@@ -27,7 +27,7 @@ import pyarrow as pa
 
 from consumer_assets.events.schema import ACTION_TYPES
 from consumer_assets.histories.schema import MAX_EVENTS
-from consumer_assets.ml.monitoring.explain import hours_before_cutoff, list_parts
+from consumer_assets.ml.training.sequences import hours_before_cutoff, list_parts
 from consumer_assets.windows import HISTORY_DAYS
 
 SUMMARY_VERSION = 1
@@ -117,7 +117,7 @@ def summarize(kind: str, rows: int, values: dict[str, np.ndarray]) -> Summary:
 def history_features(batch: pa.RecordBatch | pa.Table, hours: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Per-row (and, for event_type, per-event) features of histories in HISTORIES_SCHEMA.
 
-    `hours`: explain.hours_before_cutoff of the batch, when the caller has computed it already.
+    `hours`: sequences.hours_before_cutoff of the batch, when the caller has computed it already.
     """
     types, offsets = list_parts(batch["event_type"])
     log_dt, _ = list_parts(batch["log_dt"])

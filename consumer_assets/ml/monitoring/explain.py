@@ -9,16 +9,8 @@ history gets no credit (d_0 = 0): its p_0 mixes the model's starting point with 
 The top TOP_EVENTS events per profile by |d_i| (up or down), largest first; on equal |d_i| the more
 recent event comes first. Histories shorter than TOP_EVENTS give as many entries as they have events.
 
-Times are reconstructed from the history, which stores no timestamps: the last event happened
-`hours_since_last_event` before the cut-off (the end of the history's day, D+1 00:00 UTC), and each
-earlier one the gap of the event after it earlier, expm1(log_dt) seconds. So event i lies
-
-    h_i = hours_since_last_event + sum_{j > i} expm1(log_dt_j) / 3600
-
-hours before the cut-off. log_dt is float32 (relative rounding 2^-24), so a gap of s seconds comes
-back within about (1 + s) * log1p(s) * 6e-8 s: under a second for a 12-day gap, and within a few
-seconds for a whole 28-day history. That is exact enough for explanations, so no timestamp column is
-needed; the absolute time is the cut-off minus h_i.
+Each entry's time is the event's hours before the cut-off, reconstructed from the history by
+ml.training.sequences, the same numbers the model read as the event's age.
 """
 
 from __future__ import annotations
@@ -27,6 +19,7 @@ import numpy as np
 import pyarrow as pa
 
 from consumer_assets.events.schema import ACTION_TYPES
+from consumer_assets.ml.training.sequences import hours_before_cutoff, list_parts
 
 TOP_EVENTS = 3
 
@@ -42,28 +35,6 @@ EXPLANATION_STRUCT = pa.struct(
 )
 EXPLANATION_TYPE = pa.list_(EXPLANATION_STRUCT)
 _TYPE_NAMES = pa.array(ACTION_TYPES, pa.string())
-
-
-def list_parts(column: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
-    """(values, offsets from 0) of a list column without nulls; slices and chunks are handled."""
-    if isinstance(column, pa.ChunkedArray):
-        column = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
-    if column.null_count:
-        raise ValueError("list column has null rows")
-    offsets = column.offsets.to_numpy().astype(np.int64)
-    values = column.values.to_numpy(zero_copy_only=False)[offsets[0] : offsets[-1]]
-    return values, offsets - offsets[0]
-
-
-def hours_before_cutoff(log_dt: np.ndarray, offsets: np.ndarray, hours_since_last_event: np.ndarray) -> np.ndarray:
-    """Per event (flat, like log_dt): hours between the event and the cut-off, reconstructed as above."""
-    lengths = np.diff(offsets)
-    gap_s = np.expm1(log_dt.astype(np.float64))
-    # Seconds from event i to its row's last event: the row's total after i, from one flat cumsum.
-    csum = np.cumsum(gap_s)
-    nonempty = lengths > 0
-    after = np.repeat(csum[offsets[1:][nonempty] - 1], lengths[nonempty]) - csum
-    return np.repeat(np.asarray(hours_since_last_event, np.float64), lengths) + after / 3600.0
 
 
 def top_changes(
@@ -140,7 +111,7 @@ def explanations(
     prior: float | np.ndarray | None = None,
     k: int = TOP_EVENTS,
 ) -> pa.ListArray:
-    """top_events from flat per-event arrays along `offsets` (hours: hours_before_cutoff's)."""
+    """top_events from flat per-event arrays along `offsets` (hours: sequences.hours_before_cutoff's)."""
     if not len(probabilities) == len(event_type) == len(article_bucket) == len(hours) == offsets[-1]:
         raise ValueError("probabilities must have one value per event of each history")
     picked, picked_offsets, change = top_changes(probabilities, offsets, prior, k)

@@ -18,10 +18,11 @@ import pyarrow as pa
 from consumer_assets.ml.model.device import torch_threads
 from consumer_assets.ml.model.network import EventLstm
 from consumer_assets.ml.monitoring.drift import Summary, history_features, summarize, summarize_scores
-from consumer_assets.ml.monitoring.explain import EXPLANATION_TYPE, explanations, hours_before_cutoff, list_parts
+from consumer_assets.ml.monitoring.explain import EXPLANATION_TYPE, explanations
 from consumer_assets.ml.scoring.predict import predict_all
 from consumer_assets.ml.training.data import SequenceData
 from consumer_assets.ml.training.labels import Batches, record_batches
+from consumer_assets.ml.training.sequences import hours_before_cutoff, list_parts
 
 PREDICTIONS_SCHEMA = pa.schema(
     [
@@ -46,7 +47,7 @@ class PredictionSummary:
     scores: Summary = field(default_factory=lambda: Summary.empty("scores"))
 
     def add(self, histories: pa.RecordBatch, probability: np.ndarray, hours: np.ndarray | None = None) -> None:
-        """Add a batch; `hours`: explain.hours_before_cutoff of its events, if computed already."""
+        """Add a batch; `hours`: sequences.hours_before_cutoff of its events, if computed already."""
         self.profiles += len(probability)
         self.expected_orders += float(probability.astype(np.float64).sum())
         features = history_features(histories, hours)

@@ -6,8 +6,9 @@ inputs. A batch is a vectorised gather of whole rows, padded at the end to its l
 are grouped by length first, so padding stays a few percent of the work.
 
 Besides the stored columns the model gets each event's age at the cut-off (log hours): the sum of
-the gaps after it plus hours_since_last_event. An LSTM finds "an order 2 days ago" far more easily
-in that number than by adding up gaps (it was the input that mattered most in the prototype).
+the gaps after it plus hours_since_last_event (sequences.hours_before_cutoff). An LSTM finds "an
+order 2 days ago" far more easily in that number than by adding up gaps (it was the input that
+mattered most in the prototype).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import torch
 
 from consumer_assets.ml.training.batches import Batch, length_batches
 from consumer_assets.ml.training.labels import Batches, record_batches, validation_mask
+from consumer_assets.ml.training.sequences import hours_before_cutoff, list_parts
 
 # Continuous inputs per event, each centred and scaled to about unit range: (x - centre) / scale.
 # Part of INPUT_VERSION: changing them changes what a trained model's weights mean.
@@ -32,15 +34,6 @@ HOURS_SINCE_CENTRE, HOURS_SINCE_SCALE = 3.0, 2.0
 N_STATIC = 1 + 7 + 2
 
 
-def _flat(column: pa.Array | pa.ChunkedArray, dtype: type) -> tuple[np.ndarray, np.ndarray]:
-    if isinstance(column, pa.ChunkedArray):
-        column = column.combine_chunks()
-    if column.null_count:
-        raise ValueError("history sequences must not be null")
-    lengths = pc.list_value_length(column).to_numpy()
-    return pc.list_flatten(column).to_numpy(zero_copy_only=False).astype(dtype, copy=False), lengths
-
-
 def _static_inputs(hours_since: np.ndarray, weekday: np.ndarray, hour: np.ndarray) -> np.ndarray:
     static = np.zeros((len(hours_since), N_STATIC), dtype=np.float32)
     static[:, 0] = (np.log1p(np.maximum(hours_since, 0.0)) - HOURS_SINCE_CENTRE) / HOURS_SINCE_SCALE
@@ -50,14 +43,6 @@ def _static_inputs(hours_since: np.ndarray, weekday: np.ndarray, hour: np.ndarra
     angle = hour.astype(np.float64) * (2 * np.pi / 24)
     static[:, 8], static[:, 9] = np.sin(angle), np.cos(angle)
     return static
-
-
-def _age_hours(offsets: np.ndarray, log_dt: np.ndarray, hours_since: np.ndarray) -> np.ndarray:
-    """Hours from each event to the cut-off: hours_since_last_event plus the gaps after the event."""
-    lengths = np.diff(offsets)
-    cum = np.cumsum(np.expm1(log_dt.astype(np.float64)))
-    row_end = np.repeat(cum[offsets[1:] - 1] if len(cum) else np.zeros(len(lengths)), lengths)
-    return np.repeat(hours_since.astype(np.float64), lengths) + (row_end - cum) / 3600.0
 
 
 @dataclass
@@ -118,7 +103,7 @@ class SequenceData:
         age_hours: np.ndarray | None = None,
     ) -> SequenceData:
         """One record batch; `age_hours`: each event's hours before the cut-off, if the caller has
-        them already (explain.hours_before_cutoff of the batch gives the same numbers)."""
+        them already (sequences.hours_before_cutoff of the batch, as computed here otherwise)."""
         n_events = batch.column("n_events").to_numpy(zero_copy_only=False).astype(np.int64)
         if len(n_events) and n_events.min() < 1:
             raise ValueError("every history needs at least one event")
@@ -131,17 +116,17 @@ class SequenceData:
             ("log_dt", np.float32),
             ("log_price", np.float32),
         ):
-            values, lengths = _flat(batch.column(name), dtype)
-            if not np.array_equal(lengths, n_events):
+            values, list_offsets = list_parts(batch.column(name))
+            if not np.array_equal(np.diff(list_offsets), n_events):
                 raise ValueError(f"{name} lists do not have n_events items")
-            flat[name] = values
+            flat[name] = values.astype(dtype, copy=False)
         offsets = np.zeros(len(n_events) + 1, dtype=np.int64)
         np.cumsum(n_events, out=offsets[1:])
         hours_since = batch.column("hours_since_last_event").to_numpy(zero_copy_only=False).astype(np.float32)
         weekday = batch.column("cutoff_weekday").to_numpy(zero_copy_only=False).astype(np.int8)
         hour = batch.column("last_event_hour").to_numpy(zero_copy_only=False).astype(np.float32)
         n_window = batch.column("n_window_events").to_numpy(zero_copy_only=False).astype(np.int32)
-        age = _age_hours(offsets, flat["log_dt"], hours_since) if age_hours is None else age_hours
+        age = hours_before_cutoff(flat["log_dt"], offsets, hours_since) if age_hours is None else age_hours
         if len(age) != len(flat["log_dt"]):
             raise ValueError("age_hours must have one value per event")
         raw = (flat["log_dt"], flat["log_price"], np.log1p(np.maximum(age, 0.0)))

@@ -4,7 +4,8 @@ Day D trains on the histories of the cut-off days D-7-k (k = 0 .. train_days - 1
 with the orders of the 7 days after it: the newest label window ends with day D, so nothing
 after D is read. Profiles split by the hash of their id into training and validation, the same
 on every day. The new model, the legacy baseline (refitted on the same training rows) and the
-approved model, if any, are validated on the same held-out histories.
+approved model, if any, are validated on the same held-out histories, and gate.judge decides with
+the given tolerances whether the new model may be approved: that verdict is stored with the model.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from consumer_assets.ml.scoring.predict import predict
 from consumer_assets.ml.training.baseline import LogisticBaseline
 from consumer_assets.ml.training.data import SequenceData
 from consumer_assets.ml.training.evaluate import Comparison, validation_report
+from consumer_assets.ml.training.gate import Tolerances, Verdict, judge
 from consumer_assets.ml.training.labels import Batches, order_profiles, with_labels
 from consumer_assets.ml.training.train import EpochStats, train
 from consumer_assets.windows import training_cutoffs
@@ -32,11 +34,12 @@ EPOCH = dt.date(1970, 1, 1)
 
 @dataclass
 class TrainingOutcome:
-    """The trained model (with its metrics inside), the numbers to record and the comparisons to gate on."""
+    """The trained model (with its metrics and verdict inside), the numbers to record and the gate's verdict."""
 
     artifact: ModelArtifact
     metrics: dict[str, float]  # flat and numeric: metadata that plots across partitions
     comparisons: dict[str, dict[str, Comparison]]  # {"baseline" | "approved": {"auc" | "nll": ...}}
+    verdict: Verdict
     epochs: list[EpochStats]
     warm_started: bool
 
@@ -53,19 +56,25 @@ def train_daily(
     config: LstmConfig,
     approved: ModelArtifact | None = None,
     *,
+    tolerances: Tolerances | None = None,
+    approved_label: str | None = None,
     cutoff_column: str = "date",
     replicates: int = 1000,
     threads: int | None = None,
 ) -> TrainingOutcome:
-    """Train, validate and compare the model of day D.
+    """Train, validate, compare and judge the model of day D.
 
     `histories`: HISTORIES_SCHEMA rows of the training cut-off days with their day in
     `cutoff_column` (rows of other days are ignored). `order_events`: raw_events columns
-    profile_id, ts, event_type of `windows.label_days(day, train_days)`. `threads`: torch's CPU threads
-    for the call (None leaves the process setting).
+    profile_id, ts, event_type of `windows.label_days(day, train_days)`. `tolerances`: the gate's bars
+    (None: Tolerances' defaults); `approved_label`: how the verdict names the approved model.
+    `threads`: torch's CPU threads for the call (None leaves the process setting).
     """
+    bars = tolerances or Tolerances()
     with torch_threads(threads):
-        return _train_daily(day, histories, order_events, config, approved, cutoff_column, replicates)
+        return _train_daily(
+            day, histories, order_events, config, approved, bars, approved_label, cutoff_column, replicates
+        )
 
 
 def _train_daily(
@@ -74,6 +83,8 @@ def _train_daily(
     order_events: Batches,
     config: LstmConfig,
     approved: ModelArtifact | None,
+    tolerances: Tolerances,
+    approved_label: str | None,
     cutoff_column: str,
     replicates: int,
 ) -> TrainingOutcome:
@@ -103,6 +114,7 @@ def _train_daily(
     comparisons: dict[str, dict[str, Comparison]] = report["comparisons"]  # type: ignore[assignment]
 
     metrics: dict[str, float] = dict(report["metrics"])  # type: ignore[arg-type]
+    verdict = judge(metrics["lstm_auc"], comparisons, tolerances, approved_label)
     for name, by_metric in comparisons.items():
         for metric, c in by_metric.items():
             metrics[f"lstm_vs_{name}_{metric}_better_by"] = c.better_by
@@ -128,6 +140,7 @@ def _train_daily(
         "device": result.device,
         "metrics": metrics,
         "comparisons": {n: {m: c.as_dict() for m, c in by.items()} for n, by in comparisons.items()},
+        "verdict": verdict.to_dict(),
         "epochs": [e.as_dict() for e in result.epochs],
         "distribution": report["distribution"],
     }
@@ -135,6 +148,7 @@ def _train_daily(
         artifact=ModelArtifact(result.model, record),
         metrics=metrics,
         comparisons=comparisons,
+        verdict=verdict,
         epochs=result.epochs,
         warm_started=warm,
     )

@@ -1,10 +1,10 @@
-"""Validation reports and the comparisons that decide whether a candidate model may replace another.
+"""Validation reports, and the paired comparisons of a candidate model that the quality gate judges.
 
 `validation_metrics` is what gets recorded for every model (numbers only, so they plot over
-time). `compare_models` judges a candidate against a reference (the logistic baseline, the
-approved model) on the same validation histories with a paired bootstrap over profiles, and says
-both whether the point estimate is within the tolerance and whether the whole interval is: the
-first is a fair daily gate at a few hundred positives, the second a proof of non-inferiority.
+time). `compare_models` measures a candidate against a reference (the logistic baseline, the
+approved model) on the same validation histories with a paired bootstrap over profiles: the
+difference and its interval. Whether that is good enough is gate.judge's to say, with the
+configured tolerances.
 """
 
 from __future__ import annotations
@@ -21,10 +21,6 @@ from consumer_assets.ml.training.metrics import (
     paired_bootstrap,
     score_deciles,
 )
-
-# The quality bar of issue 8: the LSTM may trail the baseline by at most this much.
-AUC_TOLERANCE = 0.005
-NLL_TOLERANCE = 0.002
 
 
 def validation_metrics(y: np.ndarray, p: np.ndarray, prefix: str = "") -> dict[str, float]:
@@ -57,9 +53,6 @@ class Comparison:
     reference: float
     better_by: float
     interval: tuple[float, float]  # of better_by, paired bootstrap
-    tolerance: float
-    point_ok: bool  # better_by >= -tolerance
-    bound_ok: bool  # the whole interval is: non-inferiority shown
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -71,18 +64,16 @@ def compare_models(
     p_reference: np.ndarray,
     *,
     groups: np.ndarray | None = None,
-    auc_tolerance: float = AUC_TOLERANCE,
-    nll_tolerance: float = NLL_TOLERANCE,
     replicates: int = 1000,
     level: float = 0.90,
     seed: int = 0,
 ) -> dict[str, Comparison]:
-    """{'auc': ..., 'nll': ...}: is the candidate no worse than the reference, within the tolerances?
+    """{'auc': ..., 'nll': ...}: how much better the candidate is than the reference, with an interval.
 
     `level` is two-sided: 0.90 puts 5% in the tail that matters, a one-sided 95% bound.
     """
     result = {}
-    for metric, tolerance, sign in (("auc", auc_tolerance, 1.0), ("nll", nll_tolerance, -1.0)):
+    for metric, sign in (("auc", 1.0), ("nll", -1.0)):
         boot = paired_bootstrap(
             y, p_candidate, p_reference, metric, groups=groups, replicates=replicates, level=level, seed=seed
         )
@@ -94,9 +85,6 @@ def compare_models(
             reference=boot.b,
             better_by=better,
             interval=(lo, hi),
-            tolerance=tolerance,
-            point_ok=better >= -tolerance,
-            bound_ok=lo >= -tolerance,
         )
     return result
 

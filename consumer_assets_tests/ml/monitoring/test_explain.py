@@ -2,24 +2,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 import numpy as np
 import pyarrow as pa
 import pytest
 
-from consumer_assets.events.schema import ACTION_INDEX, ACTION_TYPES, RAW_EVENTS_SCHEMA
-from consumer_assets.histories.encode import encode_cutoff, sort_events
-from consumer_assets.histories.schema import HISTORIES_SCHEMA, MS_PER_HOUR, cutoff_ms
-from consumer_assets.ml.monitoring.explain import (
-    EXPLANATION_TYPE,
-    hours_before_cutoff,
-    list_parts,
-    top_changes,
-    top_events,
-)
-
-DAY = dt.date(2026, 3, 10)
+from consumer_assets.events.schema import ACTION_INDEX, ACTION_TYPES
+from consumer_assets.histories.schema import HISTORIES_SCHEMA
+from consumer_assets.ml.monitoring.explain import EXPLANATION_TYPE, top_changes, top_events
 
 
 def _histories(types: list[list[str]], gaps_s: list[list[float]], hours_since_last: list[float]) -> pa.Table:
@@ -96,35 +85,6 @@ def test_histories_shorter_than_three_events_give_what_they_have() -> None:
     assert picked.tolist() == [1, 0] and picked_offsets.tolist() == [0, 0, 2, 2]
     picked, picked_offsets, _ = top_changes(np.zeros(0), np.array([0]))
     assert picked.tolist() == [] and picked_offsets.tolist() == [0]
-
-
-def test_times_rebuilt_from_log_dt_match_the_real_timestamps_within_seconds() -> None:
-    rng = np.random.default_rng(3)
-    hi = cutoff_ms(DAY)
-    # Two profiles over 28 days: gaps from milliseconds to days, as in real histories.
-    ts = np.sort(hi - rng.integers(1, 27 * 86_400_000, (2, 150)), axis=1)
-    ts[:, 10] = ts[:, 9] + 1  # a millisecond gap
-    ts.sort(axis=1)
-    kinds = rng.integers(0, len(ACTION_TYPES), ts.size)
-    events = pa.Table.from_pydict(
-        {
-            "event_id": [f"e{i:05d}" for i in range(ts.size)],
-            "profile_id": ["a"] * 150 + ["b"] * 150,
-            "session_id": ["s"] * ts.size,
-            "ts": pa.array(ts.ravel(), pa.int64()).cast(pa.timestamp("ms", tz="UTC")),
-            "event_type": [ACTION_TYPES[k] for k in kinds],
-            "article_id": [None] * ts.size,
-            "brand_id": [None] * ts.size,
-            "category": [None] * ts.size,
-            "price": [None] * ts.size,
-        },
-        schema=RAW_EVENTS_SCHEMA,
-    )
-    hist = encode_cutoff(sort_events(events), DAY)
-    log_dt, offsets = list_parts(hist["log_dt"])
-    hours = hours_before_cutoff(log_dt, offsets, hist["hours_since_last_event"].to_numpy())
-    true_hours = (hi - ts.ravel()) / MS_PER_HOUR
-    assert np.abs(hours - true_hours).max() * 3600 < 3.0
 
 
 def test_batches_slices_and_chunked_inputs_agree_with_a_per_row_reference() -> None:

@@ -19,6 +19,7 @@ from consumer_assets.ml.scoring.predict import predict
 from consumer_assets.ml.training.baseline import LogisticBaseline
 from consumer_assets.ml.training.data import SequenceData
 from consumer_assets.ml.training.day import train_daily
+from consumer_assets.ml.training.gate import NLL_VS_APPROVED, Tolerances, judge
 from consumer_assets.ml.training.labels import STOPPING_SALT, validation_mask
 from consumer_assets.ml.training.metrics import auc, nll
 from consumer_assets.ml.training.train import train
@@ -111,12 +112,27 @@ def test_the_days_training_reads_nothing_after_the_day_and_warm_starts_from_the_
     # The next day, with today's model approved: a warm start, compared with it too.
     files = first.artifact.to_files()
     assert json.loads(files["metrics.json"])["cutoffs"] == [c.isoformat() for c in cutoffs]
+    # Judged once, with the default bars when none are given, and stored with the model.
+    assert first.verdict == judge(first.metrics["lstm_auc"], first.comparisons, Tolerances())
+    assert json.loads(files["metrics.json"])["verdict"] == first.verdict.to_dict()
     approved = ModelArtifact.from_files(files)
     following = day + dt.timedelta(days=1)
-    second = train_daily(following, histories, sim.events.select(columns), config, approved, replicates=50)
+    bars = Tolerances(auc_floor=0.55, auc_margin=0.03, nll_tolerance=0.01)
+    second = train_daily(
+        following,
+        histories,
+        sim.events.select(columns),
+        config,
+        approved,
+        tolerances=bars,
+        approved_label="D/v1",
+        replicates=50,
+    )
     assert second.warm_started and len(second.epochs) == config.warm_start_epochs
     assert set(second.comparisons) == {"baseline", "approved"}
     assert second.comparisons["approved"]["auc"].reference == second.metrics["approved_auc"]
+    assert second.verdict.tolerances == bars and "of approved D/v1" in second.verdict.reasons()[NLL_VS_APPROVED]
+    assert second.artifact.metrics["verdict"] == second.verdict.to_dict()
 
 
 def test_the_model_is_the_epoch_that_did_best_on_held_out_training_profiles(days: SequenceData) -> None:
