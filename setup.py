@@ -17,6 +17,8 @@ setup(
         "pyarrow>=26,<27",
         # Every table is a Delta table; 1.6 commits with S3 conditional writes (no lock service).
         "deltalake>=1.6.6,<1.7",
+        # The artifact store's put-if-absent pointers (S3 `If-None-Match`, which pyarrow cannot send).
+        "boto3>=1.36,<2",
         "scikit-learn>=1.9,<2",
         # mapInArrow needs pandas; pyspark 4.3 does not fully support pandas 3.
         "pyspark[sql]>=4.3,<4.4",

@@ -17,6 +17,7 @@ from consumer_assets.ingest.dedupe import RAW_LINES_SCHEMA, CheckedSource, Repea
 from consumer_assets.ingest.fastpath import ParseStats, check_block
 from consumer_assets.ingest.landing import LandingDay, LandingDayError, LandingRules, LineBlock, open_day
 from consumer_assets.ingest.validate import CHECKED_SCHEMA, CheckedFile, ValidatedDay, check_lines
+from consumer_assets.storage.filesystem import Location
 
 # Blocks being validated at once, per worker: enough to keep every worker busy while the
 # reading thread decompresses the next one, few enough that memory stays a handful of blocks.
@@ -24,7 +25,7 @@ _IN_FLIGHT_PER_WORKER = 2
 
 
 def ingest_day(
-    landing_uri: str,
+    landing: str | Location,
     day: dt.date,
     *,
     rules: LandingRules | None = None,
@@ -41,7 +42,7 @@ def ingest_day(
     which release the GIL. `vectorised=False` runs the per-line rules alone, the slow reference
     the vectorised path must agree with.
     """
-    landed = open_day(landing_uri, day, rules, now=now)
+    landed = open_day(landing, day, rules, now=now)
     sources = check_files(day, landed, workers=max(1, workers or os.cpu_count() or 1), vectorised=vectorised)
 
     def reread(k: int, numbers: np.ndarray) -> list[bytes]:

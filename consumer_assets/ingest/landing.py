@@ -146,11 +146,14 @@ def _block(first_line: int, data: bytes) -> LineBlock:
 
 
 def open_day(
-    landing_uri: str, day: dt.date, rules: LandingRules | None = None, *, now: dt.datetime | None = None
+    landing: str | Location, day: dt.date, rules: LandingRules | None = None, *, now: dt.datetime | None = None
 ) -> LandingDay:
-    """The complete landed day, or a LandingDayError naming the path that is missing or wrong."""
+    """The complete landed day, or a LandingDayError naming the path that is missing or wrong.
+
+    `landing` is the landing zone's URI, or its Location where S3 settings come with it.
+    """
     rules = rules or LandingRules()
-    folder = resolve(landing_uri).child(day_folder(day, rules.layout))
+    folder = resolve(landing).child(day_folder(day, rules.layout))
     listed = _list(folder)
     if listed is None:
         raise LandingDayError(f"landing day {day} is missing: no folder {folder.uri}")
@@ -174,21 +177,22 @@ def open_day(
 
 
 def completed_at(
-    landing_uri: str, day: dt.date, rules: LandingRules | None = None, *, now: dt.datetime | None = None
+    landing: str | Location, day: dt.date, rules: LandingRules | None = None, *, now: dt.datetime | None = None
 ) -> int | None:
     """When the day became complete (ns; the marker's or newest file's mtime), or None while it is not.
 
     A re-delivered day has a newer marker (or newer files), so the value changes with each delivery.
     """
     rules = rules or LandingRules()
-    folder = resolve(landing_uri).child(day_folder(day, rules.layout))
+    location = resolve(landing)
+    folder = location.child(day_folder(day, rules.layout))
     info = folder.fs.get_file_info(folder.path(MARKER))
     if info.type == pafs.FileType.File:
         return info.mtime_ns
     if rules.require_marker:
         return None
     try:
-        return open_day(landing_uri, day, rules, now=now).completed_at
+        return open_day(location, day, rules, now=now).completed_at
     except LandingDayError:
         return None
 

@@ -5,13 +5,15 @@ from typing import Literal
 
 import dagster as dg
 import pyarrow as pa
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 
 from consumer_assets.events.landing import DATE_FOLDERS, MARKER, day_folder
 from consumer_assets.ingest.ingest import ingest_day
 from consumer_assets.ingest.landing import LandingDay, LandingRules, completed_at, open_day
 from consumer_assets.ingest.validate import ValidatedDay
+from consumer_assets.resources.s3 import S3Config
 from consumer_assets.settings import LANDING_ENV, landing_uri
+from consumer_assets.storage.filesystem import Location, resolve
 
 
 class LandingZone(dg.ConfigurableResource):
@@ -37,6 +39,19 @@ class LandingZone(dg.ConfigurableResource):
         default=None,
         description="Threads that validate a day's blocks (of one file or several) side by side; default one per core.",
     )
+    s3: S3Config = Field(default_factory=S3Config, description="Where S3 is, for a landing zone on S3.")
+    _location: Location | None = PrivateAttr(default=None)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        # Resolved once when the run (or sensor tick) builds the resource, as the storage root is.
+        self._location = self._resolve()
+
+    def _resolve(self) -> Location:
+        return resolve(self.resolved_uri(), self.s3.settings())
+
+    def location(self) -> Location:
+        """The landing zone with its S3 settings: the run's, or (outside a run) resolved now."""
+        return self._location if self._location is not None else self._resolve()
 
     def resolved_uri(self) -> str:
         return landing_uri(self.uri)
@@ -53,12 +68,12 @@ class LandingZone(dg.ConfigurableResource):
 
         `now` (default: the clock) decides whether a day without a marker has been quiet long enough.
         """
-        return completed_at(self.resolved_uri(), day, self.rules(), now=now)
+        return completed_at(self.location(), day, self.rules(), now=now)
 
     def require_complete(self, day: dt.date) -> LandingDay:
         """The complete day's files; raises LandingDayError, naming the path, unless the day has landed completely."""
-        return open_day(self.resolved_uri(), day, self.rules())
+        return open_day(self.location(), day, self.rules())
 
     def ingest(self, day: dt.date, earlier_ids: pa.Table | None = None) -> ValidatedDay:
         """Validate and de-duplicate the day; `earlier_ids` (event_id, date) are ids kept on earlier days."""
-        return ingest_day(self.resolved_uri(), day, rules=self.rules(), earlier_ids=earlier_ids, workers=self.workers)
+        return ingest_day(self.location(), day, rules=self.rules(), earlier_ids=earlier_ids, workers=self.workers)

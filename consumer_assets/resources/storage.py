@@ -15,12 +15,12 @@ from typing import Any
 import dagster as dg
 import pyarrow as pa
 import pyarrow.dataset as ds
-from dagster_aws.s3 import S3Resource
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 
+from consumer_assets.resources.s3 import S3Config
 from consumer_assets.settings import STORAGE_ENV, storage_uri
 from consumer_assets.storage.artifacts import ArtifactStore
-from consumer_assets.storage.filesystem import resolve
+from consumer_assets.storage.filesystem import Location, resolve
 from consumer_assets.storage.tables import Commit, PartitionNotFoundError, TableFiles, TableStore
 
 
@@ -34,22 +34,28 @@ class Storage(dg.ConfigurableResource):
     root: str | None = Field(
         default=None, description=f"Storage root URI; default ${STORAGE_ENV}, else file://<cwd>/data/storage."
     )
-    s3: S3Resource = Field(
-        default_factory=S3Resource,
-        description="The S3 client settings (region, endpoint, profile) for artifact pointers.",
+    s3: S3Config = Field(
+        default_factory=S3Config, description="Where S3 is, for the tables and the model artifacts alike."
     )
+    _location: Location | None = PrivateAttr(default=None)
 
-    def location_uri(self) -> str:
-        return storage_uri(self.root)
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        # Resolved once when the run builds the resource: every table and artifact of the run then
+        # uses the same root and S3 settings, whatever the environment does later.
+        self._location = self._resolve()
+
+    def _resolve(self) -> Location:
+        return resolve(storage_uri(self.root), self.s3.settings())
+
+    def location(self) -> Location:
+        """The root with its S3 settings: the run's, or (outside a run) resolved now."""
+        return self._location if self._location is not None else self._resolve()
 
     def tables(self) -> TableStore:
-        return TableStore(resolve(self.location_uri()))
+        return TableStore(self.location())
 
     def artifacts(self) -> ArtifactStore:
-        location = resolve(self.location_uri())
-        # Pointers are created with S3 conditional puts through the S3 resource's client, so region,
-        # endpoint and profile are configured like any Dagster resource.
-        return ArtifactStore(location, None if location.is_local else self.s3.get_client())
+        return ArtifactStore(self.location())
 
 
 def table_metadata(commit: Commit, key: str, schema: pa.Schema) -> dict[str, Any]:
@@ -104,5 +110,5 @@ class DeltaIOManager(dg.ConfigurableIOManager):
 
 def storage_resources(root: str | None = None) -> dict[str, Any]:
     """The storage resource and the IO manager on it, as Definitions (and tests) bind them."""
-    storage = Storage(root=root, s3=S3Resource())
+    storage = Storage(root=root)
     return {"storage": storage, "io_manager": DeltaIOManager(storage=storage)}

@@ -39,8 +39,11 @@ class ArtifactIntegrityError(RuntimeError):
     """A stored file does not match the sha256 its pointer recorded."""
 
 
-def _put_if_absent(location: Location, path: str, body: bytes, s3_client: Any | None) -> bool:
-    """Create `path` with `body` unless it exists; True if this call created it."""
+def _put_if_absent(location: Location, path: str, body: bytes) -> bool:
+    """Create `path` with `body` unless it exists; True if this call created it.
+
+    On S3 through the boto3 client of the location's own settings: pyarrow cannot put conditionally.
+    """
     if location.is_local:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         temp = f"{os.path.dirname(path)}/.{uuid.uuid4().hex}.tmp"
@@ -55,10 +58,9 @@ def _put_if_absent(location: Location, path: str, body: bytes, s3_client: Any | 
             return False
         finally:
             os.unlink(temp)
-    if s3_client is None:
-        import boto3  # only for S3 without a client from the S3 resource (scripts, tests)
-
-        s3_client = boto3.client("s3")
+    if location.s3 is None:
+        raise ValueError(f"{location.uri} is remote but has no S3 settings: resolve it with storage.filesystem.resolve")
+    s3_client = location.s3.client()
     bucket, key = path.split("/", 1)
     try:
         s3_client.put_object(Bucket=bucket, Key=key, Body=body, IfNoneMatch="*")
@@ -72,9 +74,8 @@ def _put_if_absent(location: Location, path: str, body: bytes, s3_client: Any | 
 class RecordLog:
     """Numbered JSON records under one folder, each created once by a put-if-absent."""
 
-    def __init__(self, location: Location, s3_client: Any | None = None) -> None:
+    def __init__(self, location: Location) -> None:
         self.location = location
-        self.s3_client = s3_client
 
     def numbers(self) -> list[int]:
         selector = pafs.FileSelector(self.location.root, allow_not_found=True)
@@ -94,7 +95,7 @@ class RecordLog:
         """Add a record as the next number; ConcurrentWriteError if another writer took that number."""
         number = (self.numbers() or [0])[-1] + 1
         body = json.dumps({**record, "number": number}, indent=1, sort_keys=True).encode()
-        if not _put_if_absent(self.location, self.location.path(f"{number:05d}.json"), body, self.s3_client):
+        if not _put_if_absent(self.location, self.location.path(f"{number:05d}.json"), body):
             raise ConcurrentWriteError(
                 f"{self.location.uri}: record {number} was created by another writer meanwhile; retry"
             )
@@ -121,15 +122,14 @@ class ArtifactVersion:
 class ArtifactStore:
     """Versioned, checksummed groups of files (a model) per asset partition, under one root."""
 
-    def __init__(self, location: Location, s3_client: Any | None = None) -> None:
+    def __init__(self, location: Location) -> None:
         self.location = location
-        self.s3_client = s3_client
 
     def _partition(self, name: str, partition: str) -> Location:
         return self.location.child(name, f"date={partition}")
 
     def _log(self, name: str, partition: str) -> RecordLog:
-        return RecordLog(self._partition(name, partition).child(VERSIONS), self.s3_client)
+        return RecordLog(self._partition(name, partition).child(VERSIONS))
 
     def put(
         self, name: str, partition: str, files: Mapping[str, bytes], metadata: Mapping[str, Any]

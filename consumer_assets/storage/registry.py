@@ -43,7 +43,7 @@ class ModelRegistry:
     def __init__(self, artifacts: ArtifactStore, name: str) -> None:
         self.artifacts = artifacts
         self.name = name
-        self.approvals = RecordLog(artifacts.location.child(name, APPROVALS), artifacts.s3_client)
+        self.approvals = RecordLog(artifacts.location.child(name, APPROVALS))
 
     def publish(self, day: dt.date, files: Mapping[str, bytes], metadata: Mapping[str, Any]) -> ArtifactVersion:
         return self.artifacts.put(self.name, day.isoformat(), files, metadata)

@@ -31,9 +31,10 @@ import pyarrow.fs as pafs
 from deltalake import DeltaTable
 from deltalake.exceptions import TableNotFoundError
 
-from consumer_assets.storage.filesystem import Location, delta_storage_options, resolve
+from consumer_assets.storage.filesystem import Location, resolve
 
 if TYPE_CHECKING:
+    from consumer_assets.storage.s3 import S3Settings
     from consumer_assets.storage.writes import TableWrite
 
 DATE = "date"
@@ -124,8 +125,8 @@ class TableStore:
         self.location = location
 
     @classmethod
-    def at(cls, uri: str) -> TableStore:
-        return cls(resolve(uri))
+    def at(cls, uri: str, s3: S3Settings | None = None) -> TableStore:
+        return cls(resolve(uri, s3))
 
     # -- locations ---------------------------------------------------------------------------
 
@@ -134,7 +135,7 @@ class TableStore:
 
     def _delta(self, table: str, version: int | None = None) -> DeltaTable:
         try:
-            delta = DeltaTable(self.uri(table), storage_options=delta_storage_options())
+            delta = DeltaTable(self.uri(table), storage_options=self.location.storage_options())
         except TableNotFoundError:
             self._refuse_old_layout(table)
             raise PartitionNotFoundError(
@@ -145,7 +146,7 @@ class TableStore:
         return delta
 
     def exists(self, table: str) -> bool:
-        return DeltaTable.is_deltatable(self.uri(table), storage_options=delta_storage_options())
+        return DeltaTable.is_deltatable(self.uri(table), storage_options=self.location.storage_options())
 
     def _refuse_old_layout(self, table: str) -> None:
         manifests = self.location.fs.get_file_info(
@@ -181,7 +182,7 @@ class TableStore:
         return write.commit(list(data), metadata)
 
     def _open_or_create(self, table: str, schema: pa.Schema, partition_by: list[str]) -> DeltaTable:
-        options = delta_storage_options()
+        options = self.location.storage_options()
         if not self.exists(table):
             self._refuse_old_layout(table)
             # Two first writers may race to create the table; "ignore" lets the second one use it.

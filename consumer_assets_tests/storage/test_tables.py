@@ -15,7 +15,7 @@ import pytest
 from deltalake import DeltaTable
 
 from consumer_assets.storage.artifacts import ArtifactIntegrityError, ArtifactStore, RecordLog
-from consumer_assets.storage.filesystem import delta_storage_options, resolve
+from consumer_assets.storage.filesystem import resolve
 from consumer_assets.storage.tables import (
     ConcurrentWriteError,
     OldLayoutError,
@@ -61,7 +61,7 @@ def test_independent_readers_see_exactly_the_committed_rows(storage_root: str) -
     dead.write_file(table(9, 100), {"date": "2026-01-02"})
 
     expected = [(dt.date(2026, 1, 1), 1, 7), (dt.date(2026, 1, 2), 3, 4)]
-    delta = DeltaTable(store.uri("things"), storage_options=delta_storage_options()).to_pyarrow_table()
+    delta = DeltaTable(store.uri("things"), storage_options=store.location.storage_options()).to_pyarrow_table()
     counted = delta.group_by(["date", "version"]).aggregate([("id", "count")]).sort_by("date")
     assert [tuple(r.values()) for r in counted.to_pylist()] == expected
     dataset = store.dataset("things", ["2026-01-01", "2026-01-02"])  # noqa: F841  (DuckDB reads it by name)
@@ -252,11 +252,12 @@ def test_a_record_number_is_taken_once(storage_root: str) -> None:
     assert first.read(1)["number"] == 1
 
 
-def test_artifact_pointers_through_the_s3_resource_client(s3_root: str) -> None:
+def test_artifact_pointers_through_the_storage_resource_s3_settings(s3_root: str, s3_endpoint: str) -> None:
     from consumer_assets.resources.storage import Storage
+    from consumer_assets.storage.s3 import S3Settings
 
-    artifacts = Storage(root=s3_root).artifacts()  # its client comes from dagster-aws's S3Resource
-    assert artifacts.s3_client is not None
+    artifacts = Storage(root=s3_root).artifacts()  # pointers through the client of the tables' own settings
+    assert artifacts.location.s3 == S3Settings(endpoint_url=s3_endpoint, region="us-east-1")
     version = artifacts.put("model", "2026-01-01", {"config.json": b"{}"}, {})
     again = Storage(root=s3_root).artifacts()
     assert again.latest("model", "2026-01-01") == version and again.load(version) == {"config.json": b"{}"}
