@@ -25,6 +25,7 @@ from consumer_assets.resources.storage import storage_resources
 from consumer_assets.simulation import Sale, ShopParams
 from consumer_assets.storage.registry import ModelRegistry
 from consumer_assets.storage.tables import TableStore
+from consumer_assets.storage.writes import write_dates
 from consumer_assets_tests.support.model_shop import CUTOFFS, FAST, D, build_shop, train
 
 pytestmark = pytest.mark.slow
@@ -49,7 +50,9 @@ def run(
 def test_no_approved_model_is_a_clear_failure(tmp_path) -> None:
     root = (tmp_path / "storage").as_uri()
     schema = pa.schema([("profile_id", pa.string())])
-    TableStore.at(root).write("consumer_histories", {D.isoformat(): pa.table({"profile_id": ["p"]})}, schema=schema)
+    write_dates(
+        TableStore.at(root), "consumer_histories", {D.isoformat(): pa.table({"profile_id": ["p"]})}, schema=schema
+    )
     result = run(root, [predictions], D, dg.DagsterInstance.ephemeral())
     assert not result.success
     assert f"no trained_lstm_model trained on or before {D} has been approved" in str(
