@@ -69,6 +69,7 @@ def bench_day(files: dict[str, list[str]], work: Path, runs: int, legacy) -> Non
     from consumer_assets.events.schema import RAW_EVENTS_SCHEMA
     from consumer_assets.storage.filesystem import resolve
     from consumer_assets.storage.tables import TableStore
+    from consumer_assets.storage.writes import TableWrite
 
     day = max(files)
     parts = [pq.read_table(path).cast(RAW_EVENTS_SCHEMA) for path in files[day]]
@@ -77,7 +78,7 @@ def bench_day(files: dict[str, list[str]], work: Path, runs: int, legacy) -> Non
     tables = TableStore.at(str(work / "new"))
 
     def new_write() -> None:
-        write = tables.begin("raw_events", RAW_EVENTS_SCHEMA, ("date", "profile_bucket"))
+        write = TableWrite(tables, "raw_events", RAW_EVENTS_SCHEMA, ("date", "profile_bucket"))
         for bucket, part in enumerate(parts):
             write.write_file(part, {"date": day, "profile_bucket": bucket})
         write.commit([day])
@@ -102,6 +103,7 @@ def bench_histories(files: dict[str, list[str]], work: Path, runs: int, legacy, 
     from consumer_assets.histories.spark import write_histories
     from consumer_assets.storage.filesystem import resolve
     from consumer_assets.storage.tables import TableStore
+    from consumer_assets.storage.writes import TableWrite
 
     spark = (
         SparkSession.builder.master("local[2]")
@@ -130,7 +132,7 @@ def bench_histories(files: dict[str, list[str]], work: Path, runs: int, legacy, 
         old_store.write("consumer_histories", str(cutoff), legacy_files.ParquetFiles(flat.as_uri(), names))
 
     def new_job(n: int) -> None:
-        write = tables.begin("consumer_histories", HISTORIES_SCHEMA, ("date", "profile_bucket"))
+        write = TableWrite(tables, "consumer_histories", HISTORIES_SCHEMA, ("date", "profile_bucket"))
         summary = write_histories(spark, day_files, [cutoff], write.uri, write.id)[cutoff]
         for path, bucket in summary.files:
             write.adopt_file(path, {"date": str(cutoff), "profile_bucket": bucket})

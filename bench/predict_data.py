@@ -23,12 +23,11 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from consumer_assets.events.bucketing import NUM_PROFILE_BUCKETS, profile_bucket
 from consumer_assets.histories.schema import HISTORIES_SCHEMA
-from consumer_assets.storage.filesystem import resolve
 from consumer_assets.storage.tables import TableStore
+from consumer_assets.storage.writes import TableWrite, part_path, write_parquet
 
 # Shared with the tests, not installed with the package: importable from the project root.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -58,7 +57,7 @@ def histories_table(data_dir: Path, rows: int, source_profiles: int = 20_000, se
     ids = pa.array([f"bench-{i:08d}" for i in range(rows)], pa.string())
     buckets = profile_bucket(ids, NUM_PROFILE_BUCKETS)
     store = TableStore.at(str(root))
-    write = store.begin(TABLE, HISTORIES_SCHEMA, partition_by=("date", "profile_bucket"))
+    write = TableWrite(store, TABLE, HISTORIES_SCHEMA, partition_by=("date", "profile_bucket"))
     for bucket in range(NUM_PROFILE_BUCKETS):
         mine = np.flatnonzero(buckets == bucket)
         parts = []
@@ -69,10 +68,10 @@ def histories_table(data_dir: Path, rows: int, source_profiles: int = 20_000, se
         table = pa.concat_tables(parts) if parts else HISTORIES_SCHEMA.empty_table()
         # As the histories job writes its files (histories.output): pyarrow's defaults (snappy,
         # one row group), into the table's folder, then adopted by the commit.
-        path = Path(resolve(write.uri).root) / f"date={DAY}" / f"profile_bucket={bucket}"
-        path.mkdir(parents=True, exist_ok=True)
-        pq.write_table(table.combine_chunks(), path / f"part-bench-{bucket:05d}.parquet")
-        write.adopt_file((path / f"part-bench-{bucket:05d}.parquet").as_uri(), {"date": DAY, "profile_bucket": bucket})
+        partition = {"date": DAY, "profile_bucket": bucket}
+        path = part_path(partition, "bench", bucket, write.uri)
+        write_parquet(table.combine_chunks(), path)
+        write.adopt_file(path, partition)
         del parts, table
     write.commit([DAY], {"bench": "bench_predict", "rows": rows})
     done.write_text(f"{rows}\n")

@@ -3,13 +3,12 @@
 Spark executors write each (day, profile bucket) file straight into the Delta table's folder when
 they can reach it (local storage on the same machine, or `reads_storage` on a cluster with S3
 access), else onto the driver's disk, from where the driver copies them in; then the driver
-commits every day of the run in one Delta commit.
+commits every day of the run in one Delta commit (storage.writes.StagedWrite).
 """
 
 import datetime as dt
-import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import dagster as dg
@@ -26,12 +25,12 @@ from consumer_assets.ml.monitoring import quality
 from consumer_assets.partitions import partition_day, window_keys, window_mapping
 from consumer_assets.resources.spark import SparkResource
 from consumer_assets.resources.storage import Storage, table_metadata
-from consumer_assets.settings import data_dir
-from consumer_assets.storage.tables import DATE, TableFiles
+from consumer_assets.storage.tables import DATE, PROFILE_BUCKET, TableFiles
+from consumer_assets.storage.writes import StagedWrite, TableWrite
 from consumer_assets.windows import HISTORY, TRAILING
 
 HISTORIES = dg.AssetKey("consumer_histories")
-PARTITIONING = (DATE, "profile_bucket")
+PARTITIONING = (DATE, PROFILE_BUCKET)
 PROFILE_COUNT, LENGTH_DRIFT = "profile_count_vs_trailing_days", "sequence_length_drift"
 CHECKS = {
     PROFILE_COUNT: quality.describe_row_count("profiles with a history"),
@@ -52,12 +51,13 @@ class HistoriesConfig(dg.Config):
     )
 
 
-def day_files(raw_events: TableFiles, paths: list[str]) -> DayFiles:
-    """Per day, the files of each profile bucket (index = bucket), from the table's partition values."""
+def day_files(inputs: Mapping[str, Mapping[int, list[str]]]) -> DayFiles:
+    """Per day, the files of each profile bucket (index = bucket), from date -> profile bucket -> paths."""
     days: dict[dt.date, list[list[str]]] = {}
-    for data_file, path in zip(raw_events.files, paths, strict=True):
-        buckets = days.setdefault(partition_day(data_file.partition[DATE]), [[] for _ in range(NUM_PROFILE_BUCKETS)])
-        buckets[int(data_file.partition["profile_bucket"])].append(path)
+    for key, by_bucket in inputs.items():
+        days[partition_day(key)] = buckets = [[] for _ in range(NUM_PROFILE_BUCKETS)]
+        for bucket, paths in by_bucket.items():
+            buckets[bucket] = paths  # a bucket beyond the layout fails here instead of being left out
     return days
 
 
@@ -79,33 +79,24 @@ def consumer_histories(
 ) -> Iterator[Any]:
     """Per profile: the last <= 200 events of the 28 days up to D, encoded for the LSTM (PySpark)."""
     keys = context.partition_keys
-    tables = storage.tables()
-    write = tables.begin(HISTORIES.path[-1], HISTORIES_SCHEMA, PARTITIONING)
-    # Inputs: read where they are, or copied to the driver's disk; outputs: into the table's folder
-    # if the executors reach it, else onto the driver's disk first.
-    staging = data_dir() / "staging" / context.run.run_id
-    direct = spark.reads_storage or tables.location.is_local
-    try:
-        paths = raw_events.uris() if spark.reads_storage else raw_events.local_paths(staging / "inputs")
-        days = day_files(raw_events, paths)
-        out_dir = write.uri if direct else (staging / "outputs").as_uri()
+    write = TableWrite(storage.tables(), HISTORIES.path[-1], HISTORIES_SCHEMA, PARTITIONING)
+    staging = storage.staging(context.run.run_id)
+    with StagedWrite(write, raw_events, staging, reaches_storage=spark.reads_storage) as staged:
+        days = day_files(staged.inputs)
         started = time.perf_counter()
         written = write_histories(
             spark.spark_session,
             days,
             [partition_day(k) for k in keys],
-            out_dir,
+            staged.out_dir,
             write.id,
             task_buckets=config.task_buckets,
         )
         spark_seconds = time.perf_counter() - started
         context.log.info(f"Spark wrote histories of {len(keys)} day(s) in {spark_seconds:.1f}s")
         for key in keys:
-            for path, bucket in written[partition_day(key)].files:
-                write.adopt_file(path, {DATE: key, "profile_bucket": bucket})
-        commit = write.commit(keys, {"run_id": context.run.run_id})
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+            staged.adopt(key, written[partition_day(key)].files)
+        commit = staged.commit(keys, {"run_id": context.run.run_id})
 
     for key in keys:
         day = written[partition_day(key)]

@@ -21,6 +21,7 @@ from consumer_assets.ml.training.labels import order_profiles
 from consumer_assets.ml.training.metrics import auc, calibration_table, expected_calibration_error, nll
 from consumer_assets.partitions import partition_day, window_mapping
 from consumer_assets.resources.storage import Storage, table_metadata
+from consumer_assets.storage.writes import write_dates
 from consumer_assets.windows import LABELS
 
 QUALITY = dg.AssetKey("prediction_quality")
@@ -72,7 +73,7 @@ def prediction_quality(
     versions = ",".join(pc.unique(scored["model_version"]).to_pylist())
     row = {**figures, "model_version": versions, "calibration": json.dumps(calibration)}
     table = pa.table({name: [row[name]] for name in QUALITY_SCHEMA.names}, schema=QUALITY_SCHEMA)
-    commit = storage.tables().write(QUALITY.path[-1], {key: table}, schema=QUALITY_SCHEMA)
+    commit = write_dates(storage.tables(), QUALITY.path[-1], {key: table}, schema=QUALITY_SCHEMA)
     return dg.MaterializeResult(
         metadata={
             **figures,

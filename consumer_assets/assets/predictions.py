@@ -5,7 +5,6 @@ Scored on CPU, streamed batch by batch, with the newest approved model trained o
 failed. Drift checks compare the day's history features and scores with the trailing days'.
 """
 
-import shutil
 from collections.abc import Iterator
 from typing import Any
 
@@ -28,13 +27,13 @@ from consumer_assets.ml.training.metrics import score_deciles
 from consumer_assets.partitions import partition_day
 from consumer_assets.resources.spark import SparkResource
 from consumer_assets.resources.storage import Storage, table_metadata
-from consumer_assets.settings import data_dir
 from consumer_assets.storage.registry import ModelRegistry
-from consumer_assets.storage.tables import DATE, TableFiles
+from consumer_assets.storage.tables import DATE, PROFILE_BUCKET, TableFiles
+from consumer_assets.storage.writes import StagedWrite, TableWrite
 from consumer_assets.windows import TRAILING_DAYS
 
 PREDICTIONS = dg.AssetKey("predictions")
-PARTITIONING = (DATE, "profile_bucket")  # as the histories they score
+PARTITIONING = (DATE, PROFILE_BUCKET)  # as the histories they score
 INPUT_DRIFT, SCORE_DRIFT = "input_drift", "score_drift"
 
 CHECK_SPECS = daily_checks(
@@ -93,34 +92,27 @@ def predictions(
     model_files = registry.load(approved.version)
 
     tables = storage.tables()
-    write = tables.begin(PREDICTIONS.path[-1], PREDICTIONS_SCHEMA, PARTITIONING)
-    staging = data_dir() / "staging" / context.run.run_id
-    # Executors (or this process) read the histories where they are and write into the table's
-    # folder when they reach it; else through this machine's disk, as the histories job does.
-    remote = config.on_spark and spark.reads_storage
-    try:
-        paths = consumer_histories.uris() if remote else consumer_histories.local_paths(staging / "inputs")
-        files_by_bucket: dict[int, list[str]] = {}
-        for data_file, path in zip(consumer_histories.files, paths, strict=True):
-            files_by_bucket.setdefault(int(data_file.partition["profile_bucket"]), []).append(path)
-        out_dir = write.uri if remote or tables.location.is_local else (staging / "outputs").as_uri()
+    write = TableWrite(tables, PREDICTIONS.path[-1], PREDICTIONS_SCHEMA, PARTITIONING)
+    # Only Spark executors given `reads_storage` read and write remote storage themselves; else
+    # the files pass through this machine's disk (local storage is always used in place).
+    reaches_storage = config.on_spark and spark.reads_storage
+    with StagedWrite(
+        write, consumer_histories, storage.staging(context.run.run_id), reaches_storage=reaches_storage
+    ) as staged:
+        files_by_bucket = staged.inputs.get(key, {})
         if config.on_spark:
             written, summary = score_on_spark(
-                spark.spark_session, files_by_bucket, model_files, approved.label, out_dir, write.id, day
+                spark.spark_session, files_by_bucket, model_files, approved.label, staged.out_dir, write.id, day
             )
         else:
             model = ModelArtifact.from_files(model_files).model
-            written, summary = predict_buckets(model, files_by_bucket, out_dir, day, approved.label, write.id)
-        for path, bucket in written:
-            write.adopt_file(path, {DATE: key, "profile_bucket": bucket})
+            written, summary = predict_buckets(model, files_by_bucket, staged.out_dir, day, approved.label, write.id)
         probabilities = [
-            pq.read_table(tables.location.path(PREDICTIONS.path[-1], f.path), columns=["probability"],
+            pq.read_table(tables.location.path(write.table, f.path), columns=["probability"],
                           filesystem=tables.location.fs)["probability"].to_numpy()
-            for f in write.files
+            for f in staged.adopt(key, written)
         ]  # fmt: skip
-        commit = write.commit([key], {"run_id": context.run.run_id, "model_version": approved.label})
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        commit = staged.commit([key], {"run_id": context.run.run_id, "model_version": approved.label})
     deciles = score_deciles(np.concatenate(probabilities) if probabilities else np.zeros(0))
     context.log.info(f"{key}: {summary.profiles} profiles scored with {approved.label}")
 

@@ -137,8 +137,8 @@ def raw_events(
     for key in keys:
         landing.require_complete(partition_day(key))
     tables = storage.tables()
-    events_write = tables.begin(RAW_EVENTS.path[-1], RAW_EVENTS_SCHEMA, EVENTS_PARTITIONING)
-    quarantine_write = tables.begin(QUARANTINE.path[-1], QUARANTINE_SCHEMA)
+    events_write = TableWrite(tables, RAW_EVENTS.path[-1], RAW_EVENTS_SCHEMA, EVENTS_PARTITIONING)
+    quarantine_write = TableWrite(tables, QUARANTINE.path[-1], QUARANTINE_SCHEMA)
     days, kept_ids = [], {}
     for key in keys:
         earlier = earlier_ids(tables, key, config.duplicate_lookback_days, kept_ids)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from consumer_assets.events.bucketing import NUM_PROFILE_BUCKETS, crc32, profile_bucket, profile_bucket_sql
 from consumer_assets.histories.bucketing import hash_bucket
 from consumer_assets.histories.encode import encode_cutoff, encode_histories, sort_events
-from consumer_assets.histories.output import WrittenDay, partition_dir
+from consumer_assets.histories.output import WrittenDay
 from consumer_assets.histories.schema import (
     ARTICLE_BUCKETS,
     BRAND_BUCKETS,
@@ -49,7 +49,6 @@ __all__ = [
     "encode_histories",
     "hash_bucket",
     "histories_dataframe",
-    "partition_dir",
     "plan_tasks",
     "profile_bucket",
     "profile_bucket_sql",

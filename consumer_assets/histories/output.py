@@ -9,21 +9,19 @@ where it was computed takes under a second a bucket, and the driver receives onl
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.fs as pafs
-import pyarrow.parquet as pq
 
 from consumer_assets.events.bucketing import NUM_PROFILE_BUCKETS
 from consumer_assets.histories.encode import encode_cutoff, sort_events, window_event_count
-from consumer_assets.histories.reader import open_path
 from consumer_assets.histories.schema import CUTOFF_COLUMN, MAX_EVENTS
 from consumer_assets.histories.tasks import BucketTask
+from consumer_assets.storage.tables import DATE, PROFILE_BUCKET
+from consumer_assets.storage.writes import part_path, write_parquet
 
 # One row per (task, cut-off day): what the task wrote.
 WRITTEN_SCHEMA = pa.schema(
@@ -39,11 +37,6 @@ WRITTEN_SCHEMA = pa.schema(
         pa.field("length_counts", pa.list_(pa.int64())),
     ]
 )
-
-
-def partition_dir(out_dir: str, day: dt.date, profile_bucket: int) -> str:
-    """The folder of one cut-off day's files of one profile bucket, as the consumer_histories table lays it out."""
-    return f"{out_dir.rstrip('/')}/date={day.isoformat()}/profile_bucket={profile_bucket}"
 
 
 @dataclass(frozen=True)
@@ -71,21 +64,6 @@ class WrittenDay:
         return int(nonzero[-1]) if len(nonzero) else 0
 
 
-def _write_parquet(table: pa.Table, path: str) -> None:
-    """Write a file so that readers never see it half-written, and a retried task replaces it."""
-    fs, target = open_path(path)
-    parent = target.rsplit("/", 1)[0]
-    fs.create_dir(parent, recursive=True)
-    if isinstance(fs, pafs.LocalFileSystem):
-        # Hidden name while writing (readers skip ".*"), then an atomic rename.
-        temp = f"{parent}/.{uuid.uuid4().hex}.tmp"
-        pq.write_table(table, temp, filesystem=fs)
-        fs.move(temp, target)
-    else:
-        # An object store's PUT is atomic already.
-        pq.write_table(table, target, filesystem=fs)
-
-
 def write_task(task: BucketTask, out_dir: str, write_id: str) -> Iterator[pa.RecordBatch]:
     """Compute a task's histories, write one file per cut-off day, yield WRITTEN_SCHEMA rows.
 
@@ -98,8 +76,8 @@ def write_task(task: BucketTask, out_dir: str, write_id: str) -> Iterator[pa.Rec
     profile_bucket = task.bucket % NUM_PROFILE_BUCKETS
     for day in task.cutoffs:
         table = encode_cutoff(events, day)
-        path = f"{partition_dir(out_dir, day, profile_bucket)}/part-{write_id}-{task.bucket:05d}.parquet"
-        _write_parquet(table, path)
+        path = part_path({DATE: day, PROFILE_BUCKET: profile_bucket}, write_id, task.bucket, out_dir)
+        write_parquet(table, path)
         lengths = table["n_events"].to_numpy()
         row = {
             CUTOFF_COLUMN: [day],

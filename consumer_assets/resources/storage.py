@@ -10,6 +10,7 @@ the files themselves (`TableFiles`) for Spark.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -18,7 +19,7 @@ import pyarrow.dataset as ds
 from pydantic import Field, PrivateAttr
 
 from consumer_assets.resources.s3 import S3Config
-from consumer_assets.settings import STORAGE_ENV, storage_uri
+from consumer_assets.settings import STORAGE_ENV, data_dir, storage_uri
 from consumer_assets.storage.artifacts import ArtifactStore
 from consumer_assets.storage.filesystem import Location, resolve
 from consumer_assets.storage.tables import Commit, PartitionNotFoundError, TableFiles, TableStore
@@ -33,6 +34,11 @@ class Storage(dg.ConfigurableResource):
 
     root: str | None = Field(
         default=None, description=f"Storage root URI; default ${STORAGE_ENV}, else file://<cwd>/data/storage."
+    )
+    staging_dir: str | None = Field(
+        default=None,
+        description="Local folder where a run keeps copies of remote files it reads or writes through this "
+        "machine; default <data dir>/staging. Each run's folder is removed when its write ends.",
     )
     s3: S3Config = Field(
         default_factory=S3Config, description="Where S3 is, for the tables and the model artifacts alike."
@@ -53,6 +59,10 @@ class Storage(dg.ConfigurableResource):
 
     def tables(self) -> TableStore:
         return TableStore(self.location())
+
+    def staging(self, run_id: str) -> Path:
+        """The run's own staging folder (storage.writes.StagedWrite removes it)."""
+        return Path(self.staging_dir or data_dir() / "staging").resolve() / run_id
 
     def artifacts(self) -> ArtifactStore:
         return ArtifactStore(self.location())

@@ -1,16 +1,6 @@
 """Delta Lake tables under one root: `<root>/<table>/`, partitioned by `date` (and optionally more columns).
 
-A write has two steps. Parquet files are first written into the table's folder (by this process, or
-by Spark executors) under `date=D/.../part-<write id>-<n>.parquet`; a Delta reader ignores them
-until a commit adds them to the log. Then one commit replaces the given dates: it removes every
-file of those dates and adds the new ones, atomically (S3 conditional writes or a local rename,
-no lock service). A run that dies before the commit leaves the previous version current; its
-files are unreferenced and `vacuum` removes them once older than the retention.
-
-Each commit carries one Delta application transaction (`txn`) per replaced date, so two writers
-of the same date conflict even when the date was empty before (an overwrite alone would let both
-append); writers of different dates both commit.
-
+The store locates, creates, reads and maintains tables; writing them is `writes.TableWrite`'s.
 Reads resolve the current (or an earlier) version's files with delta-rs and read them with
 pyarrow's own filesystems: going through delta-rs' Python filesystem made about 1 process in 20
 abort at exit.
@@ -20,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,13 +25,12 @@ from consumer_assets.storage.filesystem import Location, resolve
 
 if TYPE_CHECKING:
     from consumer_assets.storage.s3 import S3Settings
-    from consumer_assets.storage.writes import TableWrite
 
 DATE = "date"
+PROFILE_BUCKET = "profile_bucket"
 # Types of the partition columns a table may use; values are stored as strings in the paths and log.
-PARTITION_TYPES: dict[str, pa.DataType] = {DATE: pa.date32(), "profile_bucket": pa.int32()}
+PARTITION_TYPES: dict[str, pa.DataType] = {DATE: pa.date32(), PROFILE_BUCKET: pa.int32()}
 DEFAULT_RETENTION = dt.timedelta(days=7)
-COMPRESSION = "zstd"
 
 
 class ConcurrentWriteError(RuntimeError):
@@ -50,10 +39,6 @@ class ConcurrentWriteError(RuntimeError):
 
 class PartitionNotFoundError(FileNotFoundError):
     """A partition was asked for that no commit of the table holds."""
-
-
-class OldLayoutError(RuntimeError):
-    """The storage root holds the manifest layout of an earlier release."""
 
 
 @dataclass(frozen=True)
@@ -113,13 +98,8 @@ def date_key(value: dt.date | str) -> str:
     return value.isoformat() if isinstance(value, dt.date) else dt.date.fromisoformat(value).isoformat()
 
 
-def partition_path(partition: Mapping[str, Any]) -> str:
-    """The hive folder of a partition, e.g. `date=2026-10-01/profile_bucket=3`."""
-    return "/".join(f"{name}={value}" for name, value in partition.items())
-
-
 class TableStore:
-    """Reads and atomically writes the Delta tables under one root location."""
+    """Locates, creates, reads and maintains the Delta tables under one root location."""
 
     def __init__(self, location: Location) -> None:
         self.location = location
@@ -137,7 +117,6 @@ class TableStore:
         try:
             delta = DeltaTable(self.uri(table), storage_options=self.location.storage_options())
         except TableNotFoundError:
-            self._refuse_old_layout(table)
             raise PartitionNotFoundError(
                 f"table {table} has no commit yet: no Delta log at {self.uri(table)}"
             ) from None
@@ -148,43 +127,12 @@ class TableStore:
     def exists(self, table: str) -> bool:
         return DeltaTable.is_deltatable(self.uri(table), storage_options=self.location.storage_options())
 
-    def _refuse_old_layout(self, table: str) -> None:
-        manifests = self.location.fs.get_file_info(
-            pafs.FileSelector(self.location.path(table), allow_not_found=True, recursive=True)
-        )
-        if any(info.base_name == "_manifest.json" for info in manifests):
-            raise OldLayoutError(
-                f"{self.uri(table)} holds the manifest layout of an earlier release, not a Delta table; "
-                "point the storage root at a fresh location and re-materialize (there is no converter)"
-            )
+    # -- creating ----------------------------------------------------------------------------
 
-    # -- writing -----------------------------------------------------------------------------
-
-    def begin(self, table: str, schema: pa.Schema, partition_by: Sequence[str] = (DATE,)) -> TableWrite:
-        """Start a write of `table`: files are added to it, then committed over the version read now."""
-        from consumer_assets.storage.writes import TableWrite  # writes builds on this module
-
-        return TableWrite(self, table, schema, tuple(partition_by))
-
-    def write(
-        self,
-        table: str,
-        data: Mapping[str, pa.Table | Iterable[pa.Table]],
-        *,
-        schema: pa.Schema,
-        metadata: Mapping[str, Any] | None = None,
-    ) -> Commit:
-        """Write and commit small tables in one go: date key -> its data (a table, or one per file)."""
-        write = self.begin(table, schema)
-        for key, parts in data.items():
-            for part in [parts] if isinstance(parts, pa.Table) else list(parts):
-                write.write_file(part, {DATE: key})
-        return write.commit(list(data), metadata)
-
-    def _open_or_create(self, table: str, schema: pa.Schema, partition_by: list[str]) -> DeltaTable:
+    def create_or_open(self, table: str, schema: pa.Schema, partition_by: list[str]) -> DeltaTable:
+        """The table to write, created with `schema` if it has no commit yet; a different schema is refused."""
         options = self.location.storage_options()
         if not self.exists(table):
-            self._refuse_old_layout(table)
             # Two first writers may race to create the table; "ignore" lets the second one use it.
             DeltaTable.create(
                 self.uri(table), schema, mode="ignore", partition_by=partition_by, storage_options=options
@@ -212,8 +160,9 @@ class TableStore:
                 found.append(DataFile(row["path"], partition, int(row.get("num_records") or 0), row["size_bytes"]))
         missing = sorted(set(keys) - {f.partition[DATE] for f in found})
         if missing:
+            at = "current" if version is None else version
             raise PartitionNotFoundError(
-                f"table {table} holds no data for {', '.join(missing)} (version {version or 'current'}): "
+                f"table {table} holds no data for {', '.join(missing)} (version {at}): "
                 "materialize those partitions first"
             )
         return sorted(found, key=lambda f: (f.partition[DATE], f.path))

@@ -16,6 +16,7 @@ from consumer_assets.ml.training.data import SequenceData
 from consumer_assets.resources.storage import storage_resources
 from consumer_assets.storage.registry import ModelRegistry
 from consumer_assets.storage.tables import TableStore
+from consumer_assets.storage.writes import write_dates
 from consumer_assets_tests.support.model_shop import CUTOFFS, D, build_shop, materialize_day, train
 
 pytestmark = pytest.mark.slow
@@ -24,7 +25,9 @@ pytestmark = pytest.mark.slow
 def test_no_approved_model_is_a_clear_failure(tmp_path) -> None:
     root = (tmp_path / "storage").as_uri()
     schema = pa.schema([("profile_id", pa.string())])
-    TableStore.at(root).write("consumer_histories", {D.isoformat(): pa.table({"profile_id": ["p"]})}, schema=schema)
+    write_dates(
+        TableStore.at(root), "consumer_histories", {D.isoformat(): pa.table({"profile_id": ["p"]})}, schema=schema
+    )
     result = materialize_day(root, [predictions], D, dg.DagsterInstance.ephemeral())
     assert not result.success
     assert f"no trained_lstm_model trained on or before {D} has been approved" in str(

@@ -11,16 +11,17 @@ from consumer_assets.automation.maintenance import MaintenanceConfig, table_main
 from consumer_assets.resources.storage import storage_resources
 from consumer_assets.storage.filesystem import resolve
 from consumer_assets.storage.tables import TableStore
+from consumer_assets.storage.writes import TableWrite, write_dates
 
 SCHEMA = pa.schema([pa.field("id", pa.int64())])
 
 
 def test_maintenance_compacts_then_vacuums_past_the_retention(local_root: str) -> None:
     store = TableStore.at(local_root)
-    store.write(
-        "things", {"2026-01-01": [pa.table({"id": pa.array([i], pa.int64())}) for i in range(5)]}, schema=SCHEMA
+    write_dates(
+        store, "things", {"2026-01-01": [pa.table({"id": pa.array([i], pa.int64())}) for i in range(5)]}, schema=SCHEMA
     )
-    store.begin("things", SCHEMA).write_file(pa.table({"id": pa.array([99], pa.int64())}), {"date": "2026-01-01"})
+    TableWrite(store, "things", SCHEMA).write_file(pa.table({"id": pa.array([99], pa.int64())}), {"date": "2026-01-01"})
     folder = Path(resolve(local_root).root) / "things" / "date=2026-01-01"
 
     def run(retention_days: float) -> dg.ExecuteInProcessResult:

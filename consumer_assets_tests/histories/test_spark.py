@@ -18,11 +18,11 @@ from consumer_assets.histories import (
     HISTORIES_SCHEMA,
     MAX_EVENTS,
     histories_dataframe,
-    partition_dir,
     profile_bucket,
     profile_bucket_sql,
     write_histories,
 )
+from consumer_assets.storage.writes import part_path
 from consumer_assets_testing.oracle import oracle_histories
 from consumer_assets_tests.support.histories import (
     D,
@@ -76,7 +76,7 @@ def test_write_histories_gives_every_day_a_readable_partition(
     quiet = D - dt.timedelta(days=70)  # no events in its window
     out = str(tmp_path / "out")
     # A file of another (committed) write in the same folder is left alone.
-    other = Path(partition_dir(out, D, 0)) / "part-committed-00000.parquet"
+    other = Path(part_path({"date": D, "profile_bucket": 0}, "committed", 0, out))
     other.parent.mkdir(parents=True)
     other.write_bytes(b"a committed file of an earlier write")
     summaries = write_histories(spark, layout, [D, quiet], out, "w2")

@@ -16,12 +16,8 @@ from deltalake import DeltaTable
 
 from consumer_assets.storage.artifacts import ArtifactIntegrityError, ArtifactStore, RecordLog
 from consumer_assets.storage.filesystem import resolve
-from consumer_assets.storage.tables import (
-    ConcurrentWriteError,
-    OldLayoutError,
-    PartitionNotFoundError,
-    TableStore,
-)
+from consumer_assets.storage.tables import ConcurrentWriteError, PartitionNotFoundError, TableStore
+from consumer_assets.storage.writes import TableWrite, write_dates
 from consumer_assets_tests.support.services import wait_until
 
 SCHEMA = pa.schema([pa.field("id", pa.int64()), pa.field("version", pa.int32())])
@@ -33,11 +29,11 @@ def table(version: int, rows: int = 50) -> pa.Table:
 
 def test_commit_replaces_exactly_its_dates_and_keeps_history(storage_root: str) -> None:
     store = TableStore.at(storage_root)
-    first = store.write(
-        "things", {"2026-01-01": table(1, 30), "2026-01-02": [table(1, 20), table(1, 5)]}, schema=SCHEMA
+    first = write_dates(
+        store, "things", {"2026-01-01": table(1, 30), "2026-01-02": [table(1, 20), table(1, 5)]}, schema=SCHEMA
     )
     assert first.partitions["2026-01-02"].rows == 25 and first.partitions["2026-01-02"].files == 2
-    second = store.write("things", {"2026-01-02": table(2, 10)}, schema=SCHEMA, metadata={"run_id": "r2"})
+    second = write_dates(store, "things", {"2026-01-02": table(2, 10)}, schema=SCHEMA, metadata={"run_id": "r2"})
     assert second.version == first.version + 1
 
     now = store.read("things", ["2026-01-01", "2026-01-02"])
@@ -54,10 +50,10 @@ def test_commit_replaces_exactly_its_dates_and_keeps_history(storage_root: str) 
 
 def test_independent_readers_see_exactly_the_committed_rows(storage_root: str) -> None:
     store = TableStore.at(storage_root)
-    store.write("things", {"2026-01-01": table(1, 7), "2026-01-02": table(2, 3)}, schema=SCHEMA)
-    store.write("things", {"2026-01-02": table(3, 4)}, schema=SCHEMA)
+    write_dates(store, "things", {"2026-01-01": table(1, 7), "2026-01-02": table(2, 3)}, schema=SCHEMA)
+    write_dates(store, "things", {"2026-01-02": table(3, 4)}, schema=SCHEMA)
     # An uncommitted write's file in the folder (a run that died before its commit): invisible.
-    dead = store.begin("things", SCHEMA)
+    dead = TableWrite(store, "things", SCHEMA)
     dead.write_file(table(9, 100), {"date": "2026-01-02"})
 
     expected = [(dt.date(2026, 1, 1), 1, 7), (dt.date(2026, 1, 2), 3, 4)]
@@ -73,16 +69,18 @@ def test_missing_date_and_missing_table_name_what_is_missing(storage_root: str) 
     store = TableStore.at(storage_root)
     with pytest.raises(PartitionNotFoundError, match=r"table things has no commit yet: no Delta log at .*things"):
         store.read("things", ["2026-01-01"])
-    store.write("things", {"2026-01-01": table(1)}, schema=SCHEMA)
-    with pytest.raises(PartitionNotFoundError, match=r"table things holds no data for 2026-01-09"):
+    write_dates(store, "things", {"2026-01-01": table(1)}, schema=SCHEMA)
+    with pytest.raises(PartitionNotFoundError, match=r"table things holds no data for 2026-01-09 \(version current\)"):
         store.read("things", ["2026-01-01", "2026-01-09"])
+    with pytest.raises(PartitionNotFoundError, match=r"holds no data for 2026-01-01 \(version 0\)"):
+        store.files("things", ["2026-01-01"], version=0)  # the empty table as created, before the first commit
 
 
 def test_overlapping_writes_of_one_date_one_wins(storage_root: str) -> None:
     store = TableStore.at(storage_root)
-    store.write("things", {"2026-01-01": table(0, 3)}, schema=SCHEMA)
+    write_dates(store, "things", {"2026-01-01": table(0, 3)}, schema=SCHEMA)
     for date in ("2026-01-01", "2026-01-05"):  # a date that held data, and one that held none
-        slow, fast = store.begin("things", SCHEMA), store.begin("things", SCHEMA)
+        slow, fast = TableWrite(store, "things", SCHEMA), TableWrite(store, "things", SCHEMA)
         slow.write_file(table(1), {"date": date})
         fast.write_file(table(2, 20), {"date": date})
         fast.commit([date])
@@ -94,7 +92,7 @@ def test_overlapping_writes_of_one_date_one_wins(storage_root: str) -> None:
 
 def test_overlapping_writes_of_different_dates_both_commit(storage_root: str) -> None:
     store = TableStore.at(storage_root)
-    writes = [store.begin("things", SCHEMA) for _ in range(3)]
+    writes = [TableWrite(store, "things", SCHEMA) for _ in range(3)]
     for n, write in enumerate(writes):
         write.write_file(table(n, 10 + n), {"date": f"2026-02-0{n + 1}"})
     versions = [write.commit([f"2026-02-0{n + 1}"]).version for n, write in enumerate(writes)]
@@ -105,26 +103,16 @@ def test_overlapping_writes_of_different_dates_both_commit(storage_root: str) ->
 
 def test_a_schema_change_is_refused(local_root: str) -> None:
     store = TableStore.at(local_root)
-    store.write("things", {"2026-01-01": table(1)}, schema=SCHEMA)
+    write_dates(store, "things", {"2026-01-01": table(1)}, schema=SCHEMA)
     other = pa.schema([pa.field("id", pa.int64()), pa.field("name", pa.string())])
     with pytest.raises(ValueError, match=r"table things has columns \['id', 'version', 'date'\]"):
-        store.begin("things", other)
-
-
-def test_the_old_manifest_layout_is_refused_with_what_to_do(local_root: str) -> None:
-    folder = Path(resolve(local_root).root) / "raw_events" / "date=2026-01-01"
-    folder.mkdir(parents=True)
-    (folder / "_manifest.json").write_text("{}")
-    store = TableStore.at(local_root)
-    for call in (lambda: store.read("raw_events", ["2026-01-01"]), lambda: store.begin("raw_events", SCHEMA)):
-        with pytest.raises(OldLayoutError, match=r"manifest layout of an earlier release.*re-materialize"):
-            call()
+        TableWrite(store, "things", other)
 
 
 def test_vacuum_removes_dead_and_superseded_files_and_compact_merges(local_root: str) -> None:
     store = TableStore.at(local_root)
-    store.write("things", {"2026-01-01": [table(1, 5) for _ in range(4)]}, schema=SCHEMA)
-    dead = store.begin("things", SCHEMA)
+    write_dates(store, "things", {"2026-01-01": [table(1, 5) for _ in range(4)]}, schema=SCHEMA)
+    dead = TableWrite(store, "things", SCHEMA)
     dead.write_file(table(9), {"date": "2026-01-01"})
     compacted = store.compact("things")
     assert compacted["numFilesRemoved"] == 4 and compacted["numFilesAdded"] == 1
@@ -143,13 +131,14 @@ WRITER = textwrap.dedent(
     import sys
     import pyarrow as pa
     from consumer_assets.storage.tables import TableStore
+    from consumer_assets.storage.writes import TableWrite
 
     root, mode = sys.argv[1], sys.argv[2]
     schema = pa.schema([pa.field("id", pa.int64()), pa.field("version", pa.int32())])
     store = TableStore.at(root)
     n = 1
     while True:
-        write = store.begin("things", schema)
+        write = TableWrite(store, "things", schema)
         for part in range(4):
             write.write_file(
                 pa.table({"id": pa.array(range(1000), pa.int64()), "version": pa.array([n] * 1000, pa.int32())}),
@@ -168,7 +157,7 @@ WRITER = textwrap.dedent(
 @pytest.mark.slow
 def test_sigkill_before_and_during_commits_leaves_one_complete_version(storage_root: str, tmp_path: Path) -> None:
     store = TableStore.at(storage_root)
-    store.write("things", {"2026-01-01": table(0, 4000)}, schema=SCHEMA)
+    write_dates(store, "things", {"2026-01-01": table(0, 4000)}, schema=SCHEMA)
     script = tmp_path / "writer.py"
     script.write_text(WRITER)
 
@@ -195,11 +184,12 @@ CHILD = textwrap.dedent(
     import sys
     import pyarrow as pa
     from consumer_assets.storage.tables import TableStore
+    from consumer_assets.storage.writes import write_dates
 
     store = TableStore.at(sys.argv[1])
     schema = pa.schema([pa.field("id", pa.int64())])
     day = f"2026-01-{int(sys.argv[2]) + 1:02d}"
-    store.write("t", {day: pa.table({"id": pa.array([1, 2, 3], pa.int64())})}, schema=schema)
+    write_dates(store, "t", {day: pa.table({"id": pa.array([1, 2, 3], pa.int64())})}, schema=schema)
     assert store.read("t", [day]).num_rows == 3
     """
 )

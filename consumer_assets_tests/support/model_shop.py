@@ -25,6 +25,7 @@ from consumer_assets.resources.spark import SparkResource
 from consumer_assets.resources.storage import storage_resources
 from consumer_assets.simulation import ShopParams
 from consumer_assets.storage.tables import TableStore
+from consumer_assets.storage.writes import TableWrite
 from consumer_assets_testing.simulated import simulate_histories
 
 D = dt.date(2026, 5, 20)  # the first day trained; D+1 the second
@@ -34,7 +35,7 @@ FAST = TrainingConfig(hidden=16, epochs=6, batch_size=64, warmup_steps=20, auc_f
 
 
 def write_raw_events(store: TableStore, events: pa.Table, days: list[dt.date]) -> None:
-    write = store.begin("raw_events", RAW_EVENTS_SCHEMA, ("date", "profile_bucket"))
+    write = TableWrite(store, "raw_events", RAW_EVENTS_SCHEMA, ("date", "profile_bucket"))
     day_of = pc.cast(pc.cast(events["ts"], pa.timestamp("ms")), pa.date32())
     for day in days:
         of_day = events.filter(pc.equal(day_of, pa.scalar(day, pa.date32())))
@@ -52,7 +53,7 @@ def build_shop(
     events = simulated.events.cast(RAW_EVENTS_SCHEMA)
     write_raw_events(store, events, [D - dt.timedelta(days=12 - k) for k in range(event_days)])
     histories = simulated.histories
-    write = store.begin("consumer_histories", HISTORIES_SCHEMA, ("date", "profile_bucket"))
+    write = TableWrite(store, "consumer_histories", HISTORIES_SCHEMA, ("date", "profile_bucket"))
     buckets = profile_bucket(histories["profile_id"])
     for day in cutoffs:
         for bucket in range(8):

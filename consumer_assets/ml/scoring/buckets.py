@@ -15,13 +15,10 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import tempfile
-import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import pyarrow as pa
-import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import torch
 
@@ -31,8 +28,9 @@ from consumer_assets.ml.model.device import torch_threads
 from consumer_assets.ml.model.network import EventLstm
 from consumer_assets.ml.scoring.predict import CHUNK_ROWS
 from consumer_assets.ml.scoring.predictions import PREDICTIONS_SCHEMA, PredictionSummary, predict_histories
+from consumer_assets.storage.tables import DATE, PROFILE_BUCKET
+from consumer_assets.storage.writes import COMPRESSION, atomic_output, part_path
 
-COMPRESSION = "zstd"
 # Read buffer per column when streaming a file: a row group is read page by page, not whole
 # (histories files hold one row group of up to a million rows).
 READ_BUFFER = 1 << 20
@@ -51,9 +49,11 @@ def read_histories(paths: Sequence[str], batch_rows: int = CHUNK_ROWS) -> Iterat
 
 
 def output_path(out_dir: str, day: dt.date, profile_bucket: int, write_id: str) -> str:
-    """`<out_dir>/date=<day>/profile_bucket=<b>/part-<write_id>-<b>.parquet` (b as 5 digits)."""
-    folder = f"{out_dir.rstrip('/')}/date={day.isoformat()}/profile_bucket={profile_bucket}"
-    return f"{folder}/part-{write_id}-{profile_bucket:05d}.parquet"
+    """Where a bucket's predictions go: `<out_dir>/date=<day>/profile_bucket=<b>/part-<write_id>-<b>.parquet`.
+
+    Named by the bucket, so a retried task replaces its own file.
+    """
+    return part_path({DATE: day, PROFILE_BUCKET: profile_bucket}, write_id, profile_bucket, out_dir)
 
 
 def predict_bucket(
@@ -61,32 +61,16 @@ def predict_bucket(
 ) -> PredictionSummary:
     """Score one bucket's histories files into one PREDICTIONS_SCHEMA file at out_path; its summary.
 
-    The file appears whole or not at all (written aside, then renamed or uploaded), and a retry
-    replaces it; a bucket without rows still gets its (empty) file.
+    The file appears whole or not at all (storage.writes.atomic_output), and a retry replaces it;
+    a bucket without rows still gets its (empty) file.
     """
     summary = PredictionSummary()
-    fs, target = open_path(out_path)
-    local = isinstance(fs, pafs.LocalFileSystem)
-    parent = target.rsplit("/", 1)[0]
-    if local:
-        fs.create_dir(parent, recursive=True)
-        # Hidden while written (readers skip ".*" names), then an atomic rename.
-        temp = f"{parent}/.{uuid.uuid4().hex}.tmp"
-    else:
-        # An object store: write a local file, then one PUT (or multipart upload) of the whole.
-        handle, temp = tempfile.mkstemp(suffix=".parquet")
-        os.close(handle)
-    try:
-        with pq.ParquetWriter(temp, PREDICTIONS_SCHEMA, compression=COMPRESSION) as writer:
-            for batch in predict_histories(model, read_histories(paths, batch_rows), model_version, summary):
-                writer.write_batch(batch)
-        if local:
-            fs.move(temp, target)
-        else:
-            pafs.copy_files(temp, target, pafs.LocalFileSystem(), fs)
-    finally:
-        if os.path.exists(temp):
-            os.remove(temp)
+    with (
+        atomic_output(out_path) as (fs, path),
+        pq.ParquetWriter(path, PREDICTIONS_SCHEMA, filesystem=fs, compression=COMPRESSION) as writer,
+    ):
+        for batch in predict_histories(model, read_histories(paths, batch_rows), model_version, summary):
+            writer.write_batch(batch)
     return summary
 
 
