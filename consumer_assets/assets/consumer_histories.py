@@ -25,14 +25,13 @@ from consumer_assets.ml.monitoring import quality
 from consumer_assets.partitions import partition_day, window_keys, window_mapping
 from consumer_assets.resources.spark import SparkResource
 from consumer_assets.resources.storage import Storage, table_metadata
-from consumer_assets.storage.tables import DATE, PROFILE_BUCKET, TableFiles
+from consumer_assets.storage.tables import BUCKETED, TableFiles
 from consumer_assets.storage.writes import StagedWrite, TableWrite
 from consumer_assets.windows import HISTORY, TRAILING
 
 HISTORIES = dg.AssetKey("consumer_histories")
-PARTITIONING = (DATE, PROFILE_BUCKET)
 PROFILE_COUNT, LENGTH_DRIFT = "profile_count_vs_trailing_days", "sequence_length_drift"
-CHECKS = {
+HISTORIES_CHECKS = {
     PROFILE_COUNT: quality.describe_row_count("profiles with a history"),
     LENGTH_DRIFT: quality.describe_length_drift(),
 }
@@ -65,7 +64,7 @@ def day_files(inputs: Mapping[str, Mapping[int, list[str]]]) -> DayFiles:
     single_run=True,
     key=HISTORIES,
     ins={"raw_events": dg.AssetIn(key=RAW_EVENTS, partition_mapping=WINDOW)},
-    check_specs=daily_checks(HISTORIES, CHECKS),
+    check_specs=daily_checks(HISTORIES, HISTORIES_CHECKS),
     group_name="features",
     automation_condition=after_upstream_updates(),
     metadata={"window_days": len(HISTORY)},
@@ -79,7 +78,7 @@ def consumer_histories(
 ) -> Iterator[Any]:
     """Per profile: the last <= 200 events of the 28 days up to D, encoded for the LSTM (PySpark)."""
     keys = context.partition_keys
-    write = TableWrite(storage.tables(), HISTORIES.path[-1], HISTORIES_SCHEMA, PARTITIONING)
+    write = TableWrite(storage.tables(), HISTORIES.path[-1], HISTORIES_SCHEMA, BUCKETED)
     staging = storage.staging(context.run.run_id)
     with StagedWrite(write, raw_events, staging, reaches_storage=spark.reads_storage) as staged:
         days = day_files(staged.inputs)
@@ -113,7 +112,7 @@ def consumer_histories(
             partition_key=key,
         )
     yield dg.MaterializeResult()
-    yield from checks(context, [written[partition_day(k)] for k in keys])
+    yield from histories_checks(context, [written[partition_day(k)] for k in keys])
 
 
 def day_figures(day: WrittenDay) -> dict[str, Any]:
@@ -128,12 +127,12 @@ def day_figures(day: WrittenDay) -> dict[str, Any]:
     }
 
 
-def checks(context: dg.AssetExecutionContext, days: list[WrittenDay]) -> Iterator[dg.AssetCheckResult]:
+def histories_checks(context: dg.AssetExecutionContext, days: list[WrittenDay]) -> Iterator[dg.AssetCheckResult]:
     """Profile counts and sequence lengths of each day against its trailing days (earlier days of the run included)."""
     fields = ("profiles", "length_p50", "length_p90")
     first = days[0].day.isoformat()
     trailing = trailing_metadata(context.instance, HISTORIES, first, fields)
-    outcomes: dict[str, list[tuple[str, quality.Outcome]]] = {name: [] for name in CHECKS}
+    outcomes: dict[str, list[tuple[str, quality.Outcome]]] = {name: [] for name in HISTORIES_CHECKS}
     for day in days:
         key, figures = day.day.isoformat(), day_figures(day)
         lengths = {"length_p50": figures["length_p50"], "length_p90": figures["length_p90"]}

@@ -28,15 +28,14 @@ from consumer_assets.partitions import partition_day
 from consumer_assets.resources.spark import SparkResource
 from consumer_assets.resources.storage import Storage, table_metadata
 from consumer_assets.storage.registry import ModelRegistry
-from consumer_assets.storage.tables import DATE, PROFILE_BUCKET, TableFiles
+from consumer_assets.storage.tables import BUCKETED, TableFiles
 from consumer_assets.storage.writes import StagedWrite, TableWrite
 from consumer_assets.windows import TRAILING_DAYS
 
 PREDICTIONS = dg.AssetKey("predictions")
-PARTITIONING = (DATE, PROFILE_BUCKET)  # as the histories they score
 INPUT_DRIFT, SCORE_DRIFT = "input_drift", "score_drift"
 
-CHECK_SPECS = daily_checks(
+PREDICTIONS_CHECKS = daily_checks(
     PREDICTIONS,
     {
         INPUT_DRIFT: f"History features' population stability index against the {TRAILING_DAYS} "
@@ -73,7 +72,7 @@ class PredictionsConfig(dg.Config):
     ins={"consumer_histories": dg.AssetIn(HISTORIES)},
     # The model of day D, or the newest approved one before it: metadata names which.
     deps=[dg.AssetDep(MODEL)],
-    check_specs=CHECK_SPECS,
+    check_specs=PREDICTIONS_CHECKS,
     group_name="predictions",
     # Scores as soon as histories[D] are there, with the model in force (not waiting for model[D]).
     automation_condition=after_upstream_updates(ignore=MODEL),
@@ -92,7 +91,7 @@ def predictions(
     model_files = registry.load(approved.version)
 
     tables = storage.tables()
-    write = TableWrite(tables, PREDICTIONS.path[-1], PREDICTIONS_SCHEMA, PARTITIONING)
+    write = TableWrite(tables, PREDICTIONS.path[-1], PREDICTIONS_SCHEMA, BUCKETED)
     # Only Spark executors given `reads_storage` read and write remote storage themselves; else
     # the files pass through this machine's disk (local storage is always used in place).
     reaches_storage = config.on_spark and spark.reads_storage

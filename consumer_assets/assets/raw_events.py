@@ -27,16 +27,15 @@ from consumer_assets.ml.monitoring import quality
 from consumer_assets.partitions import daily_partitions, partition_day, window_keys
 from consumer_assets.resources.landing import LandingZone
 from consumer_assets.resources.storage import Storage, table_metadata
-from consumer_assets.storage.tables import DATE, TableStore
+from consumer_assets.storage.tables import BUCKETED, DATE, TableStore
 from consumer_assets.storage.writes import TableWrite
 from consumer_assets.windows import DUPLICATE_LOOKBACK_DAYS, TRAILING, Window
 
 RAW_EVENTS = dg.AssetKey("raw_events")
 QUARANTINE = dg.AssetKey("raw_events_quarantine")
-EVENTS_PARTITIONING = (DATE, "profile_bucket")
 
 ROW_COUNT, QUARANTINED_SHARE, EVENT_TYPE_MIX = "row_count_vs_trailing_days", "quarantined_share", "event_type_mix"
-CHECKS = {
+RAW_EVENTS_CHECKS = {
     ROW_COUNT: quality.describe_row_count("kept events"),
     QUARANTINED_SHARE: quality.describe_quarantined_share(),
     EVENT_TYPE_MIX: quality.describe_event_type_mix(),
@@ -122,7 +121,7 @@ def ingest(
     single_run=True,
     key=RAW_EVENTS,
     description="Validated, de-duplicated tracking events of the day (Delta, partitioned by date and profile bucket).",
-    check_specs=daily_checks(RAW_EVENTS, CHECKS),
+    check_specs=daily_checks(RAW_EVENTS, RAW_EVENTS_CHECKS),
     group_name="ingestion",
     metadata={
         "layout": f"profile_bucket = crc32(profile_id) % {NUM_PROFILE_BUCKETS}, files sorted by profile and time"
@@ -137,7 +136,7 @@ def raw_events(
     for key in keys:
         landing.require_complete(partition_day(key))
     tables = storage.tables()
-    events_write = TableWrite(tables, RAW_EVENTS.path[-1], RAW_EVENTS_SCHEMA, EVENTS_PARTITIONING)
+    events_write = TableWrite(tables, RAW_EVENTS.path[-1], RAW_EVENTS_SCHEMA, BUCKETED)
     quarantine_write = TableWrite(tables, QUARANTINE.path[-1], QUARANTINE_SCHEMA)
     days, kept_ids = [], {}
     for key in keys:
@@ -175,10 +174,10 @@ def raw_events(
             partition_key=day.key,
         )
     yield dg.MaterializeResult()
-    yield from checks(context, days)
+    yield from raw_events_checks(context, days)
 
 
-def checks(context: dg.AssetExecutionContext, days: list[IngestedDay]) -> Iterator[dg.AssetCheckResult]:
+def raw_events_checks(context: dg.AssetExecutionContext, days: list[IngestedDay]) -> Iterator[dg.AssetCheckResult]:
     """The data-quality rules over each day against its trailing days (earlier days of the run included)."""
     history = {
         key: {"kept": found["kept"], "types": found["event_type_counts"]}
@@ -186,7 +185,7 @@ def checks(context: dg.AssetExecutionContext, days: list[IngestedDay]) -> Iterat
             context.instance, RAW_EVENTS, days[0].key, ("kept", "event_type_counts")
         ).items()
     }
-    outcomes: dict[str, list[tuple[str, quality.Outcome]]] = {name: [] for name in CHECKS}
+    outcomes: dict[str, list[tuple[str, quality.Outcome]]] = {name: [] for name in RAW_EVENTS_CHECKS}
     for day in days:
         kept, quarantined = day.figures["kept"], day.figures["quarantined"]
         before = [history[k] for k in window_keys(TRAILING, day.key) if k in history]

@@ -144,7 +144,7 @@ def check_results(verdict: Verdict) -> list[dg.AssetCheckResult]:
     ]
 
 
-CHECK_SPECS = daily_checks(
+MODEL_CHECKS = daily_checks(
     MODEL,
     {
         AUC_FLOOR: "Validation AUC above the configured floor.",
@@ -161,7 +161,7 @@ CHECK_SPECS = daily_checks(
         "consumer_histories": dg.AssetIn(HISTORIES, partition_mapping=TRAINING_HISTORIES),
         "raw_events": dg.AssetIn(RAW_EVENTS, partition_mapping=LABEL_EVENTS),
     },
-    check_specs=CHECK_SPECS,
+    check_specs=MODEL_CHECKS,
     op_tags=GPU_TAGS,
     pool="gpu",
     group_name="model",
@@ -206,7 +206,7 @@ def trained_lstm_model(
     yield dg.MaterializeResult(
         metadata={
             **{name: float(value) for name, value in outcome.metrics.items()},
-            "model_version": version.number,
+            "model_version": version.label,
             "artifact_uri": dg.MetadataValue.path(registry.artifacts.uri(version)),
             "approved": verdict.approved,
             "compared_with": approved.label if approved else "none",

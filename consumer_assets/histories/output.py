@@ -92,7 +92,7 @@ def write_task(task: BucketTask, out_dir: str, write_id: str) -> Iterator[pa.Rec
         yield pa.RecordBatch.from_pydict(row, schema=WRITTEN_SCHEMA)
 
 
-def summarize(written: Iterable[Mapping[str, Any]]) -> dict[dt.date, WrittenDay]:
+def summarize_written(written: Iterable[Mapping[str, Any]]) -> dict[dt.date, WrittenDay]:
     """Add up the rows of write_task per cut-off day."""
     by_day: dict[dt.date, list[Mapping[str, Any]]] = {}
     for row in written:

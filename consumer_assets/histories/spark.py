@@ -17,7 +17,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.pandas.types import from_arrow_schema
 from pyspark.sql.types import StructType
 
-from consumer_assets.histories.output import WRITTEN_SCHEMA, WrittenDay, summarize, write_task
+from consumer_assets.histories.output import WRITTEN_SCHEMA, WrittenDay, summarize_written, write_task
 from consumer_assets.histories.schema import HISTORIES_BY_CUTOFF_SCHEMA
 from consumer_assets.histories.tasks import CUTOFFS_PER_TASK, BucketTask, DayFiles, plan_tasks, run_task
 
@@ -87,4 +87,4 @@ def write_histories(
         return write_task(task, out_dir, write_id)
 
     written = _map_tasks(spark, tasks, write, WRITTEN_SCHEMA).collect()
-    return summarize(row.asDict() for row in written)
+    return summarize_written(row.asDict() for row in written)

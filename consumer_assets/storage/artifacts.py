@@ -118,6 +118,11 @@ class ArtifactVersion:
     def id(self) -> str:
         return f"{self.partition}/{self.folder}"
 
+    @property
+    def label(self) -> str:
+        """How people and the predictions name it: the partition (training day) and the number, `D/vN`."""
+        return f"{self.partition}/v{self.number}"
+
 
 class ArtifactStore:
     """Versioned, checksummed groups of files (a model) per asset partition, under one root."""

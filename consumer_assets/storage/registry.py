@@ -33,8 +33,7 @@ class Approved:
 
     @property
     def label(self) -> str:
-        """How people name it: the training day and the version number."""
-        return f"{self.version.partition}/v{self.version.number}"
+        return self.version.label
 
 
 class ModelRegistry:

@@ -28,6 +28,9 @@ if TYPE_CHECKING:
 
 DATE = "date"
 PROFILE_BUCKET = "profile_bucket"
+# How the event-sized tables (raw_events, consumer_histories, predictions) are partitioned: a Spark
+# task or a scoring thread reads one profile bucket's files of a day.
+BUCKETED = (DATE, PROFILE_BUCKET)
 # Types of the partition columns a table may use; values are stored as strings in the paths and log.
 PARTITION_TYPES: dict[str, pa.DataType] = {DATE: pa.date32(), PROFILE_BUCKET: pa.int32()}
 DEFAULT_RETENTION = dt.timedelta(days=7)

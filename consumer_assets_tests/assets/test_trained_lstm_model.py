@@ -90,6 +90,8 @@ def one_verdict(result: dg.ExecuteInProcessResult, registry: ModelRegistry, day:
         assert evaluated["nll_not_worse_than_approved"].metadata["tolerance"].value == CONFIGURED.nll_tolerance
     (meta,) = [m.metadata for m in result.asset_materializations_for_node("trained_lstm_model")]
     assert meta["approved"].value is stored["approved"] is all(e.passed for e in evaluated.values())
+    # The model is named the way the predictions made with it name it.
+    assert meta["model_version"].value == version.label == f"{day}/v{version.number}"
     approvals = [r for r in registry.approvals.records() if (r["partition"], r["version"]) == (day.isoformat(), 1)]
     if stored["approved"]:
         (record,) = approvals

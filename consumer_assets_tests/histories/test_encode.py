@@ -21,7 +21,7 @@ from consumer_assets.histories import (
     plan_tasks,
     profile_bucket,
 )
-from consumer_assets.histories.output import summarize, write_task
+from consumer_assets.histories.output import summarize_written, write_task
 from consumer_assets.histories.reader import read_events
 from consumer_assets.storage.filesystem import resolve
 from consumer_assets_testing.oracle import list_histories_sql, oracle_histories
@@ -143,7 +143,7 @@ def test_tasks_read_and_write_s3(layout: dict, s3_root: str) -> None:
     out_dir = f"{s3_root}/histories"
     tasks = plan_tasks(remote, [D])
     written = [row for task in tasks for b in write_task(task, out_dir, "w1") for row in b.to_pylist()]
-    summary = summarize(written)[D]
+    summary = summarize_written(written)[D]
     assert all(path.startswith(f"{out_dir}/date={D}/profile_bucket=") for path, _ in summary.files)
     assert [bucket for _, bucket in summary.files] == [0, 1, 2, 3]
     table = pa.concat_tables(pq.read_table(path[len("s3://") :], filesystem=store.fs) for path, _ in summary.files)

@@ -48,9 +48,9 @@ def test_length_drift_per_quantile(p90: float, passed: bool) -> None:
 
 
 def test_check_descriptions_follow_the_thresholds(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert raw_events.CHECKS[raw_events.QUARANTINED_SHARE] == quality.describe_quarantined_share()
+    assert raw_events.RAW_EVENTS_CHECKS[raw_events.QUARANTINED_SHARE] == quality.describe_quarantined_share()
     assert "1%" in quality.describe_quarantined_share() and "0.5-2x" in quality.describe_row_count("rows")
-    assert consumer_histories.CHECKS[consumer_histories.LENGTH_DRIFT] == quality.describe_length_drift()
+    assert consumer_histories.HISTORIES_CHECKS[consumer_histories.LENGTH_DRIFT] == quality.describe_length_drift()
     monkeypatch.setattr(quality, "MAX_QUARANTINE_SHARE", 0.05)
     monkeypatch.setattr(quality, "ROW_COUNT_BAND", (0.8, 1.25))
     monkeypatch.setattr(quality, "MAX_LENGTH_DRIFT", 0.1)
