@@ -13,6 +13,7 @@ from consumer_assets.resources.landing import LandingZone
 from consumer_assets.resources.s3 import S3Config
 from consumer_assets.resources.storage import Storage
 from consumer_assets.storage.s3 import S3Settings
+from consumer_assets.storage.writes import write_dates
 from consumer_assets_tests.support.factories import DAY, event, land, line
 from consumer_assets_tests.support.services import free_port
 
@@ -25,7 +26,7 @@ def stored(storage: Storage) -> dg.MaterializeResult:
     """A table commit and an artifact publish through the one storage resource."""
     # Whatever the environment says once the run has built its resources is not read any more.
     os.environ["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{free_port()}"  # nothing listens there
-    commit = storage.tables().write("things", {"2026-01-01": pa.table({"id": [1, 2, 3]})}, schema=SCHEMA)
+    commit = write_dates(storage.tables(), "things", {"2026-01-01": pa.table({"id": [1, 2, 3]})}, schema=SCHEMA)
     version = storage.artifacts().put("model", "2026-01-01", {"config.json": b"{}"}, {})
     endpoint = storage.location().s3.endpoint_url if storage.location().s3 else None
     return dg.MaterializeResult(
