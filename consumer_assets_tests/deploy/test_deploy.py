@@ -5,6 +5,7 @@ that holds back a second training; its workspace reaches the image's code server
 from __future__ import annotations
 
 import importlib
+import re
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -111,3 +112,17 @@ def test_workspace_reaches_the_image_code_server() -> None:
     assert str(server["port"]) == option(stage.cmd, "-p")
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())
     assert server["location_name"] == project["tool"]["dagster"]["code_location_name"]
+
+
+def test_every_published_port_of_the_unauthenticated_code_server_is_on_loopback() -> None:
+    """The gRPC server binds every interface of its container and has no authentication: each way the
+    docs publish it keeps it on loopback, and the deployment guide says how to keep it private."""
+    stage = final_stage(ROOT / "Dockerfile", {})
+    port = option(stage.cmd, "-p")
+    assert option(stage.cmd, "-h") == "0.0.0.0"
+    texts = {path: path.read_text() for path in (ROOT / "README.md", DEPLOY / "README.md", ROOT / "Dockerfile")}
+    published = {(path.name, flag) for path, text in texts.items() for flag in re.findall(r"-p (\S+:\d+)\b", text)}
+    assert published, "the docs show how to run the image"
+    assert all(flag.startswith("127.0.0.1:") and flag.endswith(f":{port}") for _, flag in published), published
+    guide = texts[DEPLOY / "README.md"]
+    assert "no authentication" in guide and "NetworkPolicy" in guide and "security group" in guide
