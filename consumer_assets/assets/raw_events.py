@@ -22,6 +22,7 @@ from consumer_assets.assets.trailing import check_result, trailing_metadata
 from consumer_assets.events.bucketing import NUM_PROFILE_BUCKETS
 from consumer_assets.events.schema import QUARANTINE_SCHEMA, RAW_EVENTS_SCHEMA
 from consumer_assets.ingest.layout import DICTIONARY_COLUMNS, write_bucketed
+from consumer_assets.ingest.listing import BOOKKEEPING
 from consumer_assets.ingest.validate import REASONS, ValidatedDay
 from consumer_assets.ml.monitoring import quality
 from consumer_assets.partitions import daily_partitions, partition_day, window_keys
@@ -35,11 +36,15 @@ RAW_EVENTS = dg.AssetKey("raw_events")
 QUARANTINE = dg.AssetKey("raw_events_quarantine")
 
 ROW_COUNT, QUARANTINED_SHARE, EVENT_TYPE_MIX = "row_count_vs_trailing_days", "quarantined_share", "event_type_mix"
+LANDED_FILES = "landed_files_all_ingested"
 RAW_EVENTS_CHECKS = {
     ROW_COUNT: quality.describe_row_count("kept events"),
     QUARANTINED_SHARE: quality.describe_quarantined_share(),
     EVENT_TYPE_MIX: quality.describe_event_type_mix(),
+    LANDED_FILES: quality.describe_landed_files(),
 }
+# Files not ingested beyond this many are counted, not named: a folder of strays must not bloat the event log.
+MAX_NAMED_FILES = 1000
 
 raw_events_quarantine = dg.AssetSpec(
     QUARANTINE,
@@ -58,6 +63,7 @@ class IngestedDay:
     figures: dict[str, Any]
     reasons: dict[str, int]
     type_counts: dict[str, int]
+    left_out: dict[str, str]  # files that look like data but were not ingested -> why
 
 
 class RawEventsConfig(dg.Config):
@@ -112,9 +118,23 @@ def ingest(
         "ingest_seconds": round(seconds, 3),
         "events_per_second": round(day.landed / seconds) if seconds else 0,
         "landing_uri": dg.MetadataValue.path(landing.day_uri(partition_day(key))),
+        **landed_files_metadata(day),
     }
     reasons = {reason: day.reasons.get(reason, 0) for reason in REASONS}
-    return IngestedDay(key, figures, reasons, type_counts), events["event_id"].combine_chunks()
+    left_out = {s.name: s.reason for s in day.skipped if s.looks_like_data}
+    return IngestedDay(key, figures, reasons, type_counts, left_out), events["event_id"].combine_chunks()
+
+
+def landed_files_metadata(day: ValidatedDay) -> dict[str, Any]:
+    """The files read, and every other file of the day folder with why it was not (bookkeeping only counted)."""
+    other = [s for s in day.skipped if s.reason != BOOKKEEPING]
+    named = sorted(other, key=lambda s: not s.looks_like_data)[:MAX_NAMED_FILES]  # those that look like data first
+    return {
+        "files_ingested": len(day.files),
+        "files_not_ingested": len(other),
+        "bookkeeping_files": len(day.skipped) - len(other),
+        "not_ingested": dg.MetadataValue.json({s.name: s.reason for s in named}),
+    }
 
 
 @daily_asset(
@@ -194,6 +214,7 @@ def raw_events_checks(context: dg.AssetExecutionContext, days: list[IngestedDay]
         outcomes[EVENT_TYPE_MIX].append(
             (day.key, quality.event_type_mix(day.type_counts, [h["types"] for h in before]))
         )
+        outcomes[LANDED_FILES].append((day.key, quality.landed_files(day.figures["files_ingested"], day.left_out)))
         history[day.key] = {"kept": kept, "types": day.type_counts}
     for name, results in outcomes.items():
         yield check_result(RAW_EVENTS, name, results)

@@ -24,16 +24,16 @@ def landing_requests(landing: LandingZone, now: dt.datetime) -> dg.SensorResult:
     last = dt.date.fromisoformat(last_key)
     days = LANDING_LOOKBACK.days(last)
     first = dt.date.fromisoformat(daily_partitions.get_first_partition_key() or last_key)
-    completions = {day: landing.completed_at(day, now) for day in days if day >= first}
-    complete = {day: at for day, at in completions.items() if at is not None}
+    deliveries = {day: landing.delivery(day, now) for day in days if day >= first}
+    complete = {day: token for day, token in deliveries.items() if token is not None}
     if not complete:
         return dg.SensorResult(skip_reason=f"no complete landing day in {days[0]}..{days[-1]}")
-    # The run key names the day and when it became complete (its marker's mtime, or without a
-    # marker its newest file's): a day already requested is not run again, but a day the shop
-    # delivers anew is.
+    # The run key names the day and its delivery (the names, sizes and mtimes of its files and
+    # marker): a day already requested is not run again, but a day the shop delivers anew is, and
+    # so is a day a file arrives in after its marker.
     return dg.SensorResult(
         run_requests=[
-            dg.RunRequest(run_key=f"landed-{day.isoformat()}-{at}", partition_key=day.isoformat())
-            for day, at in complete.items()
+            dg.RunRequest(run_key=f"landed-{day.isoformat()}-{token}", partition_key=day.isoformat())
+            for day, token in complete.items()
         ]
     )

@@ -55,7 +55,7 @@ def ingest_day(
             f"{landed.uri()}: {result.events.num_rows} kept + {result.quarantine.num_rows} quarantined "
             f"!= {lines} landed lines"
         )
-    return result
+    return dataclasses.replace(result, files=tuple(f.name for f in landed.files), skipped=landed.skipped)
 
 
 @dataclasses.dataclass

@@ -29,6 +29,7 @@ from consumer_assets.events.schema import (
     RAW_EVENTS_SCHEMA,
     REQUIRED_FIELDS,
 )
+from consumer_assets.ingest.listing import SkippedFile
 
 REASONS: tuple[str, ...] = (
     "invalid_utf8",
@@ -75,6 +76,8 @@ class ValidatedDay:
     events: pa.Table
     quarantine: pa.Table
     reasons: dict[str, int]
+    files: tuple[str, ...] = ()  # the files read, relative to the day folder
+    skipped: tuple[SkippedFile, ...] = ()  # every other file of the day folder but its marker, and why
 
     @property
     def landed(self) -> int:

@@ -8,8 +8,9 @@ import pyarrow as pa
 from pydantic import Field, PrivateAttr
 
 from consumer_assets.events.landing import DATE_FOLDERS, MARKER, day_folder
+from consumer_assets.ingest.delivery import completed_at, delivery
 from consumer_assets.ingest.ingest import ingest_day
-from consumer_assets.ingest.landing import LandingDay, LandingRules, completed_at, open_day
+from consumer_assets.ingest.landing import LandingDay, LandingRules, open_day
 from consumer_assets.ingest.validate import ValidatedDay
 from consumer_assets.resources.s3 import S3Config
 from consumer_assets.settings import LANDING_ENV, landing_uri
@@ -69,6 +70,10 @@ class LandingZone(dg.ConfigurableResource):
         `now` (default: the clock) decides whether a day without a marker has been quiet long enough.
         """
         return completed_at(self.location(), day, self.rules(), now=now)
+
+    def delivery(self, day: dt.date, now: dt.datetime | None = None) -> str | None:
+        """A token of the complete day as delivered (it changes with any file of the day folder), else None."""
+        return delivery(self.location(), day, self.rules(), now=now)
 
     def require_complete(self, day: dt.date) -> LandingDay:
         """The complete day's files; raises LandingDayError, naming the path, unless the day has landed completely."""

@@ -65,7 +65,12 @@ def test_one_day_on_both_storages(storage_root: str, tmp_path: Path) -> None:
     assert by_asset["raw_events_quarantine"]["reason_invalid_json"].value == 4
 
     checks = evaluations(result)
-    assert set(checks) == {"row_count_vs_trailing_days", "quarantined_share", "event_type_mix"}
+    assert set(checks) == {
+        "row_count_vs_trailing_days",
+        "quarantined_share",
+        "event_type_mix",
+        "landed_files_all_ingested",
+    }
     assert all(c.severity == dg.AssetCheckSeverity.WARN for c in checks.values())
     assert checks["quarantined_share"].passed is False  # 4/304 is above the 1% limit
     assert checks["row_count_vs_trailing_days"].passed  # nothing to compare with yet

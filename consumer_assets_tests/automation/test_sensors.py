@@ -47,3 +47,20 @@ def test_landing_sensor_skips_when_nothing_landed(tmp_path: Path) -> None:
     context = dg.build_sensor_context(resources={"landing": LandingZone(uri=tmp_path.as_uri())})
     result = landing_sensor(context)
     assert not result.run_requests and "no complete landing day" in result.skip_reason.skip_message
+
+
+def test_a_file_arriving_after_the_marker_is_a_new_delivery(tmp_path: Path) -> None:
+    last = dt.date.fromisoformat(last_partition_key(NOW))
+    land(tmp_path, {"_SUCCESS": b'{"files": {}}'}, day=last, marker=None)  # an empty day, so far
+    zone = LandingZone(uri=tmp_path.as_uri())
+    first = {r.partition_key: r.run_key for r in landing_requests(zone, NOW).run_requests}
+    assert list(first) == [str(last)]
+    assert {r.partition_key: r.run_key for r in landing_requests(zone, NOW).run_requests} == first
+    # The marker stays as it was; the file is new, so is the run key (and the run fails, naming it).
+    land(tmp_path, {"late.jsonl.gz": [line(event(1, ts=f"{last}T01:00:00Z"))]}, day=last, marker=None)
+    second = {r.partition_key: r.run_key for r in landing_requests(zone, NOW).run_requests}
+    assert second[str(last)] != first[str(last)]
+    # A file rewritten in place, same name and size, is another delivery too.
+    late = tmp_path / f"date={last}" / "late.jsonl.gz"
+    os.utime(late, ns=(late.stat().st_atime_ns, late.stat().st_mtime_ns + 1_000_000_000))
+    assert {r.partition_key: r.run_key for r in landing_requests(zone, NOW).run_requests} != second

@@ -11,8 +11,9 @@ import pytest
 
 from consumer_assets.automation.sensors import landing_requests
 from consumer_assets.events.landing import DATED_FOLDERS, MARKER, day_folder
+from consumer_assets.ingest.delivery import completed_at
 from consumer_assets.ingest.ingest import ingest_day
-from consumer_assets.ingest.landing import LandingDayError, LandingRules, completed_at, open_day
+from consumer_assets.ingest.landing import LandingDayError, LandingRules, open_day
 from consumer_assets.partitions import last_partition_key
 from consumer_assets.resources.landing import LandingZone
 from consumer_assets_tests.support.factories import DAY, event, land, line
@@ -55,7 +56,7 @@ def test_an_empty_marker_means_every_data_file_at_any_depth(tmp_path: Path) -> N
         "hour=23/part-00000.json",
         "hour=23/part-00001.jsonl.gz",
     ]
-    assert landed.marker == "empty" and "manifest.csv" in landed.ignored
+    assert landed.marker == "empty" and "manifest.csv" in {s.name for s in landed.skipped}
     day = ingest_day(uri, DAY)
     assert sorted(day.events["event_id"].to_pylist()) == [f"{n:016x}" for n in range(5)]
     assert day.quarantine.num_rows == 0
@@ -76,7 +77,7 @@ def test_a_json_marker_still_lists_and_counts_the_files(tmp_path: Path) -> None:
     uri = land(tmp_path, {"hour=13/a.jsonl.gz": lines(1, 2), "b.jsonl": lines(3), "stray.jsonl": b"{}\n"})
     landed = open_day(uri, DAY)
     assert [f.name for f in landed.files] == ["b.jsonl", "hour=13/a.jsonl.gz"] and landed.marker == "json"
-    assert "stray.jsonl" in landed.ignored  # delivered but not listed: not part of the day
+    assert "stray.jsonl" in {s.name for s in landed.skipped}  # delivered but not listed: not part of the day
     assert ingest_day(uri, DAY).events.num_rows == 3
     (tmp_path / day_folder(DAY) / "b.jsonl").write_bytes(b"\n".join(lines(3, 4)) + b"\n")
     with pytest.raises(LandingDayError, match=r"date=2026-03-04/b.jsonl holds 2 lines but _SUCCESS promises 1"):

@@ -33,6 +33,13 @@ def describe_event_type_mix() -> str:
     return f"Event-type shares within {MAX_MIX_DISTANCE:g} (total variation distance) of the trailing days."
 
 
+def describe_landed_files() -> str:
+    return (
+        "Every file of the landing day folder whose name looks like event data (JSON Lines or compressed, any case) "
+        "was ingested: none left out by the marker or named unlike a data file."
+    )
+
+
 def describe_length_drift() -> str:
     return f"Sequence-length p50 and p90 within {MAX_LENGTH_DRIFT:.0%} of their trailing medians."
 
@@ -93,6 +100,19 @@ def event_type_mix(today: Mapping[str, int], trailing: Sequence[Mapping[str, int
         passed,
         f"event-type mix moved by {distance:.3f} (limit {MAX_MIX_DISTANCE}); most moved: {', '.join(moved)}",
         {"mix_distance": round(distance, 6), "trailing_days": len(trailing)},
+    )
+
+
+def landed_files(ingested: int, left_out: Mapping[str, str]) -> Outcome:
+    """No file that looks like data left out of the day; `left_out` maps each such file to why it was not read."""
+    shown = "; ".join(f"{name} ({why})" for name, why in list(left_out.items())[:5])
+    more = f" and {len(left_out) - 5} more" if len(left_out) > 5 else ""
+    return Outcome(
+        not left_out,
+        f"{len(left_out)} files that look like data not ingested: {shown}{more}"
+        if left_out
+        else f"all {ingested} data files ingested",
+        {"files_ingested": ingested, "data_files_left_out": len(left_out)},
     )
 
 

@@ -38,6 +38,15 @@ def test_event_type_mix_distance() -> None:
     assert quality.event_type_mix({"view": 1}, []).passed
 
 
+def test_landed_files_fail_on_any_file_that_looks_like_data_left_out() -> None:
+    assert quality.landed_files(3, {}).passed and quality.landed_files(3, {}).description == "all 3 data files ingested"
+    left_out = {f"late-{k}.jsonl": "not listed in _SUCCESS" for k in range(7)}
+    outcome = quality.landed_files(3, left_out)
+    assert not outcome.passed and outcome.metadata == {"files_ingested": 3, "data_files_left_out": 7}
+    assert outcome.description.startswith("7 files that look like data not ingested: late-0.jsonl (not listed in")
+    assert outcome.description.endswith("late-4.jsonl (not listed in _SUCCESS) and 2 more")
+
+
 @pytest.mark.parametrize(("p90", "passed"), [(100, True), (125, True), (75, True), (126, False), (74, False)])
 def test_length_drift_per_quantile(p90: float, passed: bool) -> None:
     trailing = [{"length_p50": 40, "length_p90": 100}, {"length_p50": 40, "length_p90": 100}]
