@@ -32,10 +32,11 @@ from consumer_assets.events.landing import (
     is_data_file,
     is_gzip,
 )
+from consumer_assets.ingest.lines import MAX_LINE_BYTES, LineBlock, line_blocks
 from consumer_assets.storage.filesystem import Location, resolve
 
 # Decompressed bytes read at a time: a block of whole lines is validated at once, so a file's
-# memory is a few blocks, whatever its size.
+# memory is a few blocks, whatever its size (a line over the line limit is cut while read).
 BLOCK_BYTES = 4 << 20
 
 
@@ -48,17 +49,21 @@ class LandingRules:
     """How a producer delivers: the day folder layout, and whether a day needs a `_SUCCESS` marker.
 
     Without a marker a day is complete `quiet_minutes` after it ended (UTC) and after the newest
-    file in its folder was modified.
+    file in its folder was modified. A line longer than `max_line_bytes` is quarantined as
+    `line_too_long` with only its first bytes, never read into memory whole.
     """
 
     layout: str = DATE_FOLDERS
     require_marker: bool = True
     quiet_minutes: float = 60.0
+    max_line_bytes: int = MAX_LINE_BYTES
 
     def __post_init__(self) -> None:
         day_folder(dt.date(2000, 1, 1), self.layout)  # refuses an unknown layout, naming the choices
         if self.quiet_minutes < 0:
             raise ValueError(f"quiet_minutes must not be negative, got {self.quiet_minutes}")
+        if self.max_line_bytes < 1:
+            raise ValueError(f"max_line_bytes must be positive, got {self.max_line_bytes}")
 
     @property
     def quiet(self) -> dt.timedelta:
@@ -73,19 +78,6 @@ class LandedFile:
 
 
 @dataclass(frozen=True)
-class LineBlock:
-    """Whole lines of a file: `data` ends with a newline, `ends` are the positions of the newlines."""
-
-    first_line: int  # 1-based number of the block's first line in its file
-    data: bytes
-    ends: np.ndarray
-
-    def lines(self) -> list[bytes]:
-        starts = np.r_[0, self.ends[:-1] + 1].tolist()
-        return [self.data[s:e] for s, e in zip(starts, self.ends.tolist(), strict=True)]
-
-
-@dataclass(frozen=True)
 class LandingDay:
     """A complete landed day: its data files in reading order, and how it was found complete."""
 
@@ -95,23 +87,18 @@ class LandingDay:
     marker: str  # "json", "empty" or "none"
     completed_at: int  # ns since the epoch: the marker's mtime, or the newest file's without one
     ignored: tuple[str, ...] = ()  # files in the folder that hold no data (bookkeeping, other names)
+    max_line_bytes: int = MAX_LINE_BYTES  # longer lines are read cut to their first bytes
 
     def uri(self, name: str = "") -> str:
         return self.folder.child(name).uri if name else self.folder.uri
 
     def blocks(self, file: LandedFile, block_bytes: int | None = None) -> Iterator[LineBlock]:
         """The file's lines in blocks of about BLOCK_BYTES; LandingDayError if unreadable or not as its marker says."""
-        block_bytes = block_bytes or BLOCK_BYTES
         lines = 0
         try:
             if file.size:  # an empty file is no gzip stream, yet an empty delivery
                 with self._open(file) as stream:
-                    while data := stream.read(block_bytes):
-                        if data[-1:] != b"\n":  # end the block with the line it cut
-                            data += stream.readline()
-                            if data[-1:] != b"\n":  # a last line without a newline is a line all the same
-                                data += b"\n"
-                        block = _block(lines + 1, data)
+                    for block in line_blocks(stream, block_bytes or BLOCK_BYTES, self.max_line_bytes):
                         lines += len(block.ends)
                         yield block
         except (OSError, EOFError, IsalError) as exc:  # EOFError: a truncated gzip stream
@@ -131,7 +118,7 @@ class LandingDay:
                 yield io.BufferedReader(stream)  # for readline
 
     def read_lines_at(self, file: LandedFile, numbers: np.ndarray) -> list[bytes]:
-        """The raw lines with these (ascending, 1-based) numbers, read again from the file."""
+        """The raw lines with these (ascending, 1-based) numbers, read again from the file, cut as blocks are."""
         found: list[bytes] = []
         for block in self.blocks(file):
             wanted = numbers[(numbers >= block.first_line) & (numbers < block.first_line + len(block.ends))]
@@ -139,10 +126,6 @@ class LandingDay:
             at = wanted - block.first_line
             found += [block.data[s:e] for s, e in zip(starts[at].tolist(), block.ends[at].tolist(), strict=True)]
         return found
-
-
-def _block(first_line: int, data: bytes) -> LineBlock:
-    return LineBlock(first_line, data, np.flatnonzero(np.frombuffer(data, np.uint8) == 0x0A))
 
 
 def open_day(
@@ -164,16 +147,16 @@ def open_day(
         body = _read_marker(folder)
         if body is None:
             files = tuple(LandedFile(name, listed[name].size, None) for name in data)
-            return LandingDay(folder, day, files, "empty", marker.mtime_ns, ignored)
+            return LandingDay(folder, day, files, "empty", marker.mtime_ns, ignored, rules.max_line_bytes)
         files = _promised(folder, day, body, listed)
         promised = {f.name for f in files}
         unlisted = tuple(sorted(set(ignored) | (set(listed) - promised)))
-        return LandingDay(folder, day, files, "json", marker.mtime_ns, unlisted)
+        return LandingDay(folder, day, files, "json", marker.mtime_ns, unlisted, rules.max_line_bytes)
     if rules.require_marker:
         raise LandingDayError(f"landing day {day} is incomplete: {folder.uri} has no {MARKER} marker yet")
     newest = _quiet_since(folder, day, rules, listed, now or dt.datetime.now(dt.UTC))
     files = tuple(LandedFile(name, listed[name].size, None) for name in data)
-    return LandingDay(folder, day, files, "none", newest, ignored)
+    return LandingDay(folder, day, files, "none", newest, ignored, rules.max_line_bytes)
 
 
 def completed_at(
