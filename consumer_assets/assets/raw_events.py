@@ -23,6 +23,7 @@ from consumer_assets.events.bucketing import NUM_PROFILE_BUCKETS
 from consumer_assets.events.schema import QUARANTINE_SCHEMA, RAW_EVENTS_SCHEMA
 from consumer_assets.ingest.layout import DICTIONARY_COLUMNS, write_bucketed
 from consumer_assets.ingest.listing import BOOKKEEPING
+from consumer_assets.ingest.quarantine import QUARANTINE_BATCH_ROWS, QuarantineBatches
 from consumer_assets.ingest.validate import REASONS, ValidatedDay
 from consumer_assets.ml.monitoring import quality
 from consumer_assets.partitions import daily_partitions, partition_day, window_keys
@@ -73,6 +74,12 @@ class RawEventsConfig(dg.Config):
         description="An event id already kept on one of this many previous days is quarantined as a duplicate "
         "(at-least-once delivery re-sends events across midnight).",
     )
+    quarantine_batch_rows: int = Field(
+        default=QUARANTINE_BATCH_ROWS,
+        ge=1,
+        description="Quarantined lines are written as they come, a file per this many rows (or 64 MB): a day of "
+        "nothing but bad lines never sits in memory whole.",
+    )
 
 
 def earlier_ids(tables: TableStore, key: str, lookback: int, in_run: dict[str, pa.Array]) -> pa.Table | None:
@@ -92,14 +99,21 @@ def earlier_ids(tables: TableStore, key: str, lookback: int, in_run: dict[str, p
 
 
 def ingest(
-    landing: LandingZone, key: str, earlier: pa.Table | None, events_write: TableWrite, quarantine_write: TableWrite
+    landing: LandingZone,
+    key: str,
+    earlier: pa.Table | None,
+    events_write: TableWrite,
+    quarantine_write: TableWrite,
+    quarantine_batch_rows: int = QUARANTINE_BATCH_ROWS,
 ) -> tuple[IngestedDay, pa.Array]:
-    """Validate one landed day and write (not commit) its events, one file per profile bucket, and quarantine.
+    """Validate one landed day and write (not commit) its events, one file per profile bucket, and quarantine,
+    a file per batch of quarantined lines, written as they come.
 
     Returns the day's figures and its kept event ids (for the next days' duplicate check).
     """
     started = time.perf_counter()
-    day: ValidatedDay = landing.ingest(partition_day(key), earlier_ids=earlier)
+    quarantine = QuarantineBatches(lambda batch: quarantine_write.write_file(batch, {DATE: key}), quarantine_batch_rows)
+    day: ValidatedDay = landing.ingest(partition_day(key), earlier_ids=earlier, quarantine=quarantine)
     seconds = time.perf_counter() - started
     events = day.events
 
@@ -107,12 +121,11 @@ def ingest(
         events_write.write_file(part, {DATE: key, "profile_bucket": bucket}, dictionary=DICTIONARY_COLUMNS)
 
     write_bucketed(events, write, NUM_PROFILE_BUCKETS)
-    quarantine_write.write_file(day.quarantine, {DATE: key})
     type_counts = dict(sorted(_value_counts(events["event_type"]).items()))
     figures = {
         "landed": day.landed,
         "kept": events.num_rows,
-        "quarantined": day.quarantine.num_rows,
+        "quarantined": day.quarantined,
         "profiles": pc.count_distinct(events["profile_id"]).as_py() if events.num_rows else 0,
         "event_type_counts": type_counts,
         "ingest_seconds": round(seconds, 3),
@@ -161,7 +174,7 @@ def raw_events(
     days, kept_ids = [], {}
     for key in keys:
         earlier = earlier_ids(tables, key, config.duplicate_lookback_days, kept_ids)
-        day, kept_ids[key] = ingest(landing, key, earlier, events_write, quarantine_write)
+        day, kept_ids[key] = ingest(landing, key, earlier, events_write, quarantine_write, config.quarantine_batch_rows)
         # Only the lookback window's ids stay in memory.
         kept_ids = (
             dict(list(kept_ids.items())[-config.duplicate_lookback_days :]) if config.duplicate_lookback_days else {}

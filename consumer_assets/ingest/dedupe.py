@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 
 from consumer_assets.events.bucketing import as_string_array
 from consumer_assets.events.schema import QUARANTINE_SCHEMA, RAW_EVENTS_SCHEMA
-from consumer_assets.ingest.validate import CHECKED_SCHEMA, ValidatedDay
+from consumer_assets.ingest.validate import CHECKED_SCHEMA
 
 RAW_LINES_SCHEMA = pa.schema([QUARANTINE_SCHEMA.field("line_number"), QUARANTINE_SCHEMA.field("raw_line")])
 # The earlier days' kept ids, as the caller passes them.
@@ -32,7 +32,6 @@ class CheckedSource:
 
     name: str
     events: pa.Table  # CHECKED_SCHEMA, in line order
-    quarantine: pa.Table  # QUARANTINE_SCHEMA, in line order
     maybe_repeats: pa.Table  # RAW_LINES_SCHEMA, ascending line numbers
     lines: int
     fingerprints: np.ndarray  # of the events' ids (`fingerprint`)
@@ -109,8 +108,8 @@ def dedupe(
     sources: list[CheckedSource],
     earlier_ids: pa.Table | None = None,
     reread: Callable[[int, np.ndarray], list[bytes]] | None = None,
-) -> ValidatedDay:
-    """Keep the first occurrence of each id not kept on an earlier day; quarantine the rest after the bad lines.
+) -> tuple[pa.Table, pa.Table]:
+    """Keep the first occurrence of each id not kept on an earlier day: (kept events, quarantined repeats).
 
     `earlier_ids` has columns event_id and date (EARLIER_IDS_SCHEMA; date may also be a string).
     `reread(source index, line numbers)` returns raw lines that the sources did not keep.
@@ -155,11 +154,8 @@ def dedupe(
         },
         schema=QUARANTINE_SCHEMA,
     )
-    quarantine = pa.concat_tables([QUARANTINE_SCHEMA.empty_table(), *(s.quarantine for s in sources), repeated])
     kept = _filter(events, ~(repeat | earlier)) if len(dropped) else events
-    kept = kept.select(RAW_EVENTS_SCHEMA.names).cast(RAW_EVENTS_SCHEMA)
-    counts = pc.value_counts(quarantine["reason"]).to_pylist()
-    return ValidatedDay(kept, quarantine, {c["values"]: c["counts"] for c in counts})
+    return kept.select(RAW_EVENTS_SCHEMA.names).cast(RAW_EVENTS_SCHEMA), repeated
 
 
 def _index_in(

@@ -9,7 +9,9 @@ the per-line JSON parser (orjson), the line is handed over before Arrow sees it:
   back to its line (Arrow skips blank lines, reads `{..} {..}` as two rows);
 - invalid UTF-8 (Arrow does not check fields it ignores);
 - `NaN` or `Inf` anywhere (Arrow reads them as numbers, JSON has no such literals);
-- nesting deeper than orjson's limit (1024), which Arrow does not have.
+- nesting deeper than orjson's limit (1024), which Arrow does not have;
+- lines over the line limit, read cut to their first bytes (`line_too_long`): no parser ever sees
+  a line longer than the limit, so Arrow's and orjson's memory is bounded by the block.
 Arrow is stricter than the per-line rules on types: a number where a string is expected fails the
 whole parse (never converts silently), so a failed parse splits the block until the failing
 line is found; that line goes to `check_lines`, the rest is parsed again.
@@ -33,7 +35,7 @@ from consumer_assets.events.schema import (
     RAW_EVENTS_SCHEMA,
     REQUIRED_FIELDS,
 )
-from consumer_assets.ingest.landing import LineBlock
+from consumer_assets.ingest.lines import LineBlock
 from consumer_assets.ingest.timestamps import iso_ms
 from consumer_assets.ingest.validate import CHECKED_SCHEMA, CheckedFile, check_lines, day_bounds_ms
 
@@ -75,6 +77,8 @@ def check_block(day: dt.date, source: str, block: LineBlock, stats: ParseStats |
     data, ends = block.data, block.ends
     starts = np.r_[0, ends[:-1] + 1]
     handed = ~_parseable(data, starts, ends)
+    if block.too_long:
+        handed[list(block.too_long)] = True
     good = np.flatnonzero(~handed)
     parsed, rows_of, failed = _parse_lines(
         _blanked(data, starts, ends, handed), starts, ends, good, stats or ParseStats()
@@ -91,7 +95,7 @@ def check_block(day: dt.date, source: str, block: LineBlock, stats: ParseStats |
         return CheckedFile(kept, QUARANTINE_SCHEMA.empty_table())
     at = np.flatnonzero(handed)
     raw = [data[s:e] for s, e in zip(starts[at].tolist(), ends[at].tolist(), strict=True)]
-    slow = check_lines(day, source, raw, (at + block.first_line).tolist())
+    slow = check_lines(day, source, raw, (at + block.first_line).tolist(), block.too_long_lines())
     events = pa.concat_tables([kept, slow.events])
     order = np.argsort(np.asarray(events["line_number"]), kind="stable")
     return CheckedFile(events.take(order), slow.quarantine)

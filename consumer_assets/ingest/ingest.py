@@ -12,10 +12,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import numpy as np
 import pyarrow as pa
 
-from consumer_assets.events.schema import QUARANTINE_SCHEMA
 from consumer_assets.ingest.dedupe import RAW_LINES_SCHEMA, CheckedSource, RepeatFilter, dedupe, fingerprint
 from consumer_assets.ingest.fastpath import ParseStats, check_block
-from consumer_assets.ingest.landing import LandingDay, LandingDayError, LandingRules, LineBlock, open_day
+from consumer_assets.ingest.landing import LandingDay, LandingDayError, LandingRules, open_day
+from consumer_assets.ingest.lines import LineBlock
+from consumer_assets.ingest.quarantine import QuarantineBatches
 from consumer_assets.ingest.validate import CHECKED_SCHEMA, CheckedFile, ValidatedDay, check_lines
 from consumer_assets.storage.filesystem import Location
 
@@ -33,6 +34,7 @@ def ingest_day(
     workers: int | None = None,
     vectorised: bool = True,
     now: dt.datetime | None = None,
+    quarantine: QuarantineBatches | None = None,
 ) -> ValidatedDay:
     """Validate every line of a complete landed day; raises LandingDayError if it is missing or incomplete.
 
@@ -40,22 +42,32 @@ def ingest_day(
     quarantined as `duplicate_event_id`. `workers` threads validate blocks side by side (default
     one per core), whether the day is one file or many: the work is in Arrow, numpy and ISA-L,
     which release the GIL. `vectorised=False` runs the per-line rules alone, the slow reference
-    the vectorised path must agree with.
+    the vectorised path must agree with. Quarantined lines go to `quarantine` as they come (in
+    bounded batches, if it writes them); without it they are returned in memory.
     """
     landed = open_day(landing, day, rules, now=now)
-    sources = check_files(day, landed, workers=max(1, workers or os.cpu_count() or 1), vectorised=vectorised)
+    batches = quarantine or QuarantineBatches()
+    sources = check_files(day, landed, batches, workers=max(1, workers or os.cpu_count() or 1), vectorised=vectorised)
 
     def reread(k: int, numbers: np.ndarray) -> list[bytes]:
         return landed.read_lines_at(landed.files[k], numbers)
 
-    result = dedupe(sources, earlier_ids, reread)
+    events, repeats = dedupe(sources, earlier_ids, reread)
+    batches.add(repeats)
+    batches.close()
     lines = sum(s.lines for s in sources)
-    if result.landed != lines:  # every landed line is kept or quarantined, exactly once
+    if events.num_rows + batches.rows != lines:  # every landed line is kept or quarantined, exactly once
         raise LandingDayError(
-            f"{landed.uri()}: {result.events.num_rows} kept + {result.quarantine.num_rows} quarantined "
-            f"!= {lines} landed lines"
+            f"{landed.uri()}: {events.num_rows} kept + {batches.rows} quarantined != {lines} landed lines"
         )
-    return dataclasses.replace(result, files=tuple(f.name for f in landed.files), skipped=landed.skipped)
+    return ValidatedDay(
+        events,
+        batches.rows,
+        dict(batches.reasons),
+        batches.table(),
+        files=tuple(f.name for f in landed.files),
+        skipped=landed.skipped,
+    )
 
 
 @dataclasses.dataclass
@@ -71,7 +83,7 @@ class _FileChecks:
 
     def __init__(self, name: str) -> None:
         self.name = name
-        self.events, self.quarantine = [CHECKED_SCHEMA.empty_table()], [QUARANTINE_SCHEMA.empty_table()]
+        self.events = [CHECKED_SCHEMA.empty_table()]
         self.maybe_repeats = [RAW_LINES_SCHEMA.empty_table()]
         self.fingerprints: list[np.ndarray] = [np.zeros(0, np.uint64)]
         self.repeats, self.stats, self.lines = RepeatFilter(), ParseStats(), 0
@@ -88,7 +100,6 @@ class _FileChecks:
                 pa.table([pa.array(numbers), pa.array(raw, pa.binary())], schema=RAW_LINES_SCHEMA)
             )
         self.events.append(checked.events)
-        self.quarantine.append(checked.quarantine)
         self.fingerprints.append(done.fingerprints)
         self.stats.lines += done.stats.lines
         self.stats.failures += done.stats.failures
@@ -98,29 +109,41 @@ class _FileChecks:
         return CheckedSource(
             self.name,
             pa.concat_tables(self.events),
-            pa.concat_tables(self.quarantine),
             pa.concat_tables(self.maybe_repeats),
             self.lines,
             np.concatenate(self.fingerprints),
         )
 
 
-def check_files(day: dt.date, landed: LandingDay, *, workers: int = 1, vectorised: bool = True) -> list[CheckedSource]:
+def check_files(
+    day: dt.date, landed: LandingDay, quarantine: QuarantineBatches, *, workers: int = 1, vectorised: bool = True
+) -> list[CheckedSource]:
     """Validate the day's files block by block on `workers` threads, while this thread reads (decompresses) ahead.
 
-    At most a few blocks per worker are in flight, and each file's results are taken in line order.
+    At most a few blocks per worker are in flight, and each file's results are taken in line order:
+    its valid events are kept, its bad lines handed to `quarantine` in file, then line order.
     """
     files = [_FileChecks(f.name) for f in landed.files]
 
     def check(k: int, block: LineBlock, stats: ParseStats) -> _CheckedBlock:
         before = dataclasses.replace(stats)
-        if vectorised and not stats.dense:
-            checked = check_block(day, files[k].name, block, stats)
-        else:
-            numbers = range(block.first_line, block.first_line + len(block.ends))
-            checked = check_lines(day, files[k].name, block.lines(), numbers)
+        try:
+            if vectorised and not stats.dense:
+                checked = check_block(day, files[k].name, block, stats)
+            else:
+                numbers = range(block.first_line, block.first_line + len(block.ends))
+                checked = check_lines(day, files[k].name, block.lines(), numbers, block.too_long_lines())
+        except Exception as exc:  # name the lines: a failure in Arrow or numpy names none
+            last = block.first_line + len(block.ends) - 1
+            raise LandingDayError(
+                f"{landed.uri(files[k].name)} lines {block.first_line}-{last} could not be validated: {exc!r}"
+            ) from exc
         own = ParseStats(stats.lines - before.lines, stats.failures - before.failures)
         return _CheckedBlock(block, checked, fingerprint(checked.events["event_id"]), own)
+
+    def take(k: int, done: _CheckedBlock) -> None:
+        files[k].add(done)
+        quarantine.add(done.checked.quarantine)
 
     def blocks() -> Iterator[tuple[int, LineBlock, ParseStats]]:
         for k, file in enumerate(landed.files):
@@ -130,7 +153,7 @@ def check_files(day: dt.date, landed: LandingDay, *, workers: int = 1, vectorise
 
     if workers == 1:
         for k, block, stats in blocks():
-            files[k].add(check(k, block, stats))
+            take(k, check(k, block, stats))
     else:
         pending: deque[tuple[int, Future[_CheckedBlock]]] = deque()
         with ThreadPoolExecutor(workers, thread_name_prefix="ingest") as pool:
@@ -138,8 +161,8 @@ def check_files(day: dt.date, landed: LandingDay, *, workers: int = 1, vectorise
                 pending.append((k, pool.submit(check, k, block, stats)))
                 while len(pending) > _IN_FLIGHT_PER_WORKER * workers:
                     k_done, future = pending.popleft()
-                    files[k_done].add(future.result())
+                    take(k_done, future.result())
             while pending:
                 k_done, future = pending.popleft()
-                files[k_done].add(future.result())
+                take(k_done, future.result())
     return [f.source() for f in files]

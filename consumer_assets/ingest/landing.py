@@ -34,6 +34,7 @@ from consumer_assets.events.landing import (
     is_data_file,
     is_gzip,
 )
+from consumer_assets.ingest.lines import MAX_LINE_BYTES, LineBlock, line_blocks
 from consumer_assets.ingest.listing import (
     Entry,
     SkippedFile,
@@ -46,7 +47,7 @@ from consumer_assets.ingest.listing import (
 from consumer_assets.storage.filesystem import Location, resolve
 
 # Decompressed bytes read at a time: a block of whole lines is validated at once, so a file's
-# memory is a few blocks, whatever its size.
+# memory is a few blocks, whatever its size (a line over the line limit is cut while read).
 BLOCK_BYTES = 4 << 20
 
 
@@ -59,17 +60,21 @@ class LandingRules:
     """How a producer delivers: the day folder layout, and whether a day needs a `_SUCCESS` marker.
 
     Without a marker a day is complete `quiet_minutes` after it ended (UTC) and after the newest
-    file in its folder was modified.
+    file in its folder was modified. A line longer than `max_line_bytes` is quarantined as
+    `line_too_long` with only its first bytes, never read into memory whole.
     """
 
     layout: str = DATE_FOLDERS
     require_marker: bool = True
     quiet_minutes: float = 60.0
+    max_line_bytes: int = MAX_LINE_BYTES
 
     def __post_init__(self) -> None:
         day_folder(dt.date(2000, 1, 1), self.layout)  # refuses an unknown layout, naming the choices
         if self.quiet_minutes < 0:
             raise ValueError(f"quiet_minutes must not be negative, got {self.quiet_minutes}")
+        if self.max_line_bytes < 1:
+            raise ValueError(f"max_line_bytes must be positive, got {self.max_line_bytes}")
 
     @property
     def quiet(self) -> dt.timedelta:
@@ -84,19 +89,6 @@ class LandedFile:
 
 
 @dataclass(frozen=True)
-class LineBlock:
-    """Whole lines of a file: `data` ends with a newline, `ends` are the positions of the newlines."""
-
-    first_line: int  # 1-based number of the block's first line in its file
-    data: bytes
-    ends: np.ndarray
-
-    def lines(self) -> list[bytes]:
-        starts = np.r_[0, self.ends[:-1] + 1].tolist()
-        return [self.data[s:e] for s, e in zip(starts, self.ends.tolist(), strict=True)]
-
-
-@dataclass(frozen=True)
 class LandingDay:
     """A complete landed day: its data files in reading order, and how it was found complete."""
 
@@ -106,23 +98,18 @@ class LandingDay:
     marker: str  # "json", "empty" or "none"
     completed_at: int  # ns since the epoch: the marker's mtime, or the newest file's without one
     skipped: tuple[SkippedFile, ...] = ()  # every other file of the folder but the marker, with its reason
+    max_line_bytes: int = MAX_LINE_BYTES  # longer lines are read cut to their first bytes
 
     def uri(self, name: str = "") -> str:
         return self.folder.child(name).uri if name else self.folder.uri
 
     def blocks(self, file: LandedFile, block_bytes: int | None = None) -> Iterator[LineBlock]:
         """The file's lines in blocks of about BLOCK_BYTES; LandingDayError if unreadable or not as its marker says."""
-        block_bytes = block_bytes or BLOCK_BYTES
         lines = 0
         try:
             if file.size:  # an empty file is no gzip stream, yet an empty delivery
                 with self._open(file) as stream:
-                    while data := stream.read(block_bytes):
-                        if data[-1:] != b"\n":  # end the block with the line it cut
-                            data += stream.readline()
-                            if data[-1:] != b"\n":  # a last line without a newline is a line all the same
-                                data += b"\n"
-                        block = _block(lines + 1, data)
+                    for block in line_blocks(stream, block_bytes or BLOCK_BYTES, self.max_line_bytes):
                         lines += len(block.ends)
                         yield block
         except (OSError, EOFError, IsalError) as exc:  # EOFError: a truncated gzip stream
@@ -142,7 +129,7 @@ class LandingDay:
                 yield stream
 
     def read_lines_at(self, file: LandedFile, numbers: np.ndarray) -> list[bytes]:
-        """The raw lines with these (ascending, 1-based) numbers, read again from the file."""
+        """The raw lines with these (ascending, 1-based) numbers, read again from the file, cut as blocks are."""
         found: list[bytes] = []
         for block in self.blocks(file):
             wanted = numbers[(numbers >= block.first_line) & (numbers < block.first_line + len(block.ends))]
@@ -150,10 +137,6 @@ class LandingDay:
             at = wanted - block.first_line
             found += [block.data[s:e] for s, e in zip(starts[at].tolist(), block.ends[at].tolist(), strict=True)]
         return found
-
-
-def _block(first_line: int, data: bytes) -> LineBlock:
-    return LineBlock(first_line, data, np.flatnonzero(np.frombuffer(data, np.uint8) == 0x0A))
 
 
 def open_day(
@@ -191,7 +174,7 @@ def open_day(
             f"landing day {day} ingests no file, yet holds {len(data_like)} that look like data: {named}; "
             f"in {folder.uri}"
         )
-    return LandingDay(folder, day, files, kind, at, skipped)
+    return LandingDay(folder, day, files, kind, at, skipped, rules.max_line_bytes)
 
 
 def listed_day(location: Location, day: dt.date, rules: LandingRules) -> tuple[Location, dict[str, Entry] | None]:

@@ -1,6 +1,7 @@
 """Validate landed lines against the event contract, one line at a time: the definition of every rule.
 
 Rules, in the order they are checked (the first that fails is the reason):
+`line_too_long` (longer than the landing's max_line_bytes: read cut to its first bytes, see lines),
 `invalid_utf8`, `invalid_json`, `not_an_object`, `missing_field` (a required field absent or
 null), `wrong_type`, `unknown_event_type`, `missing_field` again for an article event without
 article_id, `invalid_timestamp` (unparseable or without a time zone), `timestamp_outside_day`,
@@ -16,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import gc
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import orjson
@@ -32,6 +33,7 @@ from consumer_assets.events.schema import (
 from consumer_assets.ingest.listing import SkippedFile
 
 REASONS: tuple[str, ...] = (
+    "line_too_long",
     "invalid_utf8",
     "invalid_json",
     "not_an_object",
@@ -74,14 +76,17 @@ class ValidatedDay:
     """The outcome of validating one landed day: kept events, quarantined lines, counts by reason."""
 
     events: pa.Table
-    quarantine: pa.Table
+    quarantined: int  # lines
     reasons: dict[str, int]
+    # The quarantined lines, where they were kept in memory; empty where they were written in
+    # batches as they came (see quarantine.QuarantineBatches).
+    quarantine: pa.Table
     files: tuple[str, ...] = ()  # the files read, relative to the day folder
     skipped: tuple[SkippedFile, ...] = ()  # every other file of the day folder but its marker, and why
 
     @property
     def landed(self) -> int:
-        return self.events.num_rows + self.quarantine.num_rows
+        return self.events.num_rows + self.quarantined
 
 
 def day_bounds_ms(day: dt.date) -> tuple[int, int]:
@@ -90,29 +95,43 @@ def day_bounds_ms(day: dt.date) -> tuple[int, int]:
     return start_ms, start_ms + 86_400_000
 
 
-def check_lines(day: dt.date, source: str, lines: Sequence[bytes], numbers: Sequence[int] | None = None) -> CheckedFile:
+def check_lines(
+    day: dt.date,
+    source: str,
+    lines: Sequence[bytes],
+    numbers: Sequence[int] | None = None,
+    too_long: Mapping[int, int] | None = None,
+) -> CheckedFile:
     """Validate each line of `source` on its own (duplicates across lines are `dedupe`'s business).
 
     `numbers` are the lines' numbers in the file (1-based, ascending); default 1, 2, ...
+    `too_long` maps the numbers of lines read cut to their first bytes to their full length.
     """
     # The loop allocates many acyclic objects (dicts, tuples, strings); the cyclic garbage
     # collector would scan them again and again for nothing, which halves the throughput.
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return _check_lines(day, source, lines, range(1, len(lines) + 1) if numbers is None else numbers)
+        numbers = range(1, len(lines) + 1) if numbers is None else numbers
+        return _check_lines(day, source, lines, numbers, too_long or {})
     finally:
         if collecting:
             gc.enable()
 
 
-def _check_lines(day: dt.date, source: str, lines: Sequence[bytes], numbers: Sequence[int]) -> CheckedFile:
+def _check_lines(
+    day: dt.date, source: str, lines: Sequence[bytes], numbers: Sequence[int], too_long: Mapping[int, int]
+) -> CheckedFile:
     start_ms, end_ms = day_bounds_ms(day)
     kept: list[tuple] = []
     kept_lines: list[int] = []
     rejected: list[tuple[int, str, str, bytes]] = []
     loads, fromiso = orjson.loads, dt.datetime.fromisoformat
     for number, raw in zip(numbers, lines, strict=True):
+        if too_long and number in too_long:
+            detail = f"{too_long[number]} bytes, over max_line_bytes; raw_line holds its first {len(raw)}"
+            rejected.append((number, "line_too_long", detail, raw))
+            continue
         # Fast path: one conjunction of every rule; any failure is explained by explain().
         try:
             obj = loads(raw)

@@ -11,6 +11,8 @@ from consumer_assets.events.landing import DATE_FOLDERS, MARKER, day_folder
 from consumer_assets.ingest.delivery import completed_at, delivery
 from consumer_assets.ingest.ingest import ingest_day
 from consumer_assets.ingest.landing import LandingDay, LandingRules, open_day
+from consumer_assets.ingest.lines import MAX_LINE_BYTES
+from consumer_assets.ingest.quarantine import QuarantineBatches
 from consumer_assets.ingest.validate import ValidatedDay
 from consumer_assets.resources.s3 import S3Config
 from consumer_assets.settings import LANDING_ENV, landing_uri
@@ -36,6 +38,13 @@ class LandingZone(dg.ConfigurableResource):
     quiet_minutes: float = Field(
         default=60.0, ge=0, description="Quiet period that completes a day without a marker (require_marker=False)."
     )
+    max_line_bytes: int = Field(
+        default=MAX_LINE_BYTES,
+        ge=1,
+        le=64 << 20,
+        description="A longer line (bytes, without its newline) is quarantined as `line_too_long` with its first "
+        "1 KiB as raw_line, and never read into memory whole. Default 1 MiB; events are a few hundred bytes.",
+    )
     workers: int | None = Field(
         default=None,
         description="Threads that validate a day's blocks (of one file or several) side by side; default one per core.",
@@ -58,7 +67,7 @@ class LandingZone(dg.ConfigurableResource):
         return landing_uri(self.uri)
 
     def rules(self) -> LandingRules:
-        return LandingRules(self.layout, self.require_marker, self.quiet_minutes)
+        return LandingRules(self.layout, self.require_marker, self.quiet_minutes, self.max_line_bytes)
 
     def day_uri(self, day: dt.date) -> str:
         """Where the day's files land, e.g. `<uri>/date=2026-10-05` or `<uri>/2026/10/05`."""
@@ -79,6 +88,18 @@ class LandingZone(dg.ConfigurableResource):
         """The complete day's files; raises LandingDayError, naming the path, unless the day has landed completely."""
         return open_day(self.location(), day, self.rules())
 
-    def ingest(self, day: dt.date, earlier_ids: pa.Table | None = None) -> ValidatedDay:
-        """Validate and de-duplicate the day; `earlier_ids` (event_id, date) are ids kept on earlier days."""
-        return ingest_day(self.location(), day, rules=self.rules(), earlier_ids=earlier_ids, workers=self.workers)
+    def ingest(
+        self, day: dt.date, earlier_ids: pa.Table | None = None, quarantine: QuarantineBatches | None = None
+    ) -> ValidatedDay:
+        """Validate and de-duplicate the day; `earlier_ids` (event_id, date) are ids kept on earlier days.
+
+        Quarantined lines go to `quarantine` as they come; without it they are returned in memory.
+        """
+        return ingest_day(
+            self.location(),
+            day,
+            rules=self.rules(),
+            earlier_ids=earlier_ids,
+            workers=self.workers,
+            quarantine=quarantine,
+        )

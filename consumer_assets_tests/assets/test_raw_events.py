@@ -266,3 +266,25 @@ def test_an_event_resent_on_a_later_day_is_quarantined_in_one_run_and_across_run
     )
     assert read(store, "raw_events", days[3]).num_rows == 5
     assert read(store, "raw_events_quarantine", days[3])["reason"].to_pylist() == ["duplicate_event_id"]
+
+
+def test_bad_lines_are_written_in_bounded_batches_and_a_long_line_is_cut(tmp_path: Path) -> None:
+    day = dt.date(2026, 3, 4)
+    good = [line(event(n, ts=f"{day}T12:00:00.000Z")) for n in range(30)]
+    land(tmp_path / "landing", {"e.jsonl.gz": good + [b"{not json"] * 249 + [b"[" * 5000]}, day=day)
+    storage = (tmp_path / "storage").as_uri()
+    zone = LandingZone(uri=(tmp_path / "landing").as_uri(), workers=1, max_line_bytes=1024)
+    result = dg.materialize(
+        [raw_events],
+        resources={**storage_resources(storage), "landing": zone},
+        partition_key=str(day),
+        run_config=dg.RunConfig(ops={"raw_events": RawEventsConfig(quarantine_batch_rows=100)}),
+    )
+    store = TableStore.at(storage)
+    assert len(store.files("raw_events_quarantine", [day])) == 3
+    quarantine = read(store, "raw_events_quarantine", day)
+    assert quarantine.num_rows == 250 and quarantine["raw_line"][249].as_py() == b"[" * 1024
+    by_asset = {m.asset_key.path[-1]: m.metadata for m in result.asset_materializations_for_node("raw_events")}
+    assert [by_asset["raw_events"][k].value for k in ("landed", "kept", "quarantined")] == [280, 30, 250]
+    counts = by_asset["raw_events_quarantine"]
+    assert (counts["reason_invalid_json"].value, counts["reason_line_too_long"].value) == (249, 1)
