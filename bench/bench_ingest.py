@@ -55,8 +55,7 @@ earlier = earlier_ids(out, day, lookback, {{}})
 events = TableWrite(out, RAW_EVENTS.path[-1], RAW_EVENTS_SCHEMA, BUCKETED)
 quarantine = TableWrite(out, QUARANTINE.path[-1], QUARANTINE_SCHEMA)
 done_day, _ = ingest(landing, day, earlier, events, quarantine)
-quarantine.commit([day])
-events.commit([day])
+events.commit([day], companion=quarantine.commit([day]))
 done = time.perf_counter()
 print(json.dumps({{"landed": done_day.figures["landed"], "kept": done_day.figures["kept"],
                   "validate_seconds": done_day.figures["ingest_seconds"], "total_seconds": done - started,

@@ -2,9 +2,10 @@
 
 One run ingests its days one at a time (one day in memory), writing each day's files into the two
 tables' folders, then commits the quarantine and, last, raw_events, each in one Delta commit for
-all its days. raw_events' commit records the quarantine version it goes with: a run that dies
-between the two commits leaves raw_events at its previous version, and the quarantine version
-that raw_events names is the one that reconciles with it.
+all its days. raw_events is the table of record: its commit names the quarantine commit of each
+day it goes with, and readers get a day's quarantine through that name (storage.companions), so a
+run that dies between the two commits, or loses a race with another run of its days, changes
+nothing that readers see, and reports no materialization of either asset.
 """
 
 import time
@@ -184,6 +185,8 @@ def raw_events(
 
     run = {"run_id": context.run.run_id, "partitions": keys}
     quarantine = quarantine_write.commit(keys, run)
+    events = events_write.commit(keys, {**run, "quarantine_version": quarantine.version}, companion=quarantine)
+    # Reported only now: until raw_events names it, no reader gets this run's quarantine.
     for day in days:
         context.log_event(
             dg.AssetMaterialization(
@@ -196,7 +199,6 @@ def raw_events(
                 },
             )
         )
-    events = events_write.commit(keys, {**run, "quarantine_version": quarantine.version})
     for day in days:
         context.add_asset_metadata(
             {

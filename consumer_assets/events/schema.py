@@ -64,6 +64,9 @@ LANDING_FIELDS: dict[str, type | tuple[type, ...]] = {
     "price": (int, float),
 }
 REQUIRED_FIELDS: tuple[str, ...] = ("event_id", "profile_id", "session_id", "ts", "event_type")
+# Ids that must not be empty either: every event with an empty id would share that one id (all but
+# the first a duplicate) or, for profile_id, make one profile of strangers.
+NON_EMPTY_FIELDS: tuple[str, ...] = ("event_id", "profile_id")
 
 # raw_events as stored: one Parquet dataset partitioned by day (the `date` lives in the path).
 RAW_EVENTS_SCHEMA = pa.schema(

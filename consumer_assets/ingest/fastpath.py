@@ -31,6 +31,7 @@ import pyarrow.json as pj
 from consumer_assets.events.schema import (
     ACTION_TYPES,
     ARTICLE_EVENT_TYPES,
+    NON_EMPTY_FIELDS,
     QUARANTINE_SCHEMA,
     RAW_EVENTS_SCHEMA,
     REQUIRED_FIELDS,
@@ -206,6 +207,8 @@ def _passes(table: pa.Table, start_ms: int, end_ms: int) -> tuple[np.ndarray, np
     for name in REQUIRED_FIELDS:
         if table[name].null_count:
             ok &= np.asarray(table[name].is_valid())
+    for name in NON_EMPTY_FIELDS:
+        ok &= np.asarray(pc.binary_length(table[name]).fill_null(0)) > 0
     event_type = table["event_type"]
     ok &= np.asarray(pc.is_in(event_type, value_set=_ACTIONS).fill_null(False))
     if table["article_id"].null_count:

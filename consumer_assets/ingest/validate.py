@@ -3,8 +3,9 @@
 Rules, in the order they are checked (the first that fails is the reason):
 `line_too_long` (longer than the landing's max_line_bytes: read cut to its first bytes, see lines),
 `invalid_utf8`, `invalid_json`, `not_an_object`, `missing_field` (a required field absent or
-null), `wrong_type`, `unknown_event_type`, `missing_field` again for an article event without
-article_id, `invalid_timestamp` (unparseable or without a time zone), `timestamp_outside_day`,
+null), `wrong_type`, `missing_field` again for an empty event_id or profile_id,
+`unknown_event_type`, `missing_field` once more for an article event without article_id,
+`invalid_timestamp` (unparseable or without a time zone), `timestamp_outside_day`,
 `invalid_value` (a negative or non-finite price), `duplicate_event_id` (an event id already kept:
 on an earlier day, or earlier this day, in file then line order; see dedupe).
 
@@ -26,6 +27,7 @@ import pyarrow as pa
 from consumer_assets.events.schema import (
     ACTION_INDEX,
     ARTICLE_EVENT_TYPES,
+    NON_EMPTY_FIELDS,
     QUARANTINE_SCHEMA,
     RAW_EVENTS_SCHEMA,
     REQUIRED_FIELDS,
@@ -156,6 +158,8 @@ def _check_lines(
             record is not None
             and type(event_id) is str
             and type(record[1]) is str
+            and event_id
+            and record[1]
             and type(record[2]) is str
             and start_ms <= record[3] < end_ms
             and type(event_type) is str
@@ -213,6 +217,9 @@ def explain(raw: bytes, day: dt.date, start_ms: int, end_ms: int) -> tuple[str, 
     price = obj.get("price")
     if price is not None and type(price) not in (int, float):
         return "wrong_type", f"price is a {type(price).__name__}, expected a number"
+    for name in NON_EMPTY_FIELDS:
+        if not obj[name]:
+            return "missing_field", f"{name} is empty"
     event_type = obj["event_type"]
     if event_type not in ACTION_INDEX:
         return "unknown_event_type", f"event_type {event_type[:64]!r}"

@@ -1,6 +1,7 @@
 """Delta Lake tables under one root: `<root>/<table>/`, partitioned by `date` (and optionally more columns).
 
 The store locates, creates, reads and maintains tables; writing them is `writes.TableWrite`'s.
+A companion table (raw_events_quarantine) is read through its table of record (`companions`).
 Reads resolve the current (or an earlier) version's files with delta-rs and read them with
 pyarrow's own filesystems: going through delta-rs' Python filesystem made about 1 process in 20
 abort at exit.
@@ -20,7 +21,10 @@ import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 from deltalake import DeltaTable
 from deltalake.exceptions import TableNotFoundError
+from deltalake.transaction import Transaction
 
+from consumer_assets.storage import companions
+from consumer_assets.storage.companions import COMPANIONS
 from consumer_assets.storage.filesystem import Location, resolve
 
 if TYPE_CHECKING:
@@ -68,6 +72,7 @@ class Commit:
     uri: str
     version: int
     partitions: dict[str, PartitionStats] = field(default_factory=dict)
+    transaction: int = 0  # the version of the commit's application transaction of each date
 
 
 @dataclass(frozen=True)
@@ -99,6 +104,24 @@ class TableFiles:
 
 def date_key(value: dt.date | str) -> str:
     return value.isoformat() if isinstance(value, dt.date) else dt.date.fromisoformat(value).isoformat()
+
+
+def date_transaction(table: str, key: str) -> str:
+    """The id of the application transaction that a commit of `table` records for date `key`."""
+    return f"{table}/{DATE}={key}"
+
+
+def date_transactions(table: str, keys: Sequence[str], stamp: int, companion: Commit | None) -> list[Transaction]:
+    """A commit's application transactions: one per date, versioned `stamp`, so that concurrent
+    writers of a date conflict on it even where it held nothing before (an overwrite alone would
+    let both add); in a table of record, also the `companion` commit its dates go with."""
+    own = [Transaction(app_id=date_transaction(table, key), version=stamp) for key in keys]
+    if companion is None:
+        return own
+    if sorted(companion.partitions) != list(keys):
+        raise ValueError(f"{companion.table} committed {sorted(companion.partitions)}, not {list(keys)}")
+    named = [date_transaction(companion.table, key) for key in keys]
+    return own + companions.naming(named, companion.transaction, companion.version)
 
 
 class TableStore:
@@ -152,9 +175,37 @@ class TableStore:
     # -- reading -----------------------------------------------------------------------------
 
     def files(self, table: str, dates: Sequence[dt.date | str], *, version: int | None = None) -> list[DataFile]:
-        """The committed files of `dates` (at `version`, default the current one), in path order."""
+        """The committed files of `dates` (at `version`, default the current one), in path order; a
+        companion table's current files of a date are those its table of record names (`companions`)."""
         keys = sorted({date_key(d) for d in dates})
-        actions = pa.table(self._delta(table, version).get_add_actions(flatten=True))
+        if version is None and table in COMPANIONS:
+            named = companions.locate(
+                self._delta(COMPANIONS[table]),
+                current := self._delta(table),
+                {k: date_transaction(table, k) for k in keys},
+            )
+            if named.unnamed:
+                raise PartitionNotFoundError(
+                    f"table {table} holds no data for {', '.join(named.unnamed)} that a commit of "
+                    f"{COMPANIONS[table]} names: materialize those partitions first"
+                )
+            found = self._files(current, table, named.current, None) if named.current else []
+            for at, group in named.earlier.items():
+                found += self._files(self._delta(table, at), table, group, at)
+            return sorted(found, key=lambda f: (f.partition[DATE], f.path))
+        return self._files(self._delta(table, version), table, keys, version)
+
+    def companion_version(self, table: str, date: dt.date | str, *, record_version: int | None = None) -> int:
+        """The version of companion `table` whose rows of `date` go with its table of record at
+        `record_version` (default the current one)."""
+        app = companions.version_id(date_transaction(table, date_key(date)))
+        named = self._delta(COMPANIONS[table], record_version).transaction_version(app)
+        if named is None:
+            raise PartitionNotFoundError(f"no commit of {COMPANIONS[table]} names a {table} of {date_key(date)}")
+        return named
+
+    def _files(self, delta: DeltaTable, table: str, keys: Sequence[str], version: int | None) -> list[DataFile]:
+        actions = pa.table(delta.get_add_actions(flatten=True))
         partition_columns = [c for c in actions.column_names if c.startswith("partition.")]
         found = []
         for row in actions.to_pylist():
@@ -199,7 +250,11 @@ class TableStore:
         return dataset.to_table(columns=list(columns) if columns is not None else None)
 
     def dates(self, table: str) -> list[str]:
-        """The dates the current version holds, sorted; none for a table not yet committed."""
+        """The dates the current version holds (a companion's: that its table of record names), sorted."""
+        if table in COMPANIONS:
+            named = self.dates(COMPANIONS[table])
+            record = self._delta(COMPANIONS[table]) if named else None
+            return [d for d in named if record and record.transaction_version(date_transaction(table, d)) is not None]
         if not self.exists(table):
             return []
         actions = pa.table(self._delta(table).get_add_actions(flatten=True))

@@ -32,7 +32,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 from deltalake import DeltaTable
 from deltalake.exceptions import CommitFailedError
-from deltalake.transaction import AddAction, CommitProperties, Transaction
+from deltalake.transaction import AddAction, CommitProperties
 
 from consumer_assets.storage.filesystem import Location, resolve
 from consumer_assets.storage.tables import (
@@ -46,6 +46,7 @@ from consumer_assets.storage.tables import (
     TableFiles,
     TableStore,
     date_key,
+    date_transactions,
 )
 
 COMPRESSION = "zstd"
@@ -183,12 +184,12 @@ class TableWrite:
         pafs.copy_files(source.root, target, source.fs, location.fs)
         return self._add(relative, partition)
 
-    def commit(self, dates: Sequence[dt.date | str], metadata: Mapping[str, Any] | None = None) -> Commit:
-        """Replace exactly `dates` with this write's files, in one commit; returns the new version.
-
-        Raises ConcurrentWriteError when another write committed one of these dates since this one
-        began; nothing of this write is then visible.
-        """
+    def commit(
+        self, dates: Sequence[dt.date | str], metadata: Mapping[str, Any] | None = None, companion: Commit | None = None
+    ) -> Commit:
+        """Replace exactly `dates` with this write's files in one commit, naming the `companion` commit of
+        the same dates if given (storage.companions); returns the new version. Raises ConcurrentWriteError
+        when another write committed one of these dates since this one began: nothing of it is visible."""
         keys = sorted({date_key(d) for d in dates})
         if not keys:
             raise ValueError(f"a commit to {self.table} must name at least one date")
@@ -203,9 +204,7 @@ class TableWrite:
         ]
         properties = CommitProperties(
             custom_metadata={"consumer_assets": json.dumps({**(metadata or {}), "commit_id": commit_id}, default=str)},
-            # One application transaction per date: concurrent writers of a date conflict on it,
-            # even where the date held nothing before (an overwrite alone would let both add).
-            app_transactions=[Transaction(app_id=f"{self.table}/{DATE}={key}", version=now) for key in keys],
+            app_transactions=date_transactions(self.table, keys, now, companion),
         )
         try:
             self._delta.create_write_transaction(
@@ -226,7 +225,7 @@ class TableWrite:
         for f in self.files:
             before = stats[f.partition[DATE]]
             stats[f.partition[DATE]] = PartitionStats(before.rows + f.rows, before.files + 1)
-        return Commit(self.table, self.uri, _committed_version(self._delta, commit_id), stats)
+        return Commit(self.table, self.uri, _committed_version(self._delta, commit_id), stats, now)
 
 
 def write_dates(

@@ -81,6 +81,11 @@ TRICKY: list[bytes] = [
     line(event(49, event_type="search", article_id=None, price=None)),
     line(event(50, price=-0.01)),
     line(event(51, event_type="Product_View")),
+    line(event(52, event_id="")),  # empty ids: quarantined, not one shared id
+    line(event(53, profile_id="")),
+    line(event(54, session_id="", brand_id="", category="")),  # other empty strings stay valid
+    line(event(55, event_id="", profile_id=3)),
+    line(event(56, event_id=" ")),  # not empty
     b"{}",
     b'{"event_id":"x"',
     b"{'event_id':'x'}",
@@ -116,6 +121,8 @@ def test_mutated_lines_agree() -> None:
     rng = random.Random(11)
     alphabet = b'{}[]":,.-+eE019 \\/untfalsNaIy\x00\x7f\xc3\xa9\xff\tZT'
     base = [line(event(n, context={"a": [1, 2.5, "s", True, None]})) for n in range(40)] + TRICKY
+    # One-character ids, which a single deleted byte empties.
+    base += [line(event(n, event_id=f"{n}", profile_id="p")) for n in range(10)]
     lines = []
     for _ in range(3000):
         text = bytearray(rng.choice(base))
@@ -130,6 +137,8 @@ def test_mutated_lines_agree() -> None:
         lines.append(bytes(text).replace(b"\n", b" "))
     for start in range(0, len(lines), 500):
         both(lines[start : start + 500], first_line=start + 1)
+    emptied = [x for x in lines if b'"event_id":""' in x or b'"profile_id":""' in x]
+    assert len(emptied) > 10  # the edits did make empty ids
 
 
 @pytest.fixture(scope="module", params=[0.02, 0.002])

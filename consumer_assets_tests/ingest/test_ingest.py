@@ -72,12 +72,30 @@ def test_edge_values_that_are_valid(tmp_path: Path) -> None:
         (event(5, price=True), "wrong_type"),
         (event(6, event_id=None), "missing_field"),
         (event(7, event_type=["order"]), "wrong_type"),
+        (event(8, event_id=""), "missing_field"),  # empty ids would all be one duplicate id, or one profile
+        (event(9, profile_id=""), "missing_field"),
     ],
 )
 def test_more_rejections(tmp_path: Path, record: dict, reason: str) -> None:
     uri = land(tmp_path, {"e.jsonl.gz": [line(record)]})
     day = ingest_day(uri, DAY, workers=1)
     assert day.events.num_rows == 0 and day.quarantine["reason"].to_pylist() == [reason]
+
+
+def test_empty_ids_are_quarantined_not_kept_as_one_id(tmp_path: Path) -> None:
+    lines = [line(event(1, event_id="")), line(event(2, event_id="")), line(event(3, profile_id="")), line(event(4))]
+    lines.append(line(event(5, event_id="", profile_id=17)))  # the type rule comes first
+    for vectorised in (True, False):
+        day = ingest_day(land(tmp_path, {"e.jsonl.gz": lines}), DAY, workers=1, vectorised=vectorised)
+        assert day.events["event_id"].to_pylist() == [f"{4:016x}"]
+        got = [(q["line_number"], q["reason"], q["detail"]) for q in day.quarantine.to_pylist()]
+        assert got == [
+            (1, "missing_field", "event_id is empty"),
+            (2, "missing_field", "event_id is empty"),
+            (3, "missing_field", "profile_id is empty"),
+            (5, "wrong_type", "profile_id is a int, expected a string"),
+        ]
+        assert day.reasons == {"missing_field": 3, "wrong_type": 1}
 
 
 def test_duplicates_keep_the_first_occurrence_across_files(tmp_path: Path) -> None:
