@@ -104,7 +104,7 @@ def predictions(
                 spark.spark_session, files_by_bucket, model_files, approved.label, staged.out_dir, write.id, day
             )
         else:
-            model = ModelArtifact.from_files(model_files).model
+            model = ModelArtifact.from_files(model_files, source=registry.artifacts.uri(approved.version)).model
             written, summary = predict_buckets(model, files_by_bucket, staged.out_dir, day, approved.label, write.id)
         probabilities = [
             pq.read_table(tables.location.path(write.table, f.path), columns=["probability"],

@@ -177,7 +177,11 @@ def trained_lstm_model(
     day = partition_day(context.partition_key)
     registry = ModelRegistry(storage.artifacts(), MODEL.path[-1])
     approved = registry.in_force(day)
-    approved_model = ModelArtifact.from_files(registry.load(approved.version)) if approved else None
+    approved_model = (
+        ModelArtifact.from_files(registry.load(approved.version), source=registry.artifacts.uri(approved.version))
+        if approved
+        else None
+    )
 
     histories = consumer_histories.to_batches(columns=[*HISTORIES_SCHEMA.names, DATE])
     orders = raw_events.to_batches(columns=["profile_id", "ts", "event_type"], filter=ds.field("event_type") == "order")
@@ -194,8 +198,8 @@ def trained_lstm_model(
     version = registry.publish(day, outcome.artifact.to_files(), {"run_id": context.run.run_id})
     verdict = outcome.verdict
     if verdict.approved:
-        reason = {"checks": verdict.reasons(), "tolerances": verdict.tolerances.to_dict()}
-        in_force = registry.approve(version, reason)
+        checks = {c.name: {"passed": c.passed, "reason": c.reason} for c in verdict.checks}
+        in_force = registry.approve(version, checks, {"tolerances": verdict.tolerances.to_dict()})
         context.log.info(f"approved {in_force.label}: every blocking check passed")
     else:
         failed = ", ".join(verdict.failed)

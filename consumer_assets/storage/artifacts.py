@@ -11,6 +11,10 @@ two writers can never both publish number N and a reader never sees a version wh
 incomplete. Loading verifies every file's sha256. Nothing here unpickles anything: the files are
 bytes, and what reads them (safetensors, JSON) is the caller's.
 
+A pointer is read as untrusted (storage.validate): it must be the pointer of the name, partition
+and number asked for, its folder and file names plain names, and every file it names must
+resolve inside that folder, so no record can make this code read a file anywhere else.
+
 `RecordLog` is the same mechanism for small JSON records (the model approvals): numbered,
 put-if-absent, append-only.
 """
@@ -31,6 +35,15 @@ import pyarrow.fs as pafs
 
 from consumer_assets.storage.filesystem import Location
 from consumer_assets.storage.tables import ConcurrentWriteError
+from consumer_assets.storage.validate import (
+    MAX_RECORD_BYTES,
+    InvalidRecordError,
+    confined,
+    decode_record,
+    field,
+    plain_name,
+    sha256_hex,
+)
 
 VERSIONS = "_versions"
 
@@ -80,13 +93,20 @@ class RecordLog:
     def numbers(self) -> list[int]:
         selector = pafs.FileSelector(self.location.root, allow_not_found=True)
         infos = self.location.fs.get_file_info(selector)
-        return sorted(
-            int(i.base_name[:-5]) for i in infos if i.base_name.endswith(".json") and i.base_name[:-5].isdigit()
-        )
+        stems = [i.base_name[:-5] for i in infos if i.base_name.endswith(".json")]
+        return sorted(int(stem) for stem in stems if stem.isascii() and stem.isdigit())
+
+    def uri(self, number: int) -> str:
+        return self.location.child(f"{number:05d}.json").uri
 
     def read(self, number: int) -> dict[str, Any]:
+        """Record `number`; InvalidRecordError naming its file unless it is a JSON object of that number."""
         with self.location.fs.open_input_stream(self.location.path(f"{number:05d}.json")) as stream:
-            return json.loads(stream.read())
+            data = stream.read(MAX_RECORD_BYTES + 1)
+        record = decode_record(data, self.uri(number))
+        if field(record, "number", int, self.uri(number)) != number:
+            raise InvalidRecordError(f"{self.uri(number)}: its number is {record['number']}, the file's {number}")
+        return record
 
     def records(self) -> list[dict[str, Any]]:
         return [self.read(n) for n in self.numbers()]
@@ -119,6 +139,14 @@ class ArtifactVersion:
         return f"{self.partition}/{self.folder}"
 
     @property
+    def checksum(self) -> str:
+        """sha256 of which version this is and every file's sha256: an approval names it, so it approves
+        exactly this version's bytes, and a record copied from another version's approval does not."""
+        sha256 = {name: entry["sha256"] for name, entry in self.files.items()}
+        listing = [self.name, self.partition, self.number, self.folder, sha256]
+        return hashlib.sha256(json.dumps(listing, sort_keys=True).encode()).hexdigest()
+
+    @property
     def label(self) -> str:
         """How people and the predictions name it: the partition (training day) and the number, `D/vN`."""
         return f"{self.partition}/v{self.number}"
@@ -131,7 +159,9 @@ class ArtifactStore:
         self.location = location
 
     def _partition(self, name: str, partition: str) -> Location:
-        return self.location.child(name, f"date={partition}")
+        where = self.location.uri
+        folder = plain_name(f"date={partition}", "partition", where)
+        return self.location.child(plain_name(name, "artifact", where), folder)
 
     def _log(self, name: str, partition: str) -> RecordLog:
         return RecordLog(self._partition(name, partition).child(VERSIONS))
@@ -147,7 +177,7 @@ class ArtifactStore:
             where.fs.create_dir(where.root, recursive=True)
         checksums = {}
         for file_name, data in files.items():
-            with where.fs.open_output_stream(where.path(file_name)) as out:
+            with where.fs.open_output_stream(where.path(plain_name(file_name, "file name", where.uri))) as out:
                 out.write(data)
             checksums[file_name] = {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
         record = {
@@ -167,22 +197,26 @@ class ArtifactStore:
         return ArtifactVersion(number=number, **record)
 
     def versions(self, name: str, partition: str) -> list[ArtifactVersion]:
-        return [_version(r) for r in self._log(name, partition).records()]
+        return [self.get(name, partition, n) for n in self._log(name, partition).numbers()]
 
     def latest(self, name: str, partition: str) -> ArtifactVersion | None:
-        log = self._log(name, partition)
-        numbers = log.numbers()
-        return _version(log.read(numbers[-1])) if numbers else None
+        numbers = self._log(name, partition).numbers()
+        return self.get(name, partition, numbers[-1]) if numbers else None
 
     def get(self, name: str, partition: str, number: int) -> ArtifactVersion:
-        return _version(self._log(name, partition).read(number))
+        """Version `number`; FileNotFoundError if it was never published, InvalidRecordError if its pointer is bad."""
+        log = self._log(name, partition)
+        return _version(log.read(number), name, partition, log.uri(number))
 
     def load(self, version: ArtifactVersion) -> dict[str, bytes]:
         """The version's files, each checked against its recorded sha256."""
-        where = self._partition(version.name, version.partition).child(version.folder)
+        partition = self._partition(version.name, version.partition)
+        pointer = self._log(version.name, version.partition).uri(version.number)
+        where = partition.child(plain_name(version.folder, "folder", pointer))
         loaded = {}
         for file_name, expected in version.files.items():
-            with where.fs.open_input_stream(where.path(file_name)) as stream:
+            path = confined(partition, version.folder, file_name, pointer)
+            with where.fs.open_input_stream(path) as stream:
                 data = stream.read()
             digest = hashlib.sha256(data).hexdigest()
             if digest != expected["sha256"]:
@@ -198,13 +232,28 @@ class ArtifactStore:
         return self._partition(version.name, version.partition).child(version.folder).uri
 
 
-def _version(record: Mapping[str, Any]) -> ArtifactVersion:
+def _version(record: Mapping[str, Any], name: str, partition: str, uri: str) -> ArtifactVersion:
+    """The version a pointer read from `uri` describes, every field checked before anything uses it."""
+    for key, expected in (("name", name), ("partition", partition)):
+        if field(record, key, str, uri) != expected:
+            raise InvalidRecordError(f"{uri}: {key} {record[key]!r}, but it is the pointer of {name}[{partition}]")
+    files: dict[str, dict[str, Any]] = {}
+    for file_name, entry in field(record, "files", dict, uri).items():
+        plain_name(file_name, "file name", uri)
+        if not isinstance(entry, dict):
+            raise InvalidRecordError(f"{uri}: the entry of {file_name!r} is {entry!r}, not an object")
+        files[file_name] = {
+            "sha256": sha256_hex(entry.get("sha256"), f"the sha256 of {file_name!r}", uri),
+            "size": field(entry, "size", int, uri),
+        }
+    if not files:
+        raise InvalidRecordError(f"{uri}: names no files")
     return ArtifactVersion(
-        name=record["name"],
-        partition=record["partition"],
-        number=record["number"],
-        folder=record["folder"],
-        files=record["files"],
-        metadata=record["metadata"],
-        created_at=record["created_at"],
+        name=name,
+        partition=partition,
+        number=field(record, "number", int, uri),
+        folder=plain_name(field(record, "folder", str, uri), "folder", uri),
+        files=files,
+        metadata=field(record, "metadata", dict, uri),
+        created_at=field(record, "created_at", str, uri),
     )

@@ -95,8 +95,10 @@ def one_verdict(result: dg.ExecuteInProcessResult, registry: ModelRegistry, day:
     approvals = [r for r in registry.approvals.records() if (r["partition"], r["version"]) == (day.isoformat(), 1)]
     if stored["approved"]:
         (record,) = approvals
-        assert record["reason"]["checks"] == {name: c["reason"] for name, c in stored["checks"].items()}
-        assert record["reason"]["tolerances"] == stored["tolerances"]
+        passed = {name: {"passed": True, "reason": c["reason"]} for name, c in stored["checks"].items()}
+        assert record["checks"] == passed
+        assert record["details"]["tolerances"] == stored["tolerances"]
+        assert record["checksum"] == version.checksum
     else:
         assert approvals == []
     return stored

@@ -3,31 +3,44 @@
 `to_files` gives the bytes an artifact store writes (and checksums); `from_files` rebuilds the
 model, and refuses one whose input encoding differs from this code's: its weights would read
 other numbers than they were trained on (a reordered ACTION_TYPES, resized hash buckets...).
+
+The files are read as untrusted: a checksum only says they are what was published, and anyone
+with write access to the storage can publish. So only this artifact's own file names are
+accepted, the config is bounded (LstmConfig.LIMITS) and the weights' shapes, read from the
+safetensors header, must be the ones the config describes, all before the network is allocated;
+every refusal names the file.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
 from consumer_assets.ml.model.config import Encoding, LstmConfig
-from consumer_assets.ml.model.network import EventLstm
+from consumer_assets.ml.model.network import EventLstm, parameter_shapes
 
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
 ENCODING = "encoding.json"
 METRICS = "metrics.json"
+FILES: tuple[str, ...] = (WEIGHTS, CONFIG, ENCODING, METRICS)
 FORMAT_VERSION = 1
+_T = TypeVar("_T")
 
 
 class EncodingMismatchError(ValueError):
     """The artifact was trained with another input encoding than the running code produces."""
+
+
+class InvalidArtifactError(ValueError):
+    """A file of a model artifact is unreadable, out of bounds or disagrees with the others; names the file."""
 
 
 def _json(value: Any) -> bytes:
@@ -75,27 +88,85 @@ class ModelArtifact:
         }
 
     @classmethod
-    def from_files(cls, files: Mapping[str, bytes], expected: Encoding | None = None) -> ModelArtifact:
-        """Rebuild from to_files' output; EncodingMismatchError if its encoding is not `expected` (the code's)."""
+    def from_files(
+        cls, files: Mapping[str, bytes], expected: Encoding | None = None, source: str = ""
+    ) -> ModelArtifact:
+        """Rebuild from to_files' output; EncodingMismatchError if its encoding is not `expected` (the code's),
+        InvalidArtifactError if a file is not what to_files writes. `source` (where the files were read,
+        a folder URI) prefixes the file names in errors."""
+
+        def named(name: str) -> str:
+            return f"{source.rstrip('/')}/{name}" if source else name
+
+        where = source or "the model artifact"
         missing = [name for name in (WEIGHTS, CONFIG, ENCODING) if name not in files]
         if missing:
-            raise ValueError(f"model artifact lacks {missing}")
-        stored = json.loads(files[ENCODING])
+            raise InvalidArtifactError(f"{where} lacks {missing}")
+        unexpected = sorted(set(files) - set(FILES))
+        if unexpected:
+            raise InvalidArtifactError(f"{where}: unexpected files {unexpected}; a model artifact holds {list(FILES)}")
+        stored = _json_object(files[ENCODING], named(ENCODING))
         version = stored.pop("format_version", None)
         if version != FORMAT_VERSION:
-            raise EncodingMismatchError(f"artifact format {version} is not {FORMAT_VERSION}: retrain the model")
-        encoding = Encoding.from_dict(stored)
+            raise EncodingMismatchError(
+                f"{named(ENCODING)}: artifact format {version} is not {FORMAT_VERSION}: retrain the model"
+            )
+        encoding = _built(Encoding.from_dict, stored, named(ENCODING))
         expected = expected or Encoding()
         diffs = expected.differences(encoding)
         if diffs:
             raise EncodingMismatchError(
-                "the model was trained on histories encoded differently from what this code produces "
-                f"(model -> code: {'; '.join(diffs)}): its inputs would mean something else, so it cannot be "
-                "loaded; train a new model"
+                f"{named(ENCODING)}: the model was trained on histories encoded differently from what this code "
+                f"produces (model -> code: {'; '.join(diffs)}): its inputs would mean something else, so it cannot "
+                "be loaded; train a new model"
             )
-        config = LstmConfig.from_dict(json.loads(files[CONFIG]))
+        config = _built(LstmConfig.from_dict, _json_object(files[CONFIG], named(CONFIG)), named(CONFIG))
+        _check_header(files[WEIGHTS], parameter_shapes(config, encoding), named(WEIGHTS), named(CONFIG))
         model = EventLstm(config, encoding)
-        model.load_state_dict(load_safetensors(files[WEIGHTS]), strict=True)
+        try:
+            model.load_state_dict(load_safetensors(files[WEIGHTS]), strict=True)
+        except (SafetensorError, RuntimeError) as exc:
+            raise InvalidArtifactError(f"{named(WEIGHTS)}: {exc}") from exc
         model.eval()
-        metrics = json.loads(files[METRICS]) if METRICS in files else {}
+        metrics = _json_object(files[METRICS], named(METRICS)) if METRICS in files else {}
         return cls(model=model, metrics=metrics)
+
+
+def _json_object(data: bytes, name: str) -> dict[str, Any]:
+    try:
+        value = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidArtifactError(f"{name}: not valid JSON ({exc})") from exc
+    if not isinstance(value, dict):
+        raise InvalidArtifactError(f"{name}: not a JSON object but {type(value).__name__}")
+    return value
+
+
+def _built(build: Callable[[dict[str, Any]], _T], values: dict[str, Any], name: str) -> _T:
+    """`build(values)`, its refusal (an unknown field, a value out of bounds) naming the file."""
+    try:
+        return build(values)
+    except (TypeError, ValueError) as exc:
+        raise InvalidArtifactError(f"{name}: {exc}") from exc
+
+
+def _check_header(weights: bytes, shapes: Mapping[str, tuple[int, ...]], name: str, config: str) -> None:
+    """Refuse weights whose tensors are not float32 of exactly `shapes`, read from the safetensors
+    header alone (8 bytes of length, then JSON), so no tensor is allocated for a mismatching file."""
+    size = int.from_bytes(weights[:8], "little") if len(weights) >= 8 else -1
+    if not 0 < size <= len(weights) - 8:
+        raise InvalidArtifactError(f"{name}: its header length {size} does not fit the file's {len(weights)} bytes")
+    header = _json_object(weights[8 : 8 + size], f"{name} (header)")
+    tensors = {key: value for key, value in header.items() if key != "__metadata__"}
+    if set(tensors) != set(shapes):
+        raise InvalidArtifactError(
+            f"{name}: tensors {sorted(set(shapes) - set(tensors))} missing and {sorted(set(tensors) - set(shapes))} "
+            f"unexpected for the network {config} describes"
+        )
+    wrong = []
+    for key, shape in shapes.items():
+        entry = tensors[key] if isinstance(tensors[key], dict) else {}
+        if entry.get("dtype") != "F32" or entry.get("shape") != list(shape):
+            wrong.append(f"{key} is {entry.get('dtype')} {entry.get('shape')}, expected F32 {list(shape)}")
+    if wrong:
+        raise InvalidArtifactError(f"{name}: not the network {config} describes: {'; '.join(wrong)}")

@@ -8,6 +8,7 @@ package derives from a history. A model is only ever used with the encoding it w
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,6 +62,23 @@ def _describe_types(old: tuple[str, ...], new: tuple[str, ...]) -> str:
 # Fields of LstmConfig that shape the network: two configs agreeing on these have weights of the
 # same shapes and meaning, so one model can warm-start the other.
 ARCHITECTURE_FIELDS: tuple[str, ...] = ("type_dim", "article_dim", "brand_dim", "category_dim", "hidden")
+# Integer fields that must be at least 1; every other one but the seed at least 0.
+POSITIVE_FIELDS: tuple[str, ...] = (*ARCHITECTURE_FIELDS, "epochs", "batch_size", "score_batch_size", "train_days")
+# The most a config may ask for, for every integer field but the seed. A config is also read back
+# from storage, where anyone with write access can change it: bounded, the network it describes
+# stays about 600 MB at most (hidden = 100000 would be 160 GB of recurrent weights), and a batch or
+# a run stays finite. Far above what these histories need (hidden 32, embeddings of 16 or less).
+LIMITS: dict[str, int] = {
+    **dict.fromkeys(("type_dim", "article_dim", "brand_dim", "category_dim"), 1024),
+    "hidden": 4096,
+    "epochs": 1000,
+    "warm_start_epochs": 1000,
+    "patience": 1000,
+    "warmup_steps": 1_000_000,
+    "batch_size": 65_536,
+    "score_batch_size": 65_536,
+    "train_days": MAX_TRAIN_DAYS,
+}
 
 
 @dataclass(frozen=True)
@@ -106,9 +124,18 @@ class LstmConfig:
     score_batch_size: int = 1024
 
     def __post_init__(self) -> None:
-        for name in (*ARCHITECTURE_FIELDS, "epochs", "batch_size", "score_batch_size", "train_days"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        for f in dataclasses.fields(self):
+            value, integer = getattr(self, f.name), f.type == "int"
+            if isinstance(value, bool) or not isinstance(value, int if integer else int | float):
+                raise ValueError(f"{f.name} must be {'an integer' if integer else 'a finite number'}, got {value!r}")
+            if not integer and not math.isfinite(value):
+                raise ValueError(f"{f.name} must be a finite number, got {value!r}")
+            if integer and f.name != "seed":
+                least = 1 if f.name in POSITIVE_FIELDS else 0
+                if value < least:
+                    raise ValueError(f"{f.name} must be at least {least}, got {value}")
+                if value > LIMITS[f.name]:
+                    raise ValueError(f"{f.name} must be at most {LIMITS[f.name]}, got {value}")
         if not 0.0 <= self.early_stopping_share < 1.0:
             raise ValueError(f"early_stopping_share must be in [0, 1), got {self.early_stopping_share}")
         if not 0.0 < self.validation_share < 1.0:
@@ -128,7 +155,8 @@ class LstmConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> LstmConfig:
-        """Inverse of to_dict; fields this version does not know are refused, missing ones defaulted."""
+        """Inverse of to_dict; fields this version does not know are refused, missing ones defaulted,
+        every value checked (type, bounds) before anything is built from it."""
         _refuse_unknown(cls, values, "config")
         return cls(**values)
 

@@ -81,3 +81,11 @@ class EventLstm(nn.Module):
             per_event = (states.float() @ weight[:, :hidden].T).squeeze(-1).T + static_term  # (B, T)
         last = per_event.gather(1, (batch.lengths.to(per_event.device) - 1).unsqueeze(1)).squeeze(1)
         return per_event, last, id_penalty
+
+
+def parameter_shapes(config: LstmConfig, encoding: Encoding) -> dict[str, tuple[int, ...]]:
+    """The shape of every tensor of the network `config` and `encoding` describe, allocating none:
+    the network is built on the meta device, which records shapes and holds no data."""
+    with torch.device("meta"):
+        network = EventLstm(config, encoding)
+    return {name: tuple(tensor.shape) for name, tensor in network.state_dict().items()}
