@@ -23,7 +23,15 @@ from consumer_assets.histories import HISTORIES_SCHEMA
 from consumer_assets.ml.model.artifact import ModelArtifact
 from consumer_assets.ml.model.config import LstmConfig
 from consumer_assets.ml.training.day import train_daily
-from consumer_assets.ml.training.gate import AUC_FLOOR, AUC_VS_BASELINE, NLL_VS_APPROVED, Tolerances, Verdict
+from consumer_assets.ml.training.gate import (
+    AUC_FLOOR,
+    AUC_VS_BASELINE,
+    ECE_VS_APPROVED,
+    MEAN_VS_APPROVED,
+    NLL_VS_APPROVED,
+    Tolerances,
+    Verdict,
+)
 from consumer_assets.partitions import partition_day, window_mapping
 from consumer_assets.resources.storage import Storage
 from consumer_assets.storage.registry import ModelRegistry
@@ -79,6 +87,14 @@ class TrainingConfig(dg.Config):
     auc_floor: float = Field(default=Tolerances.auc_floor, description="Validation AUC the model must exceed.")
     nll_tolerance: float = Field(
         default=Tolerances.nll_tolerance, description="How much worse than the approved model's NLL is allowed."
+    )
+    ece_tolerance: float = Field(
+        default=Tolerances.ece_tolerance,
+        description="How much worse than the approved model's expected calibration error is allowed.",
+    )
+    mean_gap_tolerance: float = Field(
+        default=Tolerances.mean_gap_tolerance,
+        description="How much larger than the approved model's |mean predicted - observed rate| is allowed.",
     )
     auc_margin: float = Field(default=Tolerances.auc_margin, description="How far below the baseline's AUC is allowed.")
 
@@ -150,6 +166,9 @@ MODEL_CHECKS = daily_checks(
         AUC_FLOOR: "Validation AUC above the configured floor.",
         AUC_VS_BASELINE: "Validation AUC not below the logistic baseline's by more than the margin.",
         NLL_VS_APPROVED: "Validation NLL not worse than the approved model's by more than the tolerance.",
+        ECE_VS_APPROVED: "Expected calibration error not worse than the approved model's by more than the tolerance.",
+        MEAN_VS_APPROVED: "Mean prediction not further from the observed rate than the approved model's "
+        "by more than the tolerance.",
     },
     blocking=True,
 )
@@ -215,6 +234,8 @@ def trained_lstm_model(
             "approved": verdict.approved,
             "compared_with": approved.label if approved else "none",
             "warm_started": outcome.warm_started,
+            "warm_start_fell_back": outcome.warm_start_fell_back,
+            "judged_start": outcome.judged_start,
             "device": outcome.artifact.metrics.get("device", "cpu"),
         }
     )

@@ -16,6 +16,7 @@ import pytest
 
 from consumer_assets.assets.trained_lstm_model import (
     GATE_FIELDS,
+    MODEL_CHECKS,
     NOT_OFFERED,
     RUNTIME_FIELDS,
     TrainingConfig,
@@ -23,14 +24,16 @@ from consumer_assets.assets.trained_lstm_model import (
 )
 from consumer_assets.ml.model.artifact import ModelArtifact
 from consumer_assets.ml.model.config import LstmConfig
-from consumer_assets.ml.training.gate import Tolerances
+from consumer_assets.ml.training.gate import CHECK_NAMES, VS_APPROVED, Tolerances
 from consumer_assets.resources.storage import storage_resources
 from consumer_assets.storage.registry import ModelRegistry
 from consumer_assets.storage.tables import TableStore
 from consumer_assets_tests.support.model_shop import FAST, ONE_DAY, D, build_shop, train, write_raw_events
 
 # Tolerances unlike Tolerances' defaults: the verdict everywhere must be judged with these.
-CONFIGURED = FAST.model_copy(update={"auc_margin": 0.02, "nll_tolerance": 0.01})
+CONFIGURED = FAST.model_copy(
+    update={"auc_margin": 0.02, "nll_tolerance": 0.01, "ece_tolerance": 0.004, "mean_gap_tolerance": 0.005}
+)
 
 
 def test_every_lstm_config_field_is_offered_or_deliberately_not() -> None:
@@ -41,7 +44,12 @@ def test_every_lstm_config_field_is_offered_or_deliberately_not() -> None:
     # Defaults come from the dataclasses: an untouched run config is LstmConfig() and Tolerances().
     assert TrainingConfig().lstm() == LstmConfig() and TrainingConfig().tolerances() == Tolerances()
     assert FAST.lstm() == dataclasses.replace(LstmConfig(), hidden=16, epochs=6, batch_size=64, warmup_steps=20)
-    assert CONFIGURED.tolerances() == Tolerances(auc_floor=0.6, auc_margin=0.02, nll_tolerance=0.01)
+    assert CONFIGURED.tolerances() == Tolerances(
+        auc_floor=0.6, auc_margin=0.02, nll_tolerance=0.01, ece_tolerance=0.004, mean_gap_tolerance=0.005
+    )
+    # Every check the gate judges is a blocking check of the asset, and no other.
+    assert [spec.name for spec in MODEL_CHECKS] == list(CHECK_NAMES)
+    assert all(spec.blocking for spec in MODEL_CHECKS)
 
 
 def test_a_field_on_one_side_only_is_refused() -> None:
@@ -86,8 +94,9 @@ def one_verdict(result: dg.ExecuteInProcessResult, registry: ModelRegistry, day:
         name: (c["passed"], c["reason"]) for name, c in stored["checks"].items()
     }
     assert evaluated["auc_not_below_baseline"].metadata["tolerance"].value == CONFIGURED.auc_margin
-    if "tolerance" in evaluated["nll_not_worse_than_approved"].metadata:
-        assert evaluated["nll_not_worse_than_approved"].metadata["tolerance"].value == CONFIGURED.nll_tolerance
+    for check, _, field in VS_APPROVED:
+        if "tolerance" in evaluated[check].metadata:
+            assert evaluated[check].metadata["tolerance"].value == getattr(CONFIGURED, field)
     (meta,) = [m.metadata for m in result.asset_materializations_for_node("trained_lstm_model")]
     assert meta["approved"].value is stored["approved"] is all(e.passed for e in evaluated.values())
     # The model is named the way the predictions made with it name it.
@@ -115,8 +124,9 @@ def test_trains_validates_approves_then_refuses_a_model_of_shuffled_labels(shop:
     assert meta["lstm_auc"].value > 0.7 and meta["baseline_auc"].value > 0.7
     assert meta["lstm_histories"].value > 1000 and meta["approved"].value is True
     assert meta["warm_started"].value is False and meta["compared_with"].value == "none"
+    assert meta["warm_start_fell_back"].value is False and meta["judged_start"].value == "cold"
     evaluated = checks(first)
-    assert set(evaluated) == {"auc_above_floor", "auc_not_below_baseline", "nll_not_worse_than_approved"}
+    assert set(evaluated) == set(CHECK_NAMES)
     assert all(e.passed and e.partition == D.isoformat() for e in evaluated.values())
     in_force = registry.require_in_force(D)
     assert in_force.version.partition == D.isoformat()
@@ -137,6 +147,7 @@ def test_trains_validates_approves_then_refuses_a_model_of_shuffled_labels(shop:
     assert "of approved " + in_force.label in verdict["checks"]["nll_not_worse_than_approved"]["reason"]
     (meta,) = [m.metadata for m in second.asset_materializations_for_node("trained_lstm_model")]
     assert meta["warm_started"].value is True and meta["compared_with"].value == in_force.label
+    assert meta["judged_start"].value == ("cold" if meta["warm_start_fell_back"].value else "warm")
     assert meta["approved"].value is False and meta["lstm_auc"].value < 0.6
     evaluated = checks(second)
     # On noise labels the baseline is no better, so the floor is what stops this model.

@@ -6,6 +6,11 @@ after D is read. Profiles split by the hash of their id into training and valida
 on every day. The new model, the legacy baseline (refitted on the same training rows) and the
 approved model, if any, are validated on the same held-out histories, and gate.judge decides with
 the given tolerances whether the new model may be approved: that verdict is stored with the model.
+
+A warm start from the approved model that ends with a worse likelihood than it started with, on
+the profiles that chose its epoch, is dropped for a cold start, which is what gets judged: from a
+model already at its best on the day's data (the same day trained twice), further steps easily
+overshoot, and a cold start is the better candidate to put before the gate.
 """
 
 from __future__ import annotations
@@ -38,10 +43,16 @@ class TrainingOutcome:
 
     artifact: ModelArtifact
     metrics: dict[str, float]  # flat and numeric: metadata that plots across partitions
-    comparisons: dict[str, dict[str, Comparison]]  # {"baseline" | "approved": {"auc" | "nll": ...}}
+    comparisons: dict[str, dict[str, Comparison]]  # {"baseline" | "approved": {metrics.COMPARED_METRICS: ...}}
     verdict: Verdict
-    epochs: list[EpochStats]
-    warm_started: bool
+    epochs: list[EpochStats]  # of the judged model
+    warm_started: bool  # a warm start from the approved model was tried
+    warm_start_fell_back: bool = False  # ... it ended worse than it started: the cold start was judged
+
+    @property
+    def judged_start(self) -> str:
+        """'warm' or 'cold': how the judged model began."""
+        return "warm" if self.warm_started and not self.warm_start_fell_back else "cold"
 
 
 def can_warm_start(config: LstmConfig, approved: ModelArtifact | None) -> bool:
@@ -103,6 +114,9 @@ def _train_daily(
 
     warm = can_warm_start(config, approved)
     result = train(config, train_data, valid, init=approved.model if warm and approved is not None else None)
+    abandoned = result if result.worse_than_start else None
+    if abandoned is not None:
+        result = train(config, train_data, valid)
     trained = time.perf_counter()
 
     predictions = {"lstm": predict(result.model, valid, config.score_batch_size)}
@@ -114,7 +128,7 @@ def _train_daily(
     comparisons: dict[str, dict[str, Comparison]] = report["comparisons"]  # type: ignore[assignment]
 
     metrics: dict[str, float] = dict(report["metrics"])  # type: ignore[arg-type]
-    verdict = judge(metrics["lstm_auc"], comparisons, tolerances, approved_label)
+    verdict = judge(metrics["lstm_auc"], comparisons, tolerances, approved_label, metrics)
     for name, by_metric in comparisons.items():
         for metric, c in by_metric.items():
             metrics[f"lstm_vs_{name}_{metric}_better_by"] = c.better_by
@@ -128,12 +142,16 @@ def _train_daily(
         "epochs": float(len(result.epochs)),
         "best_epoch": float(result.best_epoch),
         "warm_started": float(warm),
+        "warm_start_fell_back": float(abandoned is not None),
         "train_seconds": trained - loaded,
         "load_seconds": loaded - began,
         "validate_seconds": time.perf_counter() - trained,
         "train_histories_per_s": float(np.mean([e.histories_per_s for e in result.epochs])),
         "final_train_loss": result.epochs[-1].train_loss,
     }
+    warm_run = abandoned if abandoned is not None else result if warm else None
+    if warm_run is not None and warm_run.start_nll is not None and warm_run.end_nll is not None:
+        metrics |= {"warm_start_start_nll": warm_run.start_nll, "warm_start_end_nll": warm_run.end_nll}
     record: dict[str, Any] = {
         "day": day.isoformat(),
         "cutoffs": [c.isoformat() for c in cutoffs],
@@ -144,6 +162,15 @@ def _train_daily(
         "epochs": [e.as_dict() for e in result.epochs],
         "distribution": report["distribution"],
     }
+    if warm_run is not None:
+        # Its likelihood on the stopping profiles before and after; the epochs of one that was dropped.
+        record["warm_start"] = {
+            "fell_back": abandoned is not None,
+            "start_nll": warm_run.start_nll,
+            "end_nll": warm_run.end_nll,
+        }
+        if abandoned is not None:
+            record["warm_start"]["epochs"] = [e.as_dict() for e in abandoned.epochs]
     return TrainingOutcome(
         artifact=ModelArtifact(result.model, record),
         metrics=metrics,
@@ -151,4 +178,5 @@ def _train_daily(
         verdict=verdict,
         epochs=result.epochs,
         warm_started=warm,
+        warm_start_fell_back=abandoned is not None,
     )

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from consumer_assets.ml.training.metrics import (
+    COMPARED_METRICS,
     auc,
     calibration_table,
     expected_calibration_error,
@@ -68,17 +69,20 @@ def compare_models(
     level: float = 0.90,
     seed: int = 0,
 ) -> dict[str, Comparison]:
-    """{'auc': ..., 'nll': ...}: how much better the candidate is than the reference, with an interval.
+    """{'auc', 'nll', 'ece', 'mean_gap': ...}: how much better the candidate is than the reference,
+    with an interval. For the NLL and the two calibration errors lower is better: their sign is flipped.
 
     `level` is two-sided: 0.90 puts 5% in the tail that matters, a one-sided 95% bound.
     """
     result = {}
-    for metric, sign in (("auc", 1.0), ("nll", -1.0)):
+    for metric in COMPARED_METRICS:
+        sign = 1.0 if metric == "auc" else -1.0
         boot = paired_bootstrap(
             y, p_candidate, p_reference, metric, groups=groups, replicates=replicates, level=level, seed=seed
         )
-        lo, hi = sorted((sign * boot.diff_interval[0], sign * boot.diff_interval[1]))
-        better = sign * boot.diff
+        # + 0.0: a flipped zero difference reads 0.0000, not -0.0000.
+        lo, hi = sorted((sign * boot.diff_interval[0] + 0.0, sign * boot.diff_interval[1] + 0.0))
+        better = sign * boot.diff + 0.0
         result[metric] = Comparison(
             metric=metric,
             candidate=boot.a,
@@ -100,8 +104,8 @@ def validation_report(
 ) -> dict[str, object]:
     """Metrics of every model on the same validation rows, and the candidate against each other one.
 
-    Returns {"metrics": {"<model>_auc": ..., ...}, "comparisons": {"<other>": {"auc": Comparison,
-    "nll": Comparison}}, "distribution": score deciles and calibration of the candidate}.
+    Returns {"metrics": {"<model>_auc": ..., ...}, "comparisons": {"<other>": {"<metric>": Comparison}}
+    (metrics.COMPARED_METRICS), "distribution": score deciles and calibration of the candidate}.
     """
     metrics: dict[str, float] = {}
     for name, p in predictions.items():

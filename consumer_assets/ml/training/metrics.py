@@ -16,6 +16,8 @@ import numpy as np
 from sklearn.metrics import log_loss, roc_auc_score
 
 EPS = 1e-7
+# What paired_bootstrap compares: AUC, mean NLL, expected calibration error, |mean predicted - observed rate|.
+COMPARED_METRICS: tuple[str, ...] = ("auc", "nll", "ece", "mean_gap")
 
 
 def _as_arrays(y: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -80,6 +82,12 @@ def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int = 10) -> 
     return float(sum(r["count"] * abs(r["predicted"] - r["observed"]) for r in table) / max(len(y), 1))
 
 
+def mean_gap(y: np.ndarray, p: np.ndarray) -> float:
+    """Calibration in the large: |mean predicted - observed rate|, the error of the expected order count per history."""
+    y, p = _as_arrays(y, p)
+    return float(abs(p.mean() - y.mean())) if len(y) else float("nan")
+
+
 def score_deciles(p: np.ndarray) -> list[float]:
     """The 10%, 20%, ..., 90% quantiles of the predictions (a compact picture of the distribution)."""
     p = np.asarray(p, dtype=np.float64)
@@ -105,6 +113,18 @@ def _weighted_nll(y: np.ndarray, p: np.ndarray, w: np.ndarray) -> np.ndarray:
     p = np.clip(p, EPS, 1 - EPS)
     losses = -(y * np.log(p) + (1 - y) * np.log1p(-p))
     return (w @ losses) / w.sum(axis=1)
+
+
+def _weighted_calibration_error(y: np.ndarray, p: np.ndarray, bins: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Per row of w: sum over bins of |weighted sum of (p - y)| / total weight.
+
+    With the equal-count bins of expected_calibration_error this is the ECE (count x |mean
+    predicted - observed| per bin); with a single bin it is the mean gap. The bins stay those of
+    the full sample: a replicate reweights rows, it does not re-rank them.
+    """
+    one_hot = np.zeros((len(p), int(bins.max()) + 1 if len(bins) else 1))
+    one_hot[np.arange(len(p)), bins] = p - y
+    return np.abs(w @ one_hot).sum(axis=1) / w.sum(axis=1)
 
 
 class _Sorted:
@@ -157,7 +177,7 @@ def paired_bootstrap(
     seed: int = 0,
     chunk: int = 100,
 ) -> PairedBootstrap:
-    """Compare two models' predictions on the same rows: 'auc' or 'nll', resampling `groups` (or rows).
+    """Compare two models' predictions on the same rows by COMPARED_METRICS, resampling `groups` (or rows).
 
     The interval of a - b is the central `level` percentile interval of the replicates' differences.
     """
@@ -181,8 +201,18 @@ def paired_bootstrap(
             return _weighted_nll(y, p_a, w), _weighted_nll(y, p_b, w)
 
         stat = nll
+    elif metric in ("ece", "mean_gap"):
+        # The ECE: each model's own deciles of the full sample; the mean gap: one bin, the whole sample.
+        one_bin = np.zeros(len(y), dtype=np.int64)
+        bins_a = _decile_bins(p_a, 10) if metric == "ece" else one_bin
+        bins_b = _decile_bins(p_b, 10) if metric == "ece" else one_bin
+
+        def replicate(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            return _weighted_calibration_error(y, p_a, bins_a, w), _weighted_calibration_error(y, p_b, bins_b, w)
+
+        stat = expected_calibration_error if metric == "ece" else mean_gap
     else:
-        raise ValueError(f"metric must be 'auc' or 'nll', got {metric!r}")
+        raise ValueError(f"metric must be one of {COMPARED_METRICS}, got {metric!r}")
     values_a, values_b = [], []
     for start in range(0, replicates, chunk):
         w = bootstrap_weights(len(y), groups, min(chunk, replicates - start), rng)

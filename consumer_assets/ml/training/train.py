@@ -59,10 +59,19 @@ class TrainResult:
     best_epoch: int
     warm_started: bool
     device: str
+    # A warm start's NLL on the stopping profiles (the training profiles when none are held out)
+    # with the weights it started from and with the weights it returns; None for a cold start.
+    start_nll: float | None = None
+    end_nll: float | None = None
 
     @property
     def seconds(self) -> float:
         return sum(e.seconds for e in self.epochs)
+
+    @property
+    def worse_than_start(self) -> bool:
+        """A warm start that ended with a worse likelihood than the weights it started from."""
+        return self.start_nll is not None and self.end_nll is not None and self.end_nll > self.start_nll
 
 
 def lr_factor(step: int, total: int, warmup: int, final: float) -> float:
@@ -108,7 +117,8 @@ def train(
     """Train an EventLstm on labelled histories; `init` warm-starts from a compatible model's weights.
 
     A warm start runs config.warm_start_epochs at lr * warm_start_lr_factor (unless `epochs` is
-    given). `valid_data` is only reported on, after every epoch: it never steers training.
+    given) and reports its likelihood before and after (start_nll, end_nll). `valid_data` is only
+    reported on, after every epoch: it never steers training.
     """
     if train_data.label is None or len(train_data) == 0:
         raise ValueError("training needs labelled histories")
@@ -123,6 +133,11 @@ def train(
             fit_data, stop_data = train_data.take(np.flatnonzero(~held)), train_data.take(np.flatnonzero(held))
 
     model = _new_model(config, init).to(device)
+    # A warm start is measured before its first step and after its last on the rows that choose
+    # the epoch, never on the validation profiles that judge it: whether it ended worse than the
+    # weights it started from (train_daily then starts cold instead).
+    measured_on = stop_data if stop_data is not None else fit_data
+    start_nll = _likelihood(model, measured_on, config.score_batch_size)[0] if init is not None else None
     optimizer = torch.optim.AdamW(model.parameters(), lr=peak_lr, weight_decay=config.weight_decay)
     total = n_epochs * math.ceil(len(fit_data) / config.batch_size)
     warmup = min(config.warmup_steps, total // 4)
@@ -175,6 +190,13 @@ def train(
     if best_state is not None and best_epoch != history[-1].epoch:
         model.load_state_dict(best_state)
     model.eval()
+    end_nll = _likelihood(model, measured_on, config.score_batch_size)[0] if init is not None else None
     return TrainResult(
-        model=model, epochs=history, best_epoch=best_epoch, warm_started=init is not None, device=str(device)
+        model=model,
+        epochs=history,
+        best_epoch=best_epoch,
+        warm_started=init is not None,
+        device=str(device),
+        start_nll=start_nll,
+        end_nll=end_nll,
     )

@@ -8,12 +8,16 @@ from sklearn.metrics import log_loss, roc_auc_score
 
 from consumer_assets.ml.training.evaluate import compare_models, validation_metrics
 from consumer_assets.ml.training.metrics import (
+    COMPARED_METRICS,
+    _decile_bins,
     _Sorted,
     _weighted_auc,
+    _weighted_calibration_error,
     auc,
     bootstrap_weights,
     calibration_table,
     expected_calibration_error,
+    mean_gap,
     nll,
     paired_bootstrap,
     score_deciles,
@@ -95,9 +99,42 @@ def test_resampling_profiles_widens_the_interval_of_repeated_histories() -> None
     assert profiles.diff_se > 2 * rows.diff_se
 
 
-def test_compare_models_orients_both_metrics_so_positive_is_better() -> None:
+def test_the_weighted_calibration_errors_are_the_ece_and_the_mean_gap_and_reweight_without_reranking() -> None:
+    y, p, _ = problem(3000, 7)
+    p = np.minimum(1.5 * p, 1)  # over-predicting: a gap to measure
+    ones = np.ones((1, len(y)))
+    deciles, one_bin = _decile_bins(p, 10), np.zeros(len(y), dtype=np.int64)
+    assert _weighted_calibration_error(y, p, deciles, ones)[0] == pytest.approx(expected_calibration_error(y, p))
+    assert _weighted_calibration_error(y, p, one_bin, ones)[0] == pytest.approx(mean_gap(y, p))
+    assert mean_gap(y, p) == pytest.approx(abs(p.mean() - y.mean())) and mean_gap(y, p) > 0.01
+    # A row drawn twice counts twice, in the bin the full sample put it in.
+    twice = np.r_[np.arange(len(y)), np.arange(100)]
+    w = np.bincount(twice, minlength=len(y))[None, :].astype(np.float64)
+    assert _weighted_calibration_error(y, p, one_bin, w)[0] == pytest.approx(mean_gap(y[twice], p[twice]))
+
+
+def test_the_calibration_bootstraps_see_a_shifted_model_and_nothing_between_equals() -> None:
+    y, sharp, _ = problem(20_000, 8)
+    shifted = 0.75 * sharp  # a quarter fewer expected orders
+    for metric in ("ece", "mean_gap"):
+        same = paired_bootstrap(y, sharp, sharp, metric, replicates=200)
+        assert same.diff == 0 and same.diff_interval == (0.0, 0.0)
+        worse = paired_bootstrap(y, shifted, sharp, metric, replicates=200)
+        assert worse.diff > 0.005 and worse.diff_interval[0] > 0, metric  # a - b: the shifted one errs more
+        assert worse.a == pytest.approx((expected_calibration_error if metric == "ece" else mean_gap)(y, shifted))
+    with pytest.raises(ValueError, match="metric must be one of"):
+        paired_bootstrap(y, sharp, sharp, "brier")
+
+
+def test_compare_models_orients_every_metric_so_positive_is_better() -> None:
     y, sharp, blurred = problem(20_000, 5)
     better = compare_models(y, sharp, blurred, replicates=200)
+    assert set(better) == set(COMPARED_METRICS) == {"auc", "nll", "ece", "mean_gap"}
+    # Lower is better for the calibration errors: the shifted model is worse on both.
+    shifted = compare_models(y, 0.75 * sharp, sharp, replicates=200)
+    assert shifted["ece"].better_by < 0 and shifted["ece"].interval[1] < 0
+    assert shifted["mean_gap"].better_by < 0 and shifted["mean_gap"].interval[1] < 0
+    assert shifted["mean_gap"].candidate > shifted["mean_gap"].reference
     assert better["auc"].better_by > 0 and better["nll"].better_by > 0
     assert better["auc"].interval[0] > 0 and better["nll"].interval[0] > 0
     assert better["nll"].candidate < better["nll"].reference  # lower NLL is better: the sign is flipped

@@ -135,6 +135,44 @@ def test_the_days_training_reads_nothing_after_the_day_and_warm_starts_from_the_
     assert second.artifact.metrics["verdict"] == second.verdict.to_dict()
 
 
+def test_a_warm_start_that_ends_worse_than_the_approved_model_falls_back_to_a_cold_start() -> None:
+    config = LstmConfig(hidden=8, type_dim=4, epochs=2, train_days=2, batch_size=64, warmup_steps=10)
+    day = D + dt.timedelta(days=7)
+    sim = simulate_histories(3000, 4, [*training_cutoffs(day, config.train_days), day])
+    histories, events = sim.histories.drop(["label"]), sim.events.select(["profile_id", "ts", "event_type"])
+    # Two epochs of a tiny model trail the baseline, which is not in question here; against the
+    # approved model the bars are the defaults.
+    bars = Tolerances(auc_floor=0.55, auc_margin=1.0)
+    first = train_daily(day, histories, events, config, tolerances=bars, replicates=200)
+    assert not first.warm_started and first.judged_start == "cold" and "warm_start" not in first.artifact.metrics
+    approved = ModelArtifact.from_files(first.artifact.to_files())
+
+    # The same day again, as a second run on the same data, with a warm start steep enough (a
+    # learning rate of 4) to wreck the weights it starts from.
+    steep = dataclasses.replace(config, warm_start_lr_factor=1000.0)
+    again = train_daily(day, histories, events, steep, approved, tolerances=bars, approved_label="D/v1", replicates=200)
+    assert again.warm_started and again.warm_start_fell_back and again.judged_start == "cold"
+    metrics = again.metrics
+    assert metrics["warm_started"] == 1.0 and metrics["warm_start_fell_back"] == 1.0
+    assert metrics["warm_start_end_nll"] > metrics["warm_start_start_nll"]
+    abandoned = again.artifact.metrics["warm_start"]
+    assert abandoned["fell_back"] is True and abandoned["end_nll"] == metrics["warm_start_end_nll"]
+    assert 1 <= len(abandoned["epochs"]) <= steep.warm_start_epochs
+    # What was judged is the cold start: the first run's model bit for bit, equal to the approved one.
+    assert len(again.epochs) == len(first.epochs) and metrics["epochs"] == float(len(first.epochs))
+    mine, theirs = again.artifact.model.state_dict(), approved.model.state_dict()
+    assert all(torch.equal(mine[k], theirs[k]) for k in theirs)
+    assert all(c.better_by == 0 for c in again.comparisons["approved"].values())
+    assert again.verdict.approved, again.verdict.reasons()
+    assert again.artifact.metrics["verdict"] == again.verdict.to_dict()
+
+    # A warm start that improves on its starting point stands.
+    gentle = train_daily(day, histories, events, config, approved, tolerances=bars, replicates=50)
+    assert gentle.warm_started and not gentle.warm_start_fell_back and gentle.judged_start == "warm"
+    assert gentle.metrics["warm_start_end_nll"] <= gentle.metrics["warm_start_start_nll"]
+    assert len(gentle.epochs) == config.warm_start_epochs
+
+
 def test_the_model_is_the_epoch_that_did_best_on_held_out_training_profiles(days: SequenceData) -> None:
     # A big learning rate without decay overshoots: later epochs are not always better.
     config = dataclasses.replace(SMALL, epochs=5, lr=0.03, final_lr_factor=1.0, patience=2, early_stopping_share=0.3)
