@@ -25,6 +25,7 @@ from safetensors.torch import save as save_safetensors
 
 from consumer_assets.ml.model.config import Encoding, LstmConfig
 from consumer_assets.ml.model.network import EventLstm, parameter_shapes
+from consumer_assets.storage.validate import InvalidRecordError, decode_record
 
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
@@ -134,12 +135,9 @@ class ModelArtifact:
 
 def _json_object(data: bytes, name: str) -> dict[str, Any]:
     try:
-        value = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidArtifactError(f"{name}: not valid JSON ({exc})") from exc
-    if not isinstance(value, dict):
-        raise InvalidArtifactError(f"{name}: not a JSON object but {type(value).__name__}")
-    return value
+        return decode_record(data, name)
+    except InvalidRecordError as exc:
+        raise InvalidArtifactError(str(exc)) from exc
 
 
 def _built(build: Callable[[dict[str, Any]], _T], values: dict[str, Any], name: str) -> _T:
