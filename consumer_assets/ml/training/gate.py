@@ -146,7 +146,8 @@ def _context(metric: str, metrics: Mapping[str, float] | None) -> str:
 def _compared(name: str, c: Comparison, tolerance: float, reference: str, context: str = "") -> Check:
     lo, hi = c.interval
     passed = hi >= -tolerance
-    bound = f"allowed down to {-tolerance:+g}" if passed else f"all of it below {-tolerance:+g}"
+    limit = -tolerance + 0.0  # a tolerance of 0 reads "+0", not "-0"
+    bound = f"allowed down to {limit:+g}" if passed else f"all of it below {limit:+g}"
     return Check(
         name,
         passed=passed,
