@@ -61,9 +61,26 @@ class Window:
         return Window(min(self.start, other.start), max(self.end, other.end))
 
 
-# A history as of D is made of the events of the HISTORY_DAYS days up to D, D included.
-HISTORY_DAYS = 28
-HISTORY = Window.through(HISTORY_DAYS)
+# A profile has a history as of D if it has at least histories.schema.MIN_EVENTS events in the
+# ELIGIBILITY_DAYS days up to D, D included (the paper's definition, so rows stay comparable).
+ELIGIBILITY_DAYS = 28
+ELIGIBILITY = Window.through(ELIGIBILITY_DAYS)
+
+# Its history is then the newest events of its horizon: the HORIZON_DAYS days up to D by default,
+# configurable per run (consumer_histories' config), never below ELIGIBILITY_DAYS nor above MAX_HORIZON_DAYS.
+HORIZON_DAYS = 180
+MAX_HORIZON_DAYS = 730
+
+
+def horizon(days: int = HORIZON_DAYS) -> Window:
+    """The days a history as of D reaches back over: `days` days up to D."""
+    if not ELIGIBILITY_DAYS <= days <= MAX_HORIZON_DAYS:
+        raise ValueError(f"a horizon of {days} days is outside {ELIGIBILITY_DAYS}..{MAX_HORIZON_DAYS}")
+    return Window.through(days)
+
+
+# consumer_histories[D] continues from the state of the day before: D-1.
+PREVIOUS_DAY = Window(-1, -1)
 
 # The target of a history as of D: an order on one of the LABEL_DAYS days after D. The same week
 # judges predictions[D] once it has landed.
@@ -100,9 +117,9 @@ def label_days(day: dt.date, train_days: int) -> list[dt.date]:
 TRAINING_CUTOFFS = training_window(MAX_TRAIN_DAYS)
 TRAINING_LABELS = label_window(MAX_TRAIN_DAYS)
 
-# Every raw_events day that model[D] depends on: the histories of its oldest cut-off through its
-# newest label day.
-CHAIN = TRAINING_CUTOFFS.then(HISTORY).hull(TRAINING_LABELS)
+# The raw_events days the whole chain needs up to model[D]: an eligibility window for its oldest
+# cut-off through its newest label day (histories reach back further where the shop is older).
+CHAIN = TRAINING_CUTOFFS.then(ELIGIBILITY).hull(TRAINING_LABELS)
 
 # The days a day's data-quality and drift checks compare it with.
 TRAILING_DAYS = 7

@@ -1,14 +1,13 @@
-"""The histories of one set of profiles, computed with pyarrow and numpy alone (no Spark).
+"""Raw events as the histories read them: each field encoded, sorted by profile and time.
 
-Spark runs this once per profile bucket (histories.spark); tests run it directly. Events are
-sorted once per call, then each cut-off day is a window mask over the sorted arrays and each
-history a slice of it, so several cut-off days (a backfill) share the sort.
+Spark runs this once per profile bucket and day (histories.tasks); histories.state keeps the
+encoded events and turns them into histories with `cutoff_features`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,16 +20,11 @@ from consumer_assets.histories.schema import (
     ARTICLE_BUCKETS,
     BRAND_BUCKETS,
     CATEGORY_BUCKETS,
-    HISTORIES_SCHEMA,
-    MAX_EVENTS,
-    MIN_EVENTS,
     MS_PER_DAY,
     MS_PER_HOUR,
     cutoff_ms,
     cutoff_weekday,
-    window_ms,
 )
-from consumer_assets.windows import HISTORY
 
 # The raw_events columns a history reads.
 EVENT_COLUMNS: tuple[str, ...] = (
@@ -125,18 +119,13 @@ def sort_events(events: pa.Table) -> SortedEvents:
     )
 
 
-def _list(offsets: pa.Array, values: np.ndarray) -> pa.ListArray:
-    return pa.ListArray.from_arrays(offsets, pa.array(values))
-
-
-def _in_window(events: SortedEvents, day: dt.date) -> np.ndarray:
-    lo, hi = window_ms(HISTORY, day)
-    return (events.ts >= lo) & (events.ts < hi)
-
-
-def window_event_count(events: SortedEvents, day: dt.date) -> int:
-    """Events in the window of `day`, of all profiles (those under MIN_EVENTS too)."""
-    return int(np.count_nonzero(_in_window(events, day)))
+def between(events: SortedEvents, lo_ms: int, hi_ms: int) -> SortedEvents:
+    """The events with lo_ms <= ts < hi_ms, still sorted."""
+    keep = (events.ts >= lo_ms) & (events.ts < hi_ms)
+    if keep.all():
+        return events
+    fields = {f.name: getattr(events, f.name) for f in dataclasses.fields(events) if f.name != "profile_ids"}
+    return SortedEvents(profile_ids=events.profile_ids, **{k: v[keep] for k, v in fields.items()})
 
 
 # The largest float32 below 24: 23:59:59.999 is 23.99999972 h, which float32 rounds up to 24.0.
@@ -148,59 +137,29 @@ def _hour_of_day(ts: np.ndarray) -> np.ndarray:
     return np.minimum((np.mod(ts, MS_PER_DAY) / MS_PER_HOUR).astype(np.float32), LAST_HOUR)
 
 
-def encode_cutoff(events: SortedEvents, day: dt.date) -> pa.Table:
-    """The histories as of the end of `day`, in HISTORIES_SCHEMA, one row per profile, by profile_id."""
+def cutoff_features(
+    offsets: np.ndarray, ts: np.ndarray, gap_ms: np.ndarray, fields: dict[str, np.ndarray], day: dt.date
+) -> dict[str, pa.Array]:
+    """The sequence columns and the moment of the prediction of histories as of `day`, from their
+    events (flat, cut by `offsets`, none empty): times, gaps to the event before, and the other fields."""
     hi = cutoff_ms(day)
-    sel = np.flatnonzero(_in_window(events, day))
-    rank = events.rank[sel]
-    bounds = np.flatnonzero(rank[1:] != rank[:-1]) + 1
-    starts = np.r_[0, bounds] if len(sel) else np.zeros(0, dtype=np.int64)
-    ends = np.r_[bounds, len(sel)] if len(sel) else np.zeros(0, dtype=np.int64)
-    keep = ends - starts >= MIN_EVENTS
-    starts, ends = starts[keep], ends[keep]
-    counts = ends - starts
-    lengths = np.minimum(counts, MAX_EVENTS)
-    offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=offsets[1:])
-    total = int(offsets[-1])
-    if total >= 2**31:
-        raise ValueError("too many histories for one bucket: use more profile buckets")
-    # Element k of history g is selected event ends[g] - lengths[g] + (k - offsets[g]): the tail.
-    rows = sel[np.arange(total, dtype=np.int64) + np.repeat(ends - lengths - offsets[:-1], lengths)]
-
-    ts = events.ts[rows]
-    gap_ms = np.diff(ts, prepend=ts[:1]) if total else ts
-    # The first event of a history: a truncated one knows its previous event (the newest one cut
-    # off, inside the window), so it gets the real gap; a whole window's first has none and gets 0.
-    firsts = offsets[:-1][lengths > 0]
-    cut = (counts > lengths)[lengths > 0]
-    prev_ts = events.ts[sel[np.maximum(ends - lengths - 1, 0)]][lengths > 0]
-    gap_ms[firsts] = np.where(cut, ts[firsts] - prev_ts, 0)
-    last_ts = ts[offsets[1:] - 1] if len(lengths) else ts
     list_offsets = pa.array(offsets.astype(np.int32))
-    n = len(lengths)
-    columns = {
-        "profile_id": events.profile_ids.take(pa.array(rank[starts])),
-        "n_events": pa.array(lengths.astype(np.int32)),
-        "n_window_events": pa.array(counts.astype(np.int32)),
-        "event_type": _list(list_offsets, events.event_type[rows]),
-        "log_dt": _list(list_offsets, np.log1p(gap_ms / 1000.0).astype(np.float32)),
-        "article_bucket": _list(list_offsets, events.article_bucket[rows]),
-        "brand_bucket": _list(list_offsets, events.brand_bucket[rows]),
-        "category_bucket": _list(list_offsets, events.category_bucket[rows]),
-        "log_price": _list(list_offsets, events.log_price[rows]),
+    if offsets[-1] >= 2**31:
+        raise ValueError("too many history events for one bucket: use more profile buckets")
+    last_ts = ts[offsets[1:] - 1] if len(offsets) > 1 else ts
+    n = len(offsets) - 1
+
+    def as_list(values: np.ndarray) -> pa.ListArray:
+        return pa.ListArray.from_arrays(list_offsets, pa.array(values))
+
+    return {
+        "event_type": as_list(fields["event_type"]),
+        "log_dt": as_list(np.log1p(gap_ms / 1000.0).astype(np.float32)),
+        "article_bucket": as_list(fields["article_bucket"]),
+        "brand_bucket": as_list(fields["brand_bucket"]),
+        "category_bucket": as_list(fields["category_bucket"]),
+        "log_price": as_list(fields["log_price"]),
         "hours_since_last_event": pa.array(((hi - last_ts) / MS_PER_HOUR).astype(np.float32)),
         "cutoff_weekday": pa.array(np.full(n, cutoff_weekday(day), dtype=np.int8)),
         "last_event_hour": pa.array(_hour_of_day(last_ts)),
     }
-    return pa.Table.from_pydict(columns, schema=HISTORIES_SCHEMA)
-
-
-def encode_histories(events: pa.Table, cutoffs: Iterable[dt.date]) -> Iterator[tuple[dt.date, pa.Table]]:
-    """The histories as of each cut-off day, from events of the profiles covering those windows."""
-    days = sorted(set(cutoffs))
-    if not days:
-        return
-    sorted_events = sort_events(events)
-    for day in days:
-        yield day, encode_cutoff(sorted_events, day)

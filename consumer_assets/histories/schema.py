@@ -1,8 +1,12 @@
 """What a consumer history is: the paper's input definition as named constants and an Arrow schema.
 
 A history is computed "as of" a cut-off day D: the cut-off is the instant D+1 00:00 UTC
-(exclusive), the window the days windows.HISTORY of D (D-27 .. D). The model reads the last
-MAX_EVENTS events of each profile with at least MIN_EVENTS events in that window.
+(exclusive). A profile has one if it has at least MIN_EVENTS events in the days windows.ELIGIBILITY
+of D (D-27 .. D); the history is then its last MAX_EVENTS events of the horizon, the H days up to D
+(windows.horizon, H = 180 by default), plus a few summaries of the whole horizon.
+
+The state (STATE_SCHEMA) is what day D+1 continues from: every profile with an event in the
+horizon, its newest MAX_EVENTS + 1 events there and its event counts per active day.
 """
 
 from __future__ import annotations
@@ -46,7 +50,7 @@ HISTORIES_SCHEMA = pa.schema(
         pa.field("profile_id", pa.string()),
         # Length of the sequences (<= MAX_EVENTS).
         pa.field("n_events", pa.int32()),
-        # Events in the window before truncation; > n_events means the history was cut.
+        # Events in the horizon before truncation; > n_events means the history was cut.
         pa.field("n_window_events", pa.int32()),
         # Index into events.schema.ACTION_TYPES.
         pa.field("event_type", pa.list_(pa.int8())),
@@ -64,21 +68,68 @@ HISTORIES_SCHEMA = pa.schema(
         pa.field("cutoff_weekday", pa.int8()),
         # UTC hour of day of the last event, fractional (14.5 = 14:30), in [0, 24).
         pa.field("last_event_hour", pa.float32()),
+        # Summaries of the whole horizon, which the last MAX_EVENTS events may not reach back over
+        # (days count from D: 0 = on day D itself):
+        # events in the eligibility days (D-27 .. D): at least MIN_EVENTS;
+        pa.field("n_recent_events", pa.int32()),
+        # days with at least one event;
+        pa.field("active_days", pa.int32()),
+        # days since the first active day;
+        pa.field("days_since_first_event", pa.int32()),
+        # orders and returns (events of those types);
+        pa.field("n_orders", pa.int32()),
+        pa.field("n_returns", pa.int32()),
+        # days since the last day with an order, a return: null when there was none.
+        pa.field("days_since_last_order", pa.int32()),
+        pa.field("days_since_last_return", pa.int32()),
     ]
 )
 
-# What the Spark job returns: the rows of several cut-off days, each tagged with its day.
-HISTORIES_BY_CUTOFF_SCHEMA = pa.schema([pa.field(CUTOFF_COLUMN, pa.date32()), *HISTORIES_SCHEMA])
+# The state of day D, one row per profile with an event in the horizon of D, by profile_id. Lists
+# are oldest first; the event lists have the same length (<= MAX_EVENTS + 1: the extra event gives
+# a truncated history's first gap), and so do the day lists.
+STATE_SCHEMA = pa.schema(
+    [
+        pa.field("profile_id", pa.string()),
+        pa.field("ts", pa.list_(pa.int64())),  # epoch milliseconds
+        pa.field("event_type", pa.list_(pa.int8())),
+        pa.field("article_bucket", pa.list_(pa.int32())),
+        pa.field("brand_bucket", pa.list_(pa.int32())),
+        pa.field("category_bucket", pa.list_(pa.int32())),
+        pa.field("log_price", pa.list_(pa.float32())),
+        pa.field("day", pa.list_(pa.int32())),  # days since 1970-01-01 with at least one event
+        pa.field("day_events", pa.list_(pa.int32())),
+        pa.field("day_orders", pa.list_(pa.int32())),
+        pa.field("day_returns", pa.list_(pa.int32())),
+    ]
+)
+STATE_EVENTS = MAX_EVENTS + 1
 
 
 def cutoff_ms(day: dt.date) -> int:
     """The cut-off of day D in epoch milliseconds: D+1 00:00 UTC, excluded from the window."""
-    return (day - dt.date(1970, 1, 1)).days * MS_PER_DAY + MS_PER_DAY
+    return epoch_day(day) * MS_PER_DAY + MS_PER_DAY
+
+
+def epoch_day(day: dt.date) -> int:
+    return (day - dt.date(1970, 1, 1)).days
 
 
 def window_ms(window: Window, day: dt.date) -> tuple[int, int]:
     """[start, end) in epoch ms of `window`'s days of day D: 00:00 UTC of the first to the cut-off of the last."""
     return cutoff_ms(window.first(day)) - MS_PER_DAY, cutoff_ms(window.last(day))
+
+
+def state_schema(horizon_days: int) -> pa.Schema:
+    """STATE_SCHEMA recording the horizon its rows keep, as state files are written: a state of
+    another horizon is never continued."""
+    return STATE_SCHEMA.with_metadata({b"horizon_days": str(horizon_days).encode()})
+
+
+def state_horizon(schema: pa.Schema) -> int | None:
+    """The horizon a state file's schema records, None if it records none."""
+    value = (schema.metadata or {}).get(b"horizon_days")
+    return int(value) if value else None
 
 
 def cutoff_weekday(day: dt.date) -> int:

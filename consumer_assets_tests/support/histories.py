@@ -11,13 +11,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from consumer_assets.events.schema import ACTION_TYPES, RAW_EVENTS_SCHEMA
-from consumer_assets.histories import (
-    HISTORIES_BY_CUTOFF_SCHEMA,
-    HISTORIES_SCHEMA,
-    plan_tasks,
-    profile_bucket,
-    run_task,
-)
+from consumer_assets.histories import HISTORIES_SCHEMA, encode, plan_tasks, profile_bucket
+from consumer_assets.windows import HORIZON_DAYS
 
 D = dt.date(2024, 3, 13)  # a Wednesday: its cut-off, D+1 00:00 UTC, is a Thursday
 EPOCH = dt.date(1970, 1, 1)
@@ -177,12 +172,12 @@ def assert_same_histories(actual: pa.Table, expected: pa.Table) -> None:
             assert got.equals(want), name
 
 
-def local_histories(files: dict, cutoffs: list[dt.date], per_task: int = 7) -> dict[dt.date, pa.Table]:
-    """The Spark job's tasks, run in this process."""
-    batches = [b for task in plan_tasks(files, cutoffs, per_task) for b in run_task(task)]
-    table = pa.Table.from_batches(batches, schema=HISTORIES_BY_CUTOFF_SCHEMA)
-    result = {}
-    for day in cutoffs:
-        rows = table.filter(pc.equal(table["cutoff_date"], pa.scalar(day, pa.date32())))
-        result[day] = rows.drop(["cutoff_date"])
-    return result
+def local_histories(
+    files: dict, cutoffs: list[dt.date], horizon_days: int = HORIZON_DAYS, state_files: list | None = None
+) -> dict[dt.date, pa.Table]:
+    """The Spark job's tasks, run in this process: the histories of each cut-off day."""
+    parts: dict[dt.date, list[pa.Table]] = {day: [] for day in cutoffs}
+    for task in plan_tasks(files, cutoffs, horizon_days, state_files):
+        for state in task.states():
+            parts[state.day].append(encode(state))
+    return {day: pa.concat_tables(tables) for day, tables in parts.items()}

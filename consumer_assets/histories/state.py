@@ -1,0 +1,310 @@
+"""The histories state of a day, how the next day's events advance it, and the histories it holds.
+
+A day's state (schema.STATE_SCHEMA) keeps, per profile with an event in the horizon, its newest
+STATE_EVENTS events there and its event, order and return counts per active day. That is all a
+history as of the day needs, and all the next day needs:
+
+- the newest MAX_EVENTS events of a horizon are among the newest STATE_EVENTS of the day before's
+  horizon plus the new day's events (a horizon loses its oldest day and gains the new one, and
+  a profile's events only ever arrive after the ones it has), and the one event beyond them is
+  the gap before a truncated history's first event;
+- the counts of the horizon, of the eligibility days, and the first and last active days come
+  from the day counts, which lose the days that leave the horizon.
+
+So `advance(state, events of the next days)` gives exactly the state built from the whole horizon
+(`advance` from an empty state over the horizon's days), and `encode` turns any
+state into the histories of its day. Plain numpy and pyarrow over flat arrays with offsets, one
+profile bucket at a time (histories.tasks); nothing here knows of files or Spark.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from consumer_assets.events.schema import ACTION_INDEX
+from consumer_assets.histories.encode import SortedEvents, between, cutoff_features, sort_events
+from consumer_assets.histories.schema import (
+    HISTORIES_SCHEMA,
+    MAX_EVENTS,
+    MIN_EVENTS,
+    MS_PER_DAY,
+    STATE_EVENTS,
+    STATE_SCHEMA,
+    cutoff_ms,
+    epoch_day,
+)
+from consumer_assets.windows import ELIGIBILITY, HORIZON_DAYS, horizon
+
+EVENT_FIELDS = ("ts", "event_type", "article_bucket", "brand_bucket", "category_bucket", "log_price")
+DAY_FIELDS = ("day", "day_events", "day_orders", "day_returns")
+_DTYPES = {
+    "ts": np.int64,
+    "event_type": np.int8,
+    "article_bucket": np.int32,
+    "brand_bucket": np.int32,
+    "category_bucket": np.int32,
+    "log_price": np.float32,
+    **dict.fromkeys(DAY_FIELDS, np.int32),
+}
+ORDER, RETURN = ACTION_INDEX["order"], ACTION_INDEX["return"]
+
+
+@dataclass(frozen=True)
+class State:
+    """The state as of the end of `day`: profiles sorted by id, per-profile events and active days
+    as flat arrays (`events[name]`, `days[name]`) cut by `event_offsets` and `day_offsets`."""
+
+    day: dt.date
+    horizon_days: int
+    profile_ids: pa.Array
+    event_offsets: np.ndarray
+    events: dict[str, np.ndarray]
+    day_offsets: np.ndarray
+    days: dict[str, np.ndarray]
+
+    def __len__(self) -> int:
+        return len(self.profile_ids)
+
+    @property
+    def n_events(self) -> int:
+        return int(self.event_offsets[-1])
+
+    @classmethod
+    def empty(cls, day: dt.date, horizon_days: int) -> State:
+        return cls(
+            day,
+            horizon_days,
+            pa.array([], pa.string()),
+            np.zeros(1, np.int64),
+            {k: np.zeros(0, _DTYPES[k]) for k in EVENT_FIELDS},
+            np.zeros(1, np.int64),
+            {k: np.zeros(0, _DTYPES[k]) for k in DAY_FIELDS},
+        )
+
+    def to_table(self) -> pa.Table:
+        """The state in STATE_SCHEMA."""
+        ev, dy = pa.array(self.event_offsets.astype(np.int32)), pa.array(self.day_offsets.astype(np.int32))
+        columns = {"profile_id": self.profile_ids}
+        columns |= {k: pa.ListArray.from_arrays(ev, pa.array(self.events[k])) for k in EVENT_FIELDS}
+        columns |= {k: pa.ListArray.from_arrays(dy, pa.array(self.days[k])) for k in DAY_FIELDS}
+        return pa.Table.from_pydict(columns, schema=STATE_SCHEMA)
+
+    @classmethod
+    def from_table(cls, table: pa.Table, day: dt.date, horizon_days: int) -> State:
+        """A state read back (rows sorted by profile_id, as written); checks the lists line up."""
+        table = table.select(STATE_SCHEMA.names).cast(STATE_SCHEMA).combine_chunks()
+        if not len(table):
+            return cls.empty(day, horizon_days)
+        ids = table["profile_id"].chunk(0)
+        if ids.null_count or (len(ids) > 1 and not pc.all(pc.less(ids[:-1], ids[1:])).as_py()):
+            raise ValueError("a state's profile ids must be unique, non-null and sorted")
+
+        def parts(names: tuple[str, ...]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+            first = table[names[0]].chunk(0)
+            offsets = first.offsets.to_numpy().astype(np.int64)
+            values = {}
+            for name in names:
+                column = table[name].chunk(0)
+                if column.null_count or not np.array_equal(column.offsets.to_numpy(), first.offsets.to_numpy()):
+                    raise ValueError(f"state column {name} does not line up with {names[0]}")
+                values[name] = column.values.to_numpy(zero_copy_only=False)[offsets[0] : offsets[-1]]
+            return offsets - offsets[0], values
+
+        event_offsets, events = parts(EVENT_FIELDS)
+        day_offsets, days = parts(DAY_FIELDS)
+        if np.any(np.diff(event_offsets) > STATE_EVENTS) or np.any(np.diff(day_offsets) == 0):
+            raise ValueError(f"a state row holds more than {STATE_EVENTS} events, or no active day")
+        return cls(day, horizon_days, ids, event_offsets, events, day_offsets, days)
+
+    def take(self, rows: np.ndarray) -> State:
+        """The profiles at positions `rows` (sorted), e.g. one finer bucket of them."""
+        ev_idx, ev_off = _gather(self.event_offsets, rows)
+        dy_idx, dy_off = _gather(self.day_offsets, rows)
+        return dataclasses.replace(
+            self,
+            profile_ids=self.profile_ids.take(pa.array(rows)),
+            event_offsets=ev_off,
+            events={k: v[ev_idx] for k, v in self.events.items()},
+            day_offsets=dy_off,
+            days={k: v[dy_idx] for k, v in self.days.items()},
+        )
+
+
+def _gather(offsets: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The flat positions of the lists of `rows`, and their new offsets."""
+    lengths = np.diff(offsets)[rows]
+    new = np.zeros(len(rows) + 1, np.int64)
+    np.cumsum(lengths, out=new[1:])
+    idx = np.arange(new[-1], dtype=np.int64) + np.repeat(offsets[:-1][rows] - new[:-1], lengths)
+    return idx, new
+
+
+def _row_of(offsets: np.ndarray) -> np.ndarray:
+    """The row of each flat element."""
+    return np.repeat(np.arange(len(offsets) - 1, dtype=np.int64), np.diff(offsets))
+
+
+def _new_profiles(events: SortedEvents) -> tuple[pa.Array, np.ndarray, dict[str, np.ndarray], np.ndarray, dict]:
+    """The new events per profile: ids, event offsets and fields, day offsets and day counts."""
+    rank = events.rank
+    n = len(rank)
+    starts = np.flatnonzero(np.r_[True, rank[1:] != rank[:-1]]) if n else np.zeros(0, np.int64)
+    ids = events.profile_ids.take(pa.array(rank[starts])) if n else pa.array([], pa.string())
+    event_offsets = np.r_[starts, n].astype(np.int64)
+    fields = {k: np.asarray(getattr(events, k), _DTYPES[k]) for k in EVENT_FIELDS}
+    # Active days: runs of equal (profile, day) in the (profile, ts) order.
+    day = (events.ts // MS_PER_DAY).astype(np.int32)
+    run_starts = np.flatnonzero(np.r_[True, (rank[1:] != rank[:-1]) | (day[1:] != day[:-1])]) if n else starts
+    bounds = np.r_[run_starts, n]
+    counts = np.diff(bounds)
+    cum_orders = np.r_[0, np.cumsum(events.event_type == ORDER)]
+    cum_returns = np.r_[0, np.cumsum(events.event_type == RETURN)]
+    days = {
+        "day": day[run_starts],
+        "day_events": counts.astype(np.int32),
+        "day_orders": np.diff(cum_orders[bounds]).astype(np.int32),
+        "day_returns": np.diff(cum_returns[bounds]).astype(np.int32),
+    }
+    # Day runs per profile: a profile's runs start at its first event.
+    day_offsets = np.searchsorted(run_starts, event_offsets).astype(np.int64)
+    return ids, event_offsets, fields, day_offsets, days
+
+
+def _interleave(
+    n: int, pos_a: np.ndarray, off_a: np.ndarray, pos_b: np.ndarray, off_b: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Offsets of n merged rows holding row pos_a[i]'s list of A, then row pos_b[j]'s list of B, and
+    where each flat element of A and of B goes."""
+    len_a, len_b = np.zeros(n, np.int64), np.zeros(n, np.int64)
+    len_a[pos_a], len_b[pos_b] = np.diff(off_a), np.diff(off_b)
+    offsets = np.zeros(n + 1, np.int64)
+    np.cumsum(len_a + len_b, out=offsets[1:])
+    row_a, row_b = pos_a[_row_of(off_a)], pos_b[_row_of(off_b)]
+    dest_a = offsets[row_a] + np.arange(off_a[-1]) - np.repeat(off_a[:-1], np.diff(off_a))
+    dest_b = offsets[row_b] + len_a[row_b] + np.arange(off_b[-1]) - np.repeat(off_b[:-1], np.diff(off_b))
+    return offsets, dest_a, dest_b
+
+
+def _merge(a: dict[str, np.ndarray], b: dict[str, np.ndarray], size: int, dest_a, dest_b) -> dict[str, np.ndarray]:
+    out = {}
+    for name, values in a.items():
+        merged = np.empty(size, values.dtype)
+        merged[dest_a], merged[dest_b] = values, b[name]
+        out[name] = merged
+    return out
+
+
+def _keep(offsets: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """New offsets once the flat elements where mask is False are dropped."""
+    kept = np.zeros(len(offsets), np.int64)
+    np.cumsum(np.bincount(_row_of(offsets)[mask], minlength=len(offsets) - 1), out=kept[1:])
+    return kept
+
+
+def advance(state: State, events: SortedEvents, day: dt.date) -> State:
+    """The state as of the end of `day` from the state of an earlier day and every event after it up
+    to the end of `day` (sorted, as sort_events gives them)."""
+    if day < state.day:
+        raise ValueError(f"cannot advance a state of {state.day} back to {day}")
+    if len(events) and (events.ts.min() < cutoff_ms(state.day) or events.ts.max() >= cutoff_ms(day)):
+        raise ValueError(f"events to advance a state of {state.day} to {day} must lie after {state.day}, up to {day}")
+    ids, ev_off_b, ev_b, dy_off_b, dy_b = _new_profiles(events)
+
+    # Every profile of either side, sorted by id; where each side's rows go.
+    union = pc.unique(pa.concat_arrays([state.profile_ids, ids]))
+    union = union.take(pc.sort_indices(union))
+    pos_a = pc.index_in(state.profile_ids, value_set=union).to_numpy(zero_copy_only=False).astype(np.int64)
+    pos_b = pc.index_in(ids, value_set=union).to_numpy(zero_copy_only=False).astype(np.int64)
+    n = len(union)
+    ev_off, dest_a, dest_b = _interleave(n, pos_a, state.event_offsets, pos_b, ev_off_b)
+    ev = _merge(state.events, ev_b, int(ev_off[-1]), dest_a, dest_b)
+    dy_off, dest_a, dest_b = _interleave(n, pos_a, state.day_offsets, pos_b, dy_off_b)
+    dy = _merge(state.days, dy_b, int(dy_off[-1]), dest_a, dest_b)
+
+    # Keep what is in the horizon of `day`: the newest STATE_EVENTS events, the active days.
+    first_day = horizon(state.horizon_days).first(day)
+    from_end = np.repeat(ev_off[1:], np.diff(ev_off)) - 1 - np.arange(ev_off[-1])
+    keep_events = (from_end < STATE_EVENTS) & (ev["ts"] >= cutoff_ms(first_day) - MS_PER_DAY)
+    keep_days = dy["day"] >= epoch_day(first_day)
+    ev_off, dy_off = _keep(ev_off, keep_events), _keep(dy_off, keep_days)
+    ev = {k: v[keep_events] for k, v in ev.items()}
+    dy = {k: v[keep_days] for k, v in dy.items()}
+    advanced = State(day, state.horizon_days, union, ev_off, ev, dy_off, dy)
+    # A profile with no day left in the horizon has no event left either: it leaves the state.
+    alive = np.flatnonzero(np.diff(dy_off) > 0)
+    return advanced if len(alive) == n else advanced.take(alive)
+
+
+def encode(state: State) -> pa.Table:
+    """The histories as of the state's day, in HISTORIES_SCHEMA, one row per eligible profile, by id."""
+    day = state.day
+    day_row = _row_of(state.day_offsets)
+    n = len(state)
+    recent = state.days["day"] >= epoch_day(ELIGIBILITY.first(day))
+    n_recent = np.bincount(day_row[recent], weights=state.days["day_events"][recent], minlength=n).astype(np.int64)
+    eligible = np.flatnonzero(n_recent >= MIN_EVENTS)
+    s = state.take(eligible)
+    n_recent = n_recent[eligible]
+    counts = np.diff(s.event_offsets)  # <= STATE_EVENTS
+    lengths = np.minimum(counts, MAX_EVENTS)
+    offsets = np.zeros(len(s) + 1, np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    ends = s.event_offsets[1:]
+    rows = np.arange(offsets[-1], dtype=np.int64) + np.repeat(ends - lengths - offsets[:-1], lengths)
+    ts = s.events["ts"][rows]
+    gap_ms = np.diff(ts, prepend=ts[:1]) if len(ts) else ts
+    # A truncated history's first event has the real gap to the newest event cut off; else none.
+    firsts = offsets[:-1]
+    cut = counts > lengths
+    gap_ms[firsts] = np.where(cut, ts[firsts] - s.events["ts"][np.maximum(ends - lengths - 1, 0)], 0)
+
+    day_row = _row_of(s.day_offsets)
+    today = epoch_day(day)
+    per_day = s.days
+
+    def total(name: str) -> np.ndarray:
+        return np.bincount(day_row, weights=per_day[name], minlength=len(s)).astype(np.int32)
+
+    def days_since_last(name: str) -> pa.Array:
+        last = np.full(len(s), -1, np.int64)
+        has = per_day[name] > 0
+        np.maximum.at(last, day_row[has], per_day["day"][has].astype(np.int64))
+        return pa.array(today - last, pa.int32(), mask=last < 0)
+
+    columns = {
+        "profile_id": s.profile_ids,
+        "n_events": pa.array(lengths.astype(np.int32)),
+        "n_window_events": pa.array(total("day_events")),
+        **cutoff_features(offsets, ts, gap_ms, {k: s.events[k][rows] for k in EVENT_FIELDS[1:]}, day),
+        "n_recent_events": pa.array(n_recent.astype(np.int32)),
+        "active_days": pa.array(np.diff(s.day_offsets).astype(np.int32)),
+        "days_since_first_event": pa.array((today - per_day["day"][s.day_offsets[:-1]]).astype(np.int32)),
+        "n_orders": pa.array(total("day_orders")),
+        "n_returns": pa.array(total("day_returns")),
+        "days_since_last_order": days_since_last("day_orders"),
+        "days_since_last_return": days_since_last("day_returns"),
+    }
+    return pa.Table.from_pydict(columns, schema=HISTORIES_SCHEMA)
+
+
+def encode_histories(
+    events: pa.Table, cutoffs: Iterable[dt.date], horizon_days: int = HORIZON_DAYS
+) -> Iterator[tuple[dt.date, pa.Table]]:
+    """The histories as of each cut-off day from a table of raw events (all of one set of profiles,
+    covering the first cut-off's horizon through the last cut-off): built once, then advanced."""
+    days = sorted(set(cutoffs))
+    if not days:
+        return
+    events_sorted = sort_events(events)
+    first = horizon(horizon_days).first(days[0])
+    state = State.empty(first - dt.timedelta(days=1), horizon_days)
+    for day in days:
+        state = advance(state, between(events_sorted, cutoff_ms(state.day), cutoff_ms(day)), day)
+        yield day, encode(state)
