@@ -6,7 +6,7 @@ the standard AWS variables), so one definition serves local development and prod
 
 import dagster as dg
 
-from consumer_assets.assets.consumer_histories import consumer_histories
+from consumer_assets.assets.consumer_histories import consumer_histories, consumer_histories_state
 from consumer_assets.assets.prediction_quality import prediction_quality
 from consumer_assets.assets.predictions import predictions
 from consumer_assets.assets.raw_events import raw_events, raw_events_quarantine
@@ -20,7 +20,15 @@ from consumer_assets.resources.spark import SparkResource
 from consumer_assets.resources.storage import storage_resources
 
 defs = dg.Definitions(
-    assets=[raw_events, raw_events_quarantine, consumer_histories, trained_lstm_model, predictions, prediction_quality],
+    assets=[
+        raw_events,
+        raw_events_quarantine,
+        consumer_histories,
+        consumer_histories_state,
+        trained_lstm_model,
+        predictions,
+        prediction_quality,
+    ],
     jobs=[ingest_job, daily_job, training_job, predictions_job, quality_job, table_maintenance],
     schedules=[training_schedule, table_maintenance_schedule],
     sensors=[landing_sensor],

@@ -1,9 +1,14 @@
-"""consumer_histories: per profile, the last <= 200 events of the 28 days up to D, encoded for the model.
+"""consumer_histories: per profile, the last <= 200 events of the horizon (180 days) up to D, encoded for the model.
 
-Spark executors write each (day, profile bucket) file straight into the Delta table's folder when
-they can reach it (local storage on the same machine, or `reads_storage` on a cluster with S3
-access), else onto the driver's disk, from where the driver copies them in; then the driver
-commits every day of the run in one Delta commit (storage.writes.StagedWrite).
+Day D continues the state of D-1 (consumer_histories_state, written beside it) with raw_events[D];
+a day without a current state of D-1 to continue (the first day, a gap, a state of another
+horizon or one built on a re-delivered day since, or on request) is built from the raw_events of
+its horizon. A range run goes through its days in order in one Spark job, a task per profile
+bucket carrying its state from day to day. Executors write the files straight into the Delta
+tables' folders when they can reach them (local storage on the same machine, or `reads_storage`
+on a cluster with S3 access), else onto the driver's disk, from where the driver copies them in;
+then the driver commits the state, and last the histories, which name the state commit they go
+with (storage.companions) and record what each day read (histories.lineage).
 """
 
 import datetime as dt
@@ -12,41 +17,63 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 import dagster as dg
+import pyarrow.parquet as pq
 from pydantic import Field
 
 from consumer_assets.assets.conditions import after_upstream_updates
 from consumer_assets.assets.declare import daily_asset, daily_checks
 from consumer_assets.assets.raw_events import RAW_EVENTS
 from consumer_assets.assets.trailing import check_result, trailing_metadata
-from consumer_assets.histories import HISTORIES_SCHEMA, NUM_PROFILE_BUCKETS, write_histories
+from consumer_assets.histories import HISTORIES_SCHEMA, NUM_PROFILE_BUCKETS, STATE_SCHEMA, Outputs, write_histories
+from consumer_assets.histories.lineage import Built, Stamps, records, stale_days
 from consumer_assets.histories.output import WrittenDay
-from consumer_assets.histories.tasks import DayFiles
+from consumer_assets.histories.schema import state_horizon
+from consumer_assets.histories.tasks import DayFiles, plan_tasks
 from consumer_assets.ml.monitoring import quality
-from consumer_assets.partitions import partition_day, window_keys, window_mapping
+from consumer_assets.partitions import daily_partitions, partition_day, window_keys, window_mapping
 from consumer_assets.resources.spark import SparkResource
 from consumer_assets.resources.storage import Storage, table_metadata
-from consumer_assets.storage.tables import BUCKETED, TableFiles
+from consumer_assets.storage.tables import BUCKETED, TableFiles, TableStore
 from consumer_assets.storage.writes import StagedWrite, TableWrite
-from consumer_assets.windows import HISTORY, TRAILING
+from consumer_assets.windows import ELIGIBILITY_DAYS, HORIZON_DAYS, MAX_HORIZON_DAYS, PREVIOUS_DAY, TRAILING, horizon
 
 HISTORIES = dg.AssetKey("consumer_histories")
+STATE = dg.AssetKey("consumer_histories_state")
 PROFILE_COUNT, LENGTH_DRIFT = "profile_count_vs_trailing_days", "sequence_length_drift"
 HISTORIES_CHECKS = {
     PROFILE_COUNT: quality.describe_row_count("profiles with a history"),
     LENGTH_DRIFT: quality.describe_length_drift(),
 }
 
-# histories[D] reads raw_events[D-27..D]; the first days read the part of it that exists.
-WINDOW = window_mapping(HISTORY, missing_ok=True)
+consumer_histories_state = dg.AssetSpec(
+    STATE,
+    partitions_def=daily_partitions,
+    group_name="features",
+    description="What the next day continues from: every profile with an event in the horizon, its newest "
+    "201 events there and its counts per active day. Written by consumer_histories in the same run; the "
+    "version that goes with consumer_histories is the one its commit names.",
+)
 
 
 class HistoriesConfig(dg.Config):
-    """How the Spark job splits its work."""
+    """The horizon, and how the Spark job splits its work."""
 
+    horizon_days: int = Field(
+        default=HORIZON_DAYS,
+        ge=ELIGIBILITY_DAYS,
+        le=MAX_HORIZON_DAYS,
+        description="Days a history reaches back over (the eligibility window is 28 days whatever it is). "
+        "A change builds the next day from the raw events of its horizon, then continues from there.",
+    )
+    rebuild: bool = Field(
+        default=False,
+        description="Build the first day of the run from the raw events of its horizon instead of continuing "
+        "the state of the day before (the result is the same; this reads the whole horizon).",
+    )
     task_buckets: int = Field(
         default=NUM_PROFILE_BUCKETS,
-        description=f"Spark tasks per window: a multiple of raw_events' {NUM_PROFILE_BUCKETS} profile buckets. "
-        "More tasks spread a bigger shop over more executors, each holding less of the window in memory.",
+        description=f"Spark tasks: a multiple of raw_events' {NUM_PROFILE_BUCKETS} profile buckets. More tasks "
+        "spread a bigger shop over more executors, each holding a smaller part of the state in memory.",
     )
 
 
@@ -60,49 +87,99 @@ def day_files(inputs: Mapping[str, Mapping[int, list[str]]]) -> DayFiles:
     return days
 
 
+def continuable(tables: TableStore, day: dt.date, horizon_days: int) -> str | None:
+    """Why the state of `day` cannot be continued with the next day's events, or None if it can."""
+    key = day.isoformat()
+    if key not in tables.dates(STATE.path[-1]):
+        return f"there is no state of {key}"
+    stale = stale_days(tables, [day])
+    if stale:
+        return f"the state of {key} is stale: {stale[day]}"
+    files = tables.files(STATE.path[-1], [key])
+    location = tables.location
+    kept = state_horizon(pq.read_schema(location.path(STATE.path[-1], files[0].path), filesystem=location.fs))
+    if kept != horizon_days:
+        return f"the state of {key} keeps a {kept}-day horizon, not {horizon_days}"
+    return None
+
+
+def raw_days(tables: TableStore, days: list[dt.date], first: Built) -> list[dt.date]:
+    """The raw_events days a run reads: its own days, and for a day built anew its horizon from the
+    shop's first day on (a younger shop has fewer days; a day missing after it fails the read)."""
+    stored = tables.dates(RAW_EVENTS.path[-1])
+    since = partition_day(stored[0]) if stored else days[0]
+    before = [] if first.continued else [d for d in horizon(first.horizon_days).days(days[0]) if d >= since]
+    return sorted({*before, *days})
+
+
 @daily_asset(
     single_run=True,
     key=HISTORIES,
-    ins={"raw_events": dg.AssetIn(key=RAW_EVENTS, partition_mapping=WINDOW)},
+    deps=[
+        dg.AssetDep(RAW_EVENTS),
+        # The state of the day before: a self-dependency, so lineage shows it and a backfill goes in day order.
+        dg.AssetDep(HISTORIES, partition_mapping=window_mapping(PREVIOUS_DAY, missing_ok=True)),
+    ],
     check_specs=daily_checks(HISTORIES, HISTORIES_CHECKS),
     group_name="features",
     automation_condition=after_upstream_updates(),
-    metadata={"window_days": len(HISTORY)},
+    metadata={"eligibility_days": ELIGIBILITY_DAYS},
 )
 def consumer_histories(
-    context: dg.AssetExecutionContext,
-    config: HistoriesConfig,
-    spark: SparkResource,
-    storage: Storage,
-    raw_events: TableFiles,
+    context: dg.AssetExecutionContext, config: HistoriesConfig, spark: SparkResource, storage: Storage
 ) -> Iterator[Any]:
-    """Per profile: the last <= 200 events of the 28 days up to D, encoded for the LSTM (PySpark)."""
+    """Per profile: the last <= 200 events of the horizon up to D, encoded for the LSTM (PySpark, from D-1's state)."""
     keys = context.partition_keys
-    write = TableWrite(storage.tables(), HISTORIES.path[-1], HISTORIES_SCHEMA, BUCKETED)
+    days = [partition_day(k) for k in keys]
+    tables = storage.tables()
+    previous = PREVIOUS_DAY.first(days[0])
+    why = "a rebuild was asked for" if config.rebuild else continuable(tables, previous, config.horizon_days)
+    continued = why is None
+    if not continued:
+        context.log.info(f"building {keys[0]} from the raw events of its horizon: {why}")
+    built = [Built(day, config.horizon_days, continued or i > 0) for i, day in enumerate(days)]
+    # Stamps first, files second (histories.lineage.records).
+    recorded = records(Stamps(tables), built)
+    raw = TableFiles(tables, RAW_EVENTS.path[-1], tables.files(RAW_EVENTS.path[-1], raw_days(tables, days, built[0])))
+    state_in = TableFiles(
+        tables, STATE.path[-1], tables.files(STATE.path[-1], [previous.isoformat()]) if continued else []
+    )
+
+    write = TableWrite(tables, HISTORIES.path[-1], HISTORIES_SCHEMA, BUCKETED)
+    state_write = TableWrite(tables, STATE.path[-1], STATE_SCHEMA, BUCKETED)
     staging = storage.staging(context.run.run_id)
-    with StagedWrite(write, raw_events, staging, reaches_storage=spark.reads_storage) as staged:
-        days = day_files(staged.inputs)
+    reach = spark.reads_storage
+    with (
+        StagedWrite(write, raw, staging / "histories", reaches_storage=reach) as staged,
+        StagedWrite(state_write, state_in, staging / "state", reaches_storage=reach) as state_staged,
+    ):
+        state_files = None
+        if continued:
+            by_bucket = state_staged.inputs.get(previous.isoformat(), {})
+            state_files = [by_bucket.get(b, []) for b in range(NUM_PROFILE_BUCKETS)]
+        tasks = plan_tasks(day_files(staged.inputs), days, config.horizon_days, state_files, config.task_buckets)
         started = time.perf_counter()
-        written = write_histories(
-            spark.spark_session,
-            days,
-            [partition_day(k) for k in keys],
-            staged.out_dir,
-            write.id,
-            task_buckets=config.task_buckets,
-        )
+        outputs = Outputs(staged.out_dir, write.id, state_staged.out_dir, state_write.id)
+        written = write_histories(spark.spark_session, tasks, outputs)
         spark_seconds = time.perf_counter() - started
         context.log.info(f"Spark wrote histories of {len(keys)} day(s) in {spark_seconds:.1f}s")
         for key in keys:
             staged.adopt(key, written[partition_day(key)].files)
-        commit = staged.commit(keys, {"run_id": context.run.run_id})
+            state_staged.adopt(key, written[partition_day(key)].state_files)
+        run = {"run_id": context.run.run_id, "horizon_days": config.horizon_days}
+        state_commit = state_write.commit(keys, run)
+        commit = write.commit(keys, {**run, "state_version": state_commit.version}, state_commit, recorded)
 
-    for key in keys:
+    for key, how in zip(keys, built, strict=True):
         day = written[partition_day(key)]
         context.add_asset_metadata(
             {
                 **day_figures(day),
-                "window_days_present": sum(d in days for d in HISTORY.days(day.day)),
+                "horizon_days": config.horizon_days,
+                "built_from": f"state of {how.previous}" if how.continued else "raw_events of the horizon",
+                "state_profiles": day.state_profiles,
+                "state_events": day.state_events,
+                "state_version": state_commit.version,
                 # One Spark job computes every day of the run: its wall time, and how many days it covered.
                 "spark_seconds": round(spark_seconds, 3),
                 "days_in_spark_job": len(keys),
@@ -111,6 +188,13 @@ def consumer_histories(
             },
             partition_key=key,
         )
+    # Reported only now: until consumer_histories names it, no reader gets this run's state.
+    for key in keys:
+        metadata = {
+            "profiles": written[partition_day(key)].state_profiles,
+            **table_metadata(state_commit, key, STATE_SCHEMA),
+        }
+        context.log_event(dg.AssetMaterialization(STATE, partition=key, metadata=metadata))
     yield dg.MaterializeResult()
     yield from histories_checks(context, [written[partition_day(k)] for k in keys])
 

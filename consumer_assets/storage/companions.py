@@ -28,7 +28,10 @@ from deltalake import DeltaTable
 from deltalake.transaction import Transaction
 
 # Companion table -> its table of record.
-COMPANIONS: dict[str, str] = {"raw_events_quarantine": "raw_events"}
+COMPANIONS: dict[str, str] = {
+    "raw_events_quarantine": "raw_events",
+    "consumer_histories_state": "consumer_histories",
+}
 
 
 def version_id(transaction_id: str) -> str:

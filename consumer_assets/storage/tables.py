@@ -111,11 +111,15 @@ def date_transaction(table: str, key: str) -> str:
     return f"{table}/{DATE}={key}"
 
 
-def date_transactions(table: str, keys: Sequence[str], stamp: int, companion: Commit | None) -> list[Transaction]:
+def date_transactions(
+    table: str, keys: Sequence[str], stamp: int, companion: Commit | None, records: Mapping[str, int] | None = None
+) -> list[Transaction]:
     """A commit's application transactions: one per date, versioned `stamp`, so that concurrent
     writers of a date conflict on it even where it held nothing before (an overwrite alone would
-    let both add); in a table of record, also the `companion` commit its dates go with."""
+    let both add); `records`, other transactions the writer keeps (app id -> version); in a table
+    of record, also the `companion` commit its dates go with."""
     own = [Transaction(app_id=date_transaction(table, key), version=stamp) for key in keys]
+    own += [Transaction(app_id=app, version=version) for app, version in (records or {}).items()]
     if companion is None:
         return own
     if sorted(companion.partitions) != list(keys):
@@ -259,6 +263,16 @@ class TableStore:
             return []
         actions = pa.table(self._delta(table).get_add_actions(flatten=True))
         return sorted({_as_text(v) for v in actions.column(f"partition.{DATE}").to_pylist()})
+
+    def stamps(self, table: str, app_ids: Sequence[str]) -> dict[str, int | None]:
+        """The versions of these application transactions in the table's current version (None where
+        it has none; a date's is the stamp of the commit that last replaced it, `date_transaction`)."""
+        if not app_ids:
+            return {}
+        if not self.exists(table):
+            return dict.fromkeys(app_ids)
+        delta = self._delta(table)
+        return {app: delta.transaction_version(app) for app in app_ids}
 
     def version(self, table: str) -> int:
         return self._delta(table).version()

@@ -185,11 +185,16 @@ class TableWrite:
         return self._add(relative, partition)
 
     def commit(
-        self, dates: Sequence[dt.date | str], metadata: Mapping[str, Any] | None = None, companion: Commit | None = None
+        self,
+        dates: Sequence[dt.date | str],
+        metadata: Mapping[str, Any] | None = None,
+        companion: Commit | None = None,
+        records: Mapping[str, int] | None = None,
     ) -> Commit:
         """Replace exactly `dates` with this write's files in one commit, naming the `companion` commit of
-        the same dates if given (storage.companions); returns the new version. Raises ConcurrentWriteError
-        when another write committed one of these dates since this one began: nothing of it is visible."""
+        the same dates if given (storage.companions) and keeping the application transactions `records`
+        (app id -> version); returns the new version. Raises ConcurrentWriteError when another write
+        committed one of these dates since this one began: nothing of it is visible."""
         keys = sorted({date_key(d) for d in dates})
         if not keys:
             raise ValueError(f"a commit to {self.table} must name at least one date")
@@ -204,7 +209,7 @@ class TableWrite:
         ]
         properties = CommitProperties(
             custom_metadata={"consumer_assets": json.dumps({**(metadata or {}), "commit_id": commit_id}, default=str)},
-            app_transactions=date_transactions(self.table, keys, now, companion),
+            app_transactions=date_transactions(self.table, keys, now, companion, records),
         )
         try:
             self._delta.create_write_transaction(

@@ -24,7 +24,7 @@ from consumer_assets.resources.spark import SparkResource
 from consumer_assets.resources.storage import storage_resources
 from consumer_assets.simulation import simulate_to_landing
 from consumer_assets.storage.tables import TableStore
-from consumer_assets.windows import HISTORY
+from consumer_assets.windows import horizon
 from consumer_assets_testing.oracle import oracle_histories
 from consumer_assets_tests.support.histories import assert_same_histories
 from consumer_assets_tests.support.services import S3_CREDENTIALS, wait_until
@@ -34,7 +34,9 @@ pytestmark = pytest.mark.slow
 
 FIRST = dt.date(2026, 2, 1)
 DAYS = 31
-LAST = FIRST + dt.timedelta(days=DAYS - 1)  # histories can be computed for LAST-3..LAST with a full window
+LAST = FIRST + dt.timedelta(days=DAYS - 1)
+# A horizon shorter than the month, so that the last days' histories drop the shop's first days.
+H = 29
 
 
 @dataclass(frozen=True)
@@ -73,22 +75,29 @@ def histories_run(
     first: dt.date,
     last: dt.date,
     task_buckets: int = NUM_PROFILE_BUCKETS,
+    rebuild: bool = False,
 ) -> dg.ExecuteInProcessResult:
     tags = {RANGE_START: str(first), RANGE_END: str(last)}
+    config = HistoriesConfig(task_buckets=task_buckets, horizon_days=H, rebuild=rebuild)
     return dg.materialize(
         [consumer_histories, raw_events],
         selection=[consumer_histories],
         resources={**storage_resources(storage), "spark": spark, "landing": LandingZone()},
         instance=instance,
         tags=tags,
-        run_config=dg.RunConfig(ops={"consumer_histories": HistoriesConfig(task_buckets=task_buckets)}),
+        run_config=dg.RunConfig(ops={"consumer_histories": config}),
     )
+
+
+def materialized(result: dg.ExecuteInProcessResult, asset: str = "consumer_histories") -> list:
+    """The materializations of `asset` in a run (consumer_histories also reports its state)."""
+    return [m for m in result.asset_materializations_for_node("consumer_histories") if m.asset_key.path[-1] == asset]
 
 
 def oracle_for(storage: str, day: dt.date) -> pa.Table:
     store = TableStore.at(storage)
-    files = store.files("raw_events", [d for d in HISTORY.days(day) if d >= FIRST])
-    return oracle_histories([store.location.path("raw_events", f.path) for f in files], day)
+    files = store.files("raw_events", [d for d in horizon(H).days(day) if d >= FIRST])
+    return oracle_histories([store.location.path("raw_events", f.path) for f in files], day, horizon_days=H)
 
 
 def read_day(storage: str, day: dt.date) -> pa.Table:
@@ -99,24 +108,43 @@ def version(storage: str) -> int:
     return TableStore.at(storage).version("consumer_histories")
 
 
-def test_local_run_matches_the_oracle_and_reports(landed: Landed) -> None:
-    result = histories_run(landed.storage, SparkResource(master="local[2]"), landed.instance, LAST, LAST)
-    assert result.success
-    table = read_day(landed.storage, LAST)
-    assert table.schema.equals(HISTORIES_SCHEMA) and table.num_rows > 100
-    assert_same_histories(table, oracle_for(landed.storage, LAST))
+def test_built_then_continued_days_match_the_oracle_and_report(landed: Landed) -> None:
+    spark = SparkResource(master="local[2]")
+    start = LAST - dt.timedelta(days=3)
+    # The first day has no state before it: built from the raw events of its horizon (reaching the shop's first day).
+    built = histories_run(landed.storage, spark, landed.instance, start, start)
+    assert built.success
+    # The next days continue it, one run for the range.
+    continued = histories_run(landed.storage, spark, landed.instance, start + dt.timedelta(days=1), LAST)
+    assert continued.success
+    for day in [start + dt.timedelta(days=k) for k in range(4)]:
+        table = read_day(landed.storage, day)
+        assert table.schema.equals(HISTORIES_SCHEMA) and table.num_rows > 100
+        assert_same_histories(table, oracle_for(landed.storage, day))
 
-    (meta,) = [m.metadata for m in result.asset_materializations_for_node("consumer_histories")]
+    (meta,) = [m.metadata for m in materialized(built)]
+    assert meta["built_from"].value == "raw_events of the horizon"
+    assert meta["horizon_days"].value == H
+    table = read_day(landed.storage, LAST)
+    metas = {m.partition: m.metadata for m in materialized(continued)}
+    meta = metas[str(LAST)]
+    assert meta["built_from"].value == f"state of {LAST - dt.timedelta(days=1)}"
     assert meta["profiles"].value == table.num_rows
-    assert meta["window_days_present"].value == 28
+    assert meta["state_profiles"].value >= table.num_rows
     assert meta["length_max"].value <= 200 and meta["length_p50"].value <= meta["length_p90"].value
     assert meta["truncated"].value == sum(
         w > n for w, n in zip(table["n_window_events"].to_pylist(), table["n_events"].to_pylist(), strict=True)
     )
     assert meta["events_read"].value > meta["history_events"].value >= 15 * table.num_rows
     assert meta["spark_master"].value == "local[2]"
-    checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    checks = {e.check_name: e for e in continued.get_asset_check_evaluations()}
     assert set(checks) == {"profile_count_vs_trailing_days", "sequence_length_drift"}
+    # The state is reported beside the histories, per day, with the version that goes with them.
+    states = {m.partition: m.metadata for m in materialized(continued, "consumer_histories_state")}
+    assert sorted(states) == sorted(metas)
+    assert states[str(LAST)]["table_version"].value == meta["state_version"].value
+    assert states[str(LAST)]["profiles"].value == meta["state_profiles"].value
+    assert str(LAST) in TableStore.at(landed.storage).dates("consumer_histories_state")
 
 
 def test_backfill_as_one_run_equals_per_partition_runs(landed: Landed, tmp_path: Path) -> None:
@@ -126,9 +154,9 @@ def test_backfill_as_one_run_equals_per_partition_runs(landed: Landed, tmp_path:
     one_run = histories_run(landed.storage, spark, landed.instance, first, LAST, task_buckets=16)
     assert one_run.success
     assert len(TableStore.at(landed.storage).files("consumer_histories", [LAST])) == 16
-    materialized = one_run.asset_materializations_for_node("consumer_histories")
-    assert sorted(m.partition for m in materialized) == [str(first + dt.timedelta(days=i)) for i in range(3)]
-    assert {m.metadata["days_in_spark_job"].value for m in materialized} == {3}  # one Spark job for the range
+    days = materialized(one_run)
+    assert sorted(m.partition for m in days) == [str(first + dt.timedelta(days=i)) for i in range(3)]
+    assert {m.metadata["days_in_spark_job"].value for m in days} == {3}  # one Spark job for the range
     backfilled = {d: read_day(landed.storage, d) for d in (first, LAST)}
 
     # The same days, one run each, into another storage root (raw_events copied over by re-ingesting).
@@ -148,7 +176,7 @@ def test_standalone_cluster_gives_the_same_histories(landed: Landed, tmp_path: P
         spark = SparkResource(master=master, spark_config={"spark.executor.memory": "1g"})
         on_cluster = histories_run(landed.storage, spark, landed.instance, LAST, LAST)
         assert on_cluster.success
-        (meta,) = [m.metadata for m in on_cluster.asset_materializations_for_node("consumer_histories")]
+        (meta,) = [m.metadata for m in materialized(on_cluster)]
         assert meta["spark_master"].value == master
     assert version(landed.storage) > before  # the cluster's run committed a new version
     assert_same_histories(read_day(landed.storage, LAST), expected)
@@ -197,6 +225,13 @@ def test_missing_upstream_day_fails_naming_it(landed: Landed, tmp_path: Path) ->
         partition_key=str(LAST),
     )
     assert result.success
+    # A gap: LAST-2 was never ingested, and LAST is built from its horizon.
+    gap = LAST - dt.timedelta(days=2)
+    assert dg.materialize(
+        [raw_events],
+        resources={**storage_resources(storage), "landing": LandingZone(uri=landed.landing)},
+        partition_key=str(LAST - dt.timedelta(days=3)),
+    ).success
     failed = dg.materialize(
         [consumer_histories, raw_events],
         selection=[consumer_histories],
@@ -210,5 +245,4 @@ def test_missing_upstream_day_fails_naming_it(landed: Landed, tmp_path: Path) ->
     )
     assert not failed.success
     message = str(failed.failure_data_for_node("consumer_histories").error)
-    missing = LAST - dt.timedelta(days=27)
-    assert f"table raw_events holds no data for {missing}" in message
+    assert f"table raw_events holds no data for {gap}, {LAST - dt.timedelta(days=1)}" in message

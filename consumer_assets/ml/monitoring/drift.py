@@ -28,7 +28,7 @@ import pyarrow as pa
 from consumer_assets.events.schema import ACTION_TYPES
 from consumer_assets.histories.schema import MAX_EVENTS
 from consumer_assets.ml.training.sequences import hours_before_cutoff, list_parts
-from consumer_assets.windows import HISTORY_DAYS
+from consumer_assets.windows import HORIZON_DAYS as HISTORY_DAYS  # TEMP until the model branch lands
 
 SUMMARY_VERSION = 1
 QUANTILE_BINS = 10

@@ -19,7 +19,7 @@ from sklearn.preprocessing import StandardScaler
 
 from consumer_assets.events.schema import ACTION_TYPES
 from consumer_assets.ml.training.data import SequenceData
-from consumer_assets.windows import HISTORY_DAYS
+from consumer_assets.windows import HORIZON_DAYS as HISTORY_DAYS  # TEMP until the model branch lands
 
 COUNT_WINDOWS_HOURS = (24.0, 7 * 24.0, HISTORY_DAYS * 24.0)
 # Recency bins per action type (hours): an event of the type in the last hour, day, 3 days, ...
