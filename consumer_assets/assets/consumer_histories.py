@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 from pydantic import Field
 
 from consumer_assets.assets.conditions import after_upstream_updates
-from consumer_assets.assets.declare import daily_asset, daily_checks
+from consumer_assets.assets.declare import daily_checks, self_dependent_daily_asset
 from consumer_assets.assets.raw_events import RAW_EVENTS
 from consumer_assets.assets.trailing import check_result, trailing_metadata
 from consumer_assets.histories import HISTORIES_SCHEMA, NUM_PROFILE_BUCKETS, STATE_SCHEMA, Outputs, write_histories
@@ -112,18 +112,19 @@ def raw_days(tables: TableStore, days: list[dt.date], first: Built) -> list[dt.d
     return sorted({*before, *days})
 
 
-@daily_asset(
-    single_run=True,
-    key=HISTORIES,
-    deps=[
-        dg.AssetDep(RAW_EVENTS),
-        # The state of the day before: a self-dependency, so lineage shows it and a backfill goes in day order.
-        dg.AssetDep(HISTORIES, partition_mapping=window_mapping(PREVIOUS_DAY, missing_ok=True)),
-    ],
+@self_dependent_daily_asset(
+    spec=dg.AssetSpec(
+        HISTORIES,
+        deps=[
+            dg.AssetDep(RAW_EVENTS),
+            # The state of the day before: lineage shows it, and a backfill goes in day order.
+            dg.AssetDep(HISTORIES, partition_mapping=window_mapping(PREVIOUS_DAY, missing_ok=True)),
+        ],
+        group_name="features",
+        automation_condition=after_upstream_updates(),
+        metadata={"eligibility_days": ELIGIBILITY_DAYS},
+    ),
     check_specs=daily_checks(HISTORIES, HISTORIES_CHECKS),
-    group_name="features",
-    automation_condition=after_upstream_updates(),
-    metadata={"eligibility_days": ELIGIBILITY_DAYS},
 )
 def consumer_histories(
     context: dg.AssetExecutionContext, config: HistoriesConfig, spark: SparkResource, storage: Storage
@@ -195,8 +196,11 @@ def consumer_histories(
             **table_metadata(state_commit, key, STATE_SCHEMA),
         }
         context.log_event(dg.AssetMaterialization(STATE, partition=key, metadata=metadata))
-    yield dg.MaterializeResult()
-    yield from histories_checks(context, [written[partition_day(k)] for k in keys])
+    yield dg.MaterializeResult(asset_key=HISTORIES)
+    selected = context.selected_asset_check_keys
+    for result in histories_checks(context, [written[partition_day(k)] for k in keys]):
+        if dg.AssetCheckKey(HISTORIES, result.check_name) in selected:
+            yield result
 
 
 def day_figures(day: WrittenDay) -> dict[str, Any]:
