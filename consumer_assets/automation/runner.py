@@ -15,7 +15,7 @@ from consumer_assets.automation.jobs import RANGE_END, RANGE_START
 from consumer_assets.partitions import daily_partitions
 from consumer_assets.settings import dagster_home, landing_uri
 from consumer_assets.simulation import simulate_to_landing
-from consumer_assets.windows import CHAIN, HISTORY
+from consumer_assets.windows import CHAIN, ELIGIBILITY
 
 # Days of events the whole chain needs up to its last day: a full histories window for the oldest
 # training cut-off, which lies the label week and the other training days before the day trained.
@@ -34,8 +34,8 @@ def stages_for(start: dt.date, last: dt.date) -> list[Stage]:
     if the period is long enough, train on its last day, and score that day."""
     days = (last - start).days + 1
     stages = [Stage("daily_job", start, "raw_events")]
-    if days >= len(HISTORY):
-        stages.append(Stage("daily_job", start + dt.timedelta(days=len(HISTORY) - 1), "consumer_histories"))
+    if days >= len(ELIGIBILITY):
+        stages.append(Stage("daily_job", start + dt.timedelta(days=len(ELIGIBILITY) - 1), "consumer_histories"))
     if days >= CHAIN_DAYS:
         stages += [Stage("training_job", last, "trained_lstm_model"), Stage("predictions_job", last, "predictions")]
     return stages

@@ -7,8 +7,9 @@ So each commit of consumer_histories records, per day, how the day was built (ho
 way) and a digest of the stamps of everything it read: the commits of the raw_events days and of
 the previous day's state (each date's application transaction, storage.tables.date_transaction).
 A day is current when the digest of today's stamps is the recorded one and, for a continued day,
-the day before is current too. Readers get a stale day's histories never: consumer_histories
-builds a day anew rather than continue a stale state, and training and scoring refuse one.
+the day before is current too; a day without a record (not written by consumer_histories) counts
+as current. No reader gets a stale day: consumer_histories builds a day anew rather than continue
+a stale state, and the IO manager refuses stale histories to training and scoring.
 """
 
 from __future__ import annotations
@@ -33,6 +34,14 @@ def _digest_id(key: str) -> str:
     return f"{HISTORIES}/inputs/{key}"
 
 
+def _previous_id(key: str) -> str:
+    return f"{HISTORIES}/previous/{key}"
+
+
+# The recorded stamp of a previous day committed in the same commit, whose stamp is not known before it.
+SAME_COMMIT = -1
+
+
 @dataclass(frozen=True)
 class Built:
     """How the histories of `day` were built: continued from the day before, or from the horizon."""
@@ -54,10 +63,9 @@ class Built:
         return PREVIOUS_DAY.first(self.day)
 
     def inputs(self) -> list[tuple[str, str]]:
-        """(table, application transaction) of everything the day read."""
+        """(table, application transaction) of the raw_events days the day read."""
         days = [self.day] if self.continued else horizon(self.horizon_days).days(self.day)
-        raw = [(RAW, date_transaction(RAW, d.isoformat())) for d in days]
-        return [*raw, (HISTORIES, date_transaction(HISTORIES, self.previous.isoformat()))] if self.continued else raw
+        return [(RAW, date_transaction(RAW, d.isoformat())) for d in days]
 
 
 class Stamps:
@@ -86,10 +94,15 @@ def records(stamps: Stamps, built: Sequence[Built]) -> dict[str, int]:
     Take the stamps before reading the inputs: a newer delivery read with older stamps looks stale
     (and is built again), never the other way round."""
     out = {}
+    in_run = {b.day for b in built}
     for b in built:
         key = b.day.isoformat()
         out[_built_id(key)] = b.code
         out[_digest_id(key)] = stamps.digest(b)
+        if b.continued:
+            previous = date_transaction(HISTORIES, b.previous.isoformat())
+            seen = SAME_COMMIT if b.previous in in_run else stamps.get(HISTORIES, [previous])[previous]
+            out[_previous_id(key)] = SAME_COMMIT if seen is None else seen
     return out
 
 
@@ -107,13 +120,22 @@ def stale_days(store: TableStore, days: Iterable[dt.date]) -> dict[dt.date, str]
             recorded = stamps.get(HISTORIES, [_built_id(key), _digest_id(key)])
             code, digest = recorded[_built_id(key)], recorded[_digest_id(key)]
             if code is None or digest is None:
-                reason = f"the histories of {key} record no inputs (built by an earlier release, or never)"
-                break
+                break  # written without a record (not by consumer_histories): nothing to compare with
             built = Built.from_code(day, code)
             if stamps.digest(built) != digest:
                 changed = "raw_events of the day" if built.continued else "raw_events of its horizon"
-                reason = f"{changed} or the state it continued changed after the histories of {key} were built"
+                reason = f"{changed} changed after the histories of {key} were built"
                 break
+            if built.continued:
+                own, previous = (
+                    date_transaction(HISTORIES, key),
+                    date_transaction(HISTORIES, built.previous.isoformat()),
+                )
+                now = stamps.get(HISTORIES, [own, previous, _previous_id(key)])
+                expected = now[own] if now[_previous_id(key)] == SAME_COMMIT else now[_previous_id(key)]
+                if now[previous] != expected:
+                    reason = f"the histories of {built.previous} changed after those of {key} continued them"
+                    break
             chain.append(day)
             if not built.continued:
                 break

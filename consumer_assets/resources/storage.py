@@ -18,6 +18,8 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 from pydantic import Field, PrivateAttr
 
+from consumer_assets.histories import lineage
+from consumer_assets.partitions import partition_day
 from consumer_assets.resources.s3 import S3Config
 from consumer_assets.settings import STORAGE_ENV, data_dir, storage_uri
 from consumer_assets.storage.artifacts import ArtifactStore
@@ -105,6 +107,16 @@ class DeltaIOManager(dg.ConfigurableIOManager):
         if not context.has_asset_partitions:
             raise TypeError(f"{table} is not partitioned: every table asset has daily partitions")
         keys = list(context.asset_partition_keys)
+        if table == lineage.HISTORIES:
+            # Never a day built on data re-delivered since: the automation recomputes it first.
+            stale = lineage.stale_days(tables, [partition_day(k) for k in keys if k in tables.dates(table)])
+            if stale:
+                reasons = "; ".join(f"{day}: {why}" for day, why in stale.items())
+                raise dg.Failure(
+                    f"consumer_histories of {', '.join(str(d) for d in stale)} are stale ({reasons}). "
+                    "Re-materialize them (the automation does, in day order) before reading them.",
+                    allow_retries=False,
+                )
         wanted = context.dagster_type.typing_type
         try:
             if wanted is TableFiles:

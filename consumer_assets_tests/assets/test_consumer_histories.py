@@ -19,6 +19,8 @@ from consumer_assets.assets.consumer_histories import HistoriesConfig, consumer_
 from consumer_assets.assets.raw_events import raw_events
 from consumer_assets.automation.jobs import RANGE_END, RANGE_START
 from consumer_assets.histories import HISTORIES_SCHEMA, NUM_PROFILE_BUCKETS
+from consumer_assets.histories.lineage import stale_days
+from consumer_assets.partitions import daily_partitions
 from consumer_assets.resources.landing import LandingZone
 from consumer_assets.resources.spark import SparkResource
 from consumer_assets.resources.storage import storage_resources
@@ -246,3 +248,47 @@ def test_missing_upstream_day_fails_naming_it(landed: Landed, tmp_path: Path) ->
     assert not failed.success
     message = str(failed.failure_data_for_node("consumer_histories").error)
     assert f"table raw_events holds no data for {gap}, {LAST - dt.timedelta(days=1)}" in message
+
+
+def test_a_redelivered_day_is_never_continued_nor_read(landed: Landed, tmp_path: Path) -> None:
+    storage = (tmp_path / "storage").as_uri()
+    instance = dg.DagsterInstance.ephemeral()
+    ingest_all(landed.landing, storage, instance)
+    spark = SparkResource(master="local[2]")
+    d0 = LAST - dt.timedelta(days=2)
+    chain = [d0 - dt.timedelta(days=1), d0, d0 + dt.timedelta(days=1), LAST]
+    assert histories_run(storage, spark, instance, chain[0], LAST).success
+    store = TableStore.at(storage)
+    assert stale_days(store, chain) == {}
+
+    # The shop re-delivers d0: raw_events[d0] is ingested again, and every state from d0 on is stale.
+    redelivered = dg.materialize(
+        [raw_events],
+        resources={**storage_resources(storage), "landing": LandingZone(uri=landed.landing)},
+        instance=instance,
+        partition_key=str(d0),
+    )
+    assert redelivered.success
+    stale = stale_days(store, chain)
+    assert sorted(stale) == chain[1:]
+    assert "raw_events of the day" in stale[d0]
+    assert f"continues the histories of {d0}" in stale[LAST]
+    # No reader gets them: the IO manager refuses stale histories to training and scoring.
+    io_manager = storage_resources(storage)["io_manager"]
+    context = dg.build_input_context(
+        asset_key=dg.AssetKey("consumer_histories"),
+        partition_key=str(LAST),
+        asset_partitions_def=daily_partitions,
+    )
+    with pytest.raises(dg.Failure, match=f"consumer_histories of {LAST} are stale .*continues the histories of {d0}"):
+        io_manager.load_input(context)
+
+    # LAST computed now, before the automation reached it, is built from its horizon: not from LAST-1's stale state.
+    alone = histories_run(storage, spark, instance, LAST, LAST)
+    assert alone.success
+    (meta,) = [m.metadata for m in materialized(alone)]
+    assert meta["built_from"].value == "raw_events of the horizon"
+    assert_same_histories(read_day(storage, LAST), oracle_for(storage, LAST))
+    # The chain recomputed in day order: nothing is stale any more.
+    assert histories_run(storage, spark, instance, d0, LAST - dt.timedelta(days=1)).success
+    assert stale_days(store, chain) == {}
