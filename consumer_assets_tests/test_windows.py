@@ -16,10 +16,14 @@ from consumer_assets.ml.training.labels import label_window_ms
 from consumer_assets.partitions import FIRST_DAY, daily_partitions, partition_day, window_keys
 from consumer_assets.windows import (
     CHAIN,
-    HISTORY,
+    ELIGIBILITY,
+    ELIGIBILITY_DAYS,
+    HORIZON_DAYS,
     MAX_TRAIN_DAYS,
+    PREVIOUS_DAY,
     TRAILING,
     Window,
+    horizon,
     label_days,
     training_cutoffs,
 )
@@ -78,19 +82,25 @@ def test_the_training_windows_lie_a_label_week_back_and_read_nothing_after_the_d
         # The labels are the union of the cut-offs' following weeks, ending with the day itself.
         weeks = {d for c in cutoffs for d in spanned_days(label_window_ms(c))}
         assert labels == sorted(weeks) and labels[-1] == day
-    # The main job needs the histories window of the oldest cut-off through the day: 28 + 7 + 7 - 1 days.
+    # The main job needs the eligibility window of the oldest cut-off through the day: 28 + 7 + 7 - 1 days.
     assert len(CHAIN) == 41 and CHAIN.end == 0
 
 
 @pytest.mark.parametrize("day", DAYS + EARLY_DAYS)
-def test_histories_read_the_partitions_of_their_window(day: dt.date) -> None:
-    mapped = upstream_days("consumer_histories", "raw_events", day)
+def test_histories_continue_the_day_before_with_the_day_itself(day: dt.date) -> None:
     first = partition_day(FIRST_DAY)
-    assert mapped == [d for d in HISTORY.days(day) if d >= first]
-    assert mapped == [partition_day(k) for k in window_keys(HISTORY, day.isoformat())]
-    # The events the encoder keeps are exactly those of the window's days.
-    assert spanned_days(window_ms(HISTORY, day)) == HISTORY.days(day)
-    assert window_ms(HISTORY, day)[1] == cutoff_ms(day)
+    assert upstream_days("consumer_histories", "raw_events", day) == [day]
+    # The self-dependency: the state of the day before, none before the first partition.
+    previous = [d for d in PREVIOUS_DAY.days(day) if d >= first]
+    assert upstream_days("consumer_histories", "consumer_histories", day) == previous
+    assert previous == ([day - dt.timedelta(days=1)] if day > first else [])
+    # A day built anew reads its horizon: the days windows.horizon gives, the last ending at the cut-off.
+    for days in (ELIGIBILITY_DAYS, HORIZON_DAYS):
+        assert spanned_days(window_ms(horizon(days), day)) == horizon(days).days(day)
+        assert len(horizon(days).days(day)) == days and window_ms(horizon(days), day)[1] == cutoff_ms(day)
+    assert spanned_days(window_ms(ELIGIBILITY, day)) == ELIGIBILITY.days(day)
+    with pytest.raises(ValueError, match="outside"):
+        horizon(ELIGIBILITY_DAYS - 1)
 
 
 @pytest.mark.parametrize("day", DAYS)
@@ -113,7 +123,7 @@ def test_prediction_quality_reads_the_week_whose_orders_it_counts(day: dt.date) 
 @pytest.mark.parametrize("day", DAYS)
 def test_every_other_input_is_the_same_day(day: dt.date) -> None:
     windowed = {
-        ("consumer_histories", "raw_events"),
+        ("consumer_histories", "consumer_histories"),
         ("trained_lstm_model", "consumer_histories"),
         ("trained_lstm_model", "raw_events"),
         ("prediction_quality", "raw_events"),

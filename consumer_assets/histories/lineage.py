@@ -23,19 +23,19 @@ from dataclasses import dataclass
 from consumer_assets.storage.tables import TableStore, date_transaction
 from consumer_assets.windows import PREVIOUS_DAY, horizon
 
-HISTORIES, STATE, RAW = "consumer_histories", "consumer_histories_state", "raw_events"
+HISTORIES_TABLE, RAW = "consumer_histories", "raw_events"
 
 
 def _built_id(key: str) -> str:
-    return f"{HISTORIES}/built/{key}"
+    return f"{HISTORIES_TABLE}/built/{key}"
 
 
 def _digest_id(key: str) -> str:
-    return f"{HISTORIES}/inputs/{key}"
+    return f"{HISTORIES_TABLE}/inputs/{key}"
 
 
 def _previous_id(key: str) -> str:
-    return f"{HISTORIES}/previous/{key}"
+    return f"{HISTORIES_TABLE}/previous/{key}"
 
 
 # The recorded stamp of a previous day committed in the same commit, whose stamp is not known before it.
@@ -100,8 +100,8 @@ def records(stamps: Stamps, built: Sequence[Built]) -> dict[str, int]:
         out[_built_id(key)] = b.code
         out[_digest_id(key)] = stamps.digest(b)
         if b.continued:
-            previous = date_transaction(HISTORIES, b.previous.isoformat())
-            seen = SAME_COMMIT if b.previous in in_run else stamps.get(HISTORIES, [previous])[previous]
+            previous = date_transaction(HISTORIES_TABLE, b.previous.isoformat())
+            seen = SAME_COMMIT if b.previous in in_run else stamps.get(HISTORIES_TABLE, [previous])[previous]
             out[_previous_id(key)] = SAME_COMMIT if seen is None else seen
     return out
 
@@ -117,7 +117,7 @@ def stale_days(store: TableStore, days: Iterable[dt.date]) -> dict[dt.date, str]
         reason: str | None = None
         while day not in verdict:
             key = day.isoformat()
-            recorded = stamps.get(HISTORIES, [_built_id(key), _digest_id(key)])
+            recorded = stamps.get(HISTORIES_TABLE, [_built_id(key), _digest_id(key)])
             code, digest = recorded[_built_id(key)], recorded[_digest_id(key)]
             if code is None or digest is None:
                 break  # written without a record (not by consumer_histories): nothing to compare with
@@ -128,10 +128,10 @@ def stale_days(store: TableStore, days: Iterable[dt.date]) -> dict[dt.date, str]
                 break
             if built.continued:
                 own, previous = (
-                    date_transaction(HISTORIES, key),
-                    date_transaction(HISTORIES, built.previous.isoformat()),
+                    date_transaction(HISTORIES_TABLE, key),
+                    date_transaction(HISTORIES_TABLE, built.previous.isoformat()),
                 )
-                now = stamps.get(HISTORIES, [own, previous, _previous_id(key)])
+                now = stamps.get(HISTORIES_TABLE, [own, previous, _previous_id(key)])
                 expected = now[own] if now[_previous_id(key)] == SAME_COMMIT else now[_previous_id(key)]
                 if now[previous] != expected:
                     reason = f"the histories of {built.previous} changed after those of {key} continued them"

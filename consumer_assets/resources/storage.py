@@ -107,7 +107,7 @@ class DeltaIOManager(dg.ConfigurableIOManager):
         if not context.has_asset_partitions:
             raise TypeError(f"{table} is not partitioned: every table asset has daily partitions")
         keys = list(context.asset_partition_keys)
-        if table == lineage.HISTORIES:
+        if table == lineage.HISTORIES_TABLE:
             # Never a day built on data re-delivered since: the automation recomputes it first.
             stale = lineage.stale_days(tables, [partition_day(k) for k in keys if k in tables.dates(table)])
             if stale:
