@@ -53,7 +53,7 @@ _DTYPES = {
     "log_price": np.float32,
     **dict.fromkeys(DAY_FIELDS, np.int32),
 }
-ORDER, RETURN = ACTION_INDEX["order"], ACTION_INDEX["return"]
+_ORDER, _RETURN = ACTION_INDEX["order"], ACTION_INDEX["return"]
 
 
 @dataclass(frozen=True)
@@ -164,8 +164,8 @@ def _new_profiles(events: SortedEvents) -> tuple[pa.Array, np.ndarray, dict[str,
     run_starts = np.flatnonzero(np.r_[True, (rank[1:] != rank[:-1]) | (day[1:] != day[:-1])]) if n else starts
     bounds = np.r_[run_starts, n]
     counts = np.diff(bounds)
-    cum_orders = np.r_[0, np.cumsum(events.event_type == ORDER)]
-    cum_returns = np.r_[0, np.cumsum(events.event_type == RETURN)]
+    cum_orders = np.r_[0, np.cumsum(events.event_type == _ORDER)]
+    cum_returns = np.r_[0, np.cumsum(events.event_type == _RETURN)]
     days = {
         "day": day[run_starts],
         "day_events": counts.astype(np.int32),
