@@ -133,9 +133,19 @@ def read_state(paths: list[tuple[str, int]], day: dt.date, horizon_days: int, bu
         fs, local = open_path(path)
         table = pq.read_table(local, filesystem=fs)
         kept = state_horizon(table.schema)
+        if kept is None:
+            raise ValueError(f"{path} records no horizon: it is no state file, or of an older format")
         if kept != horizon_days:
             raise ValueError(f"{path} is a state of a {kept}-day horizon, not {horizon_days}: build the day anew")
-        if file_buckets < buckets or len(paths) > 1:
+        # As read_events does: the data must agree with the bucket its position names, or two tasks
+        # would continue the same profiles (and none those of the other bucket).
+        strays = profile_bucket(table["profile_id"], file_buckets) != bucket % file_buckets
+        if strays.any():
+            raise ValueError(
+                f"{path} should hold only profiles of bucket {bucket % file_buckets} of {file_buckets}, "
+                f"but {int(strays.sum())} of its profiles are of other buckets: it was not written in that layout"
+            )
+        if file_buckets < buckets:
             mine = profile_bucket(table["profile_id"], buckets) == bucket
             if not mine.all():
                 table = table.filter(pa.array(mine))

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pytest
 
 from consumer_assets.events.schema import ACTION_TYPES, RAW_EVENTS_SCHEMA
-from consumer_assets.histories.encode import encode_cutoff, sort_events
+from consumer_assets.histories import encode_histories
 from consumer_assets.histories.schema import MS_PER_HOUR, cutoff_ms
 from consumer_assets.ml.training.data import SequenceData
 from consumer_assets.ml.training.sequences import hours_before_cutoff, list_parts
@@ -52,7 +52,8 @@ def test_times_rebuilt_from_log_dt_match_the_real_timestamps_within_seconds() ->
         },
         schema=RAW_EVENTS_SCHEMA,
     )
-    hist = encode_cutoff(sort_events(events), DAY)
+    hist = dict(encode_histories(events, [DAY]))[DAY]
+    assert hist.num_rows == 2
     log_dt, offsets = list_parts(hist["log_dt"])
     hours = hours_before_cutoff(log_dt, offsets, hist["hours_since_last_event"].to_numpy())
     true_hours = (hi - ts.ravel()) / MS_PER_HOUR
