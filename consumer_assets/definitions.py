@@ -11,10 +11,17 @@ from consumer_assets.assets.prediction_quality import prediction_quality
 from consumer_assets.assets.predictions import predictions
 from consumer_assets.assets.raw_events import raw_events, raw_events_quarantine
 from consumer_assets.assets.trained_lstm_model import trained_lstm_model
-from consumer_assets.automation.jobs import daily_job, ingest_job, predictions_job, quality_job, training_job
+from consumer_assets.automation.jobs import (
+    daily_job,
+    histories_job,
+    ingest_job,
+    predictions_job,
+    quality_job,
+    training_job,
+)
 from consumer_assets.automation.maintenance import table_maintenance, table_maintenance_schedule
 from consumer_assets.automation.schedules import training_schedule
-from consumer_assets.automation.sensors import landing_sensor
+from consumer_assets.automation.sensors import landing_sensor, stale_histories_sensor
 from consumer_assets.resources.landing import LandingZone
 from consumer_assets.resources.spark import SparkResource
 from consumer_assets.resources.storage import storage_resources
@@ -29,8 +36,8 @@ defs = dg.Definitions(
         predictions,
         prediction_quality,
     ],
-    jobs=[ingest_job, daily_job, training_job, predictions_job, quality_job, table_maintenance],
+    jobs=[ingest_job, daily_job, histories_job, training_job, predictions_job, quality_job, table_maintenance],
     schedules=[training_schedule, table_maintenance_schedule],
-    sensors=[landing_sensor],
+    sensors=[landing_sensor, stale_histories_sensor],
     resources={**storage_resources(), "landing": LandingZone(), "spark": SparkResource()},
 )

@@ -33,7 +33,7 @@ from consumer_assets.ml.monitoring import quality
 from consumer_assets.partitions import daily_partitions, partition_day, window_keys, window_mapping
 from consumer_assets.resources.spark import SparkResource
 from consumer_assets.resources.storage import Storage, table_metadata
-from consumer_assets.storage.tables import BUCKETED, TableFiles, TableStore
+from consumer_assets.storage.tables import BUCKETED, PROFILE_BUCKET, TableFiles, TableStore
 from consumer_assets.storage.writes import StagedWrite, TableWrite
 from consumer_assets.windows import ELIGIBILITY_DAYS, HORIZON_DAYS, MAX_HORIZON_DAYS, PREVIOUS_DAY, TRAILING, horizon
 
@@ -96,6 +96,9 @@ def continuable(tables: TableStore, day: dt.date, horizon_days: int) -> str | No
     if stale:
         return f"the state of {key} is stale: {stale[day]}"
     files = tables.files(STATE.path[-1], [key])
+    buckets = {int(f.partition[PROFILE_BUCKET]) for f in files}
+    if buckets != set(range(max(buckets) + 1)):
+        return f"the state of {key} lacks the files of profile buckets {sorted(set(range(max(buckets) + 1)) - buckets)}"
     location = tables.location
     kept = state_horizon(pq.read_schema(location.path(STATE.path[-1], files[0].path), filesystem=location.fs))
     if kept != horizon_days:
@@ -121,7 +124,8 @@ def raw_days(tables: TableStore, days: list[dt.date], first: Built) -> list[dt.d
             dg.AssetDep(HISTORIES, partition_mapping=window_mapping(PREVIOUS_DAY, missing_ok=True)),
         ],
         group_name="features",
-        automation_condition=after_upstream_updates(),
+        # The day before may be missing (the first day, a gap): that day is built from its horizon.
+        automation_condition=after_upstream_updates(missing_ok=HISTORIES),
         metadata={"eligibility_days": ELIGIBILITY_DAYS},
     ),
     check_specs=daily_checks(HISTORIES, HISTORIES_CHECKS),
@@ -157,7 +161,7 @@ def consumer_histories(
         state_files = None
         if continued:
             by_bucket = state_staged.inputs.get(previous.isoformat(), {})
-            state_files = [by_bucket.get(b, []) for b in range(NUM_PROFILE_BUCKETS)]
+            state_files = [by_bucket[b] for b in range(max(by_bucket) + 1)]
         tasks = plan_tasks(day_files(staged.inputs), days, config.horizon_days, state_files, config.task_buckets)
         started = time.perf_counter()
         outputs = Outputs(staged.out_dir, write.id, state_staged.out_dir, state_write.id)

@@ -22,6 +22,12 @@ daily_job = dg.define_asset_job(
     description="Ingest the landed day(s) into raw_events and compute their consumer_histories "
     "(a range of days runs as one run).",
 )
+histories_job = dg.define_asset_job(
+    "histories_job",
+    selection=dg.AssetSelection.assets(HISTORIES),
+    description="Recompute consumer_histories of a range of days, in day order (what the stale-histories "
+    "sensor requests).",
+)
 training_job = dg.define_asset_job(
     "training_job",
     selection=dg.AssetSelection.assets(MODEL),

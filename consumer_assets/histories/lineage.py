@@ -38,6 +38,9 @@ def _previous_id(key: str) -> str:
     return f"{HISTORIES_TABLE}/previous/{key}"
 
 
+# How stale_days words a day built from its horizon whose raw days changed (automation/sensors.py looks for it).
+HORIZON_CHANGED = "raw_events of its horizon changed"
+
 # The recorded stamp of a previous day committed in the same commit, whose stamp is not known before it.
 SAME_COMMIT = -1
 
@@ -123,8 +126,8 @@ def stale_days(store: TableStore, days: Iterable[dt.date]) -> dict[dt.date, str]
                 break  # written without a record (not by consumer_histories): nothing to compare with
             built = Built.from_code(day, code)
             if stamps.digest(built) != digest:
-                changed = "raw_events of the day" if built.continued else "raw_events of its horizon"
-                reason = f"{changed} changed after the histories of {key} were built"
+                changed = "raw_events of the day changed" if built.continued else HORIZON_CHANGED
+                reason = f"{changed} after the histories of {key} were built"
                 break
             if built.continued:
                 own, previous = (

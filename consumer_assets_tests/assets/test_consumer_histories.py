@@ -18,6 +18,7 @@ import pytest
 from consumer_assets.assets.consumer_histories import HistoriesConfig, consumer_histories
 from consumer_assets.assets.raw_events import raw_events
 from consumer_assets.automation.jobs import RANGE_END, RANGE_START
+from consumer_assets.automation.sensors import stale_histories_requests
 from consumer_assets.histories import HISTORIES_SCHEMA, NUM_PROFILE_BUCKETS
 from consumer_assets.histories.lineage import stale_days
 from consumer_assets.partitions import daily_partitions
@@ -272,6 +273,8 @@ def test_a_redelivered_day_is_never_continued_nor_read(landed: Landed, tmp_path:
     stale = stale_days(store, chain)
     assert sorted(stale) == chain[1:]
     assert "raw_events of the day" in stale[d0]
+    # The automation conditions see this one (raw_events[d0] changed): the stale-histories sensor leaves it.
+    assert not stale_histories_requests(store).run_requests
     assert f"continues the histories of {d0}" in stale[LAST]
     # No reader gets them: the IO manager refuses stale histories to training and scoring.
     io_manager = storage_resources(storage)["io_manager"]
@@ -292,3 +295,18 @@ def test_a_redelivered_day_is_never_continued_nor_read(landed: Landed, tmp_path:
     # The chain recomputed in day order: nothing is stale any more.
     assert histories_run(storage, spark, instance, d0, LAST - dt.timedelta(days=1)).success
     assert stale_days(store, chain) == {}
+
+    # An older day of the first day's horizon is re-delivered: no Dagster dependency shows it, the sensor
+    # requests the first day through the latest as one range run, and that run makes everything current.
+    older = chain[0] - dt.timedelta(days=5)
+    assert dg.materialize(
+        [raw_events],
+        resources={**storage_resources(storage), "landing": LandingZone(uri=landed.landing)},
+        instance=instance,
+        partition_key=str(older),
+    ).success
+    assert sorted(stale_days(store, chain)) == chain
+    (request,) = stale_histories_requests(store).run_requests
+    assert (request.tags[RANGE_START], request.tags[RANGE_END]) == (str(chain[0]), str(LAST))
+    assert histories_run(storage, spark, instance, chain[0], LAST).success
+    assert stale_days(store, chain) == {} and not stale_histories_requests(store).run_requests

@@ -67,6 +67,17 @@ def test_a_redelivered_day_recomputes_the_later_histories_in_day_order() -> None
     assert triggered(result, "predictions") == []
 
 
+def test_the_first_histories_day_is_recomputed_without_a_day_before_it() -> None:
+    # Histories start on 06-01 (built from their horizon): nothing before them holds the automation back.
+    instance = dg.DagsterInstance.ephemeral()
+    materialized(instance, "raw_events", days(dt.date(2026, 5, 1), LAST))
+    materialized(instance, "consumer_histories", days(dt.date(2026, 6, 1), LAST))
+    result = dg.evaluate_automation_conditions(defs=defs, instance=instance, evaluation_time=NOW)
+    materialized(instance, "raw_events", ["2026-06-01"])
+    result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=result.cursor, evaluation_time=NOW)
+    assert requested(result, "consumer_histories") == ["2026-06-01"]
+
+
 def test_a_new_day_flows_through_and_quality_waits_for_its_week() -> None:
     instance = dg.DagsterInstance.ephemeral()
     before = dt.date(2026, 6, 13)
