@@ -3,11 +3,12 @@
     .venv/bin/python bench/bench_train.py [--profiles 20000] [--threads 1,2] [--epochs 2]
 
 Simulates the shop (default: the main job's 20,000 profiles) and builds one day's training data
-(7 cut-off days, the profile split). For each torch thread count it times `--epochs` epochs of
-training (histories per second of wall time and of CPU time) and scoring with the per-event
-probabilities (8,192 histories a chunk). Then one full training at the default config (early stopping included)
-with per-epoch validation, the baseline beside it, and when the LSTM first met the quality bar's
-point estimates (AUC >= baseline - 0.005, NLL <= baseline + 0.002). Figures only, no assertions.
+(7 cut-off days, histories over `--horizon` days, the profile split). For each torch thread
+count it times `--epochs` epochs of training (histories per second of wall time and of CPU time)
+and scoring with the per-event probabilities (8,192 histories a chunk). Then one full training at
+the default config (early stopping included) with per-epoch validation, the baseline beside it,
+and when the LSTM first met the quality bar's point estimates (AUC >= baseline - 0.005, NLL <=
+baseline + 0.002). Figures only, no assertions.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from consumer_assets.ml.training.data import SequenceData
 from consumer_assets.ml.training.labels import validation_mask
 from consumer_assets.ml.training.metrics import auc, nll
 from consumer_assets.ml.training.train import train
-from consumer_assets.windows import training_cutoffs
+from consumer_assets.windows import HORIZON_DAYS, training_cutoffs
 
 # Shared with the tests, not installed with the package: importable from the project root.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -49,6 +50,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--profiles", type=int, default=20_000)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--horizon", type=int, default=HORIZON_DAYS, help="days of history (H)")
     parser.add_argument("--threads", default="1,2")
     parser.add_argument("--epochs", type=int, default=2, help="epochs timed per thread count")
     parser.add_argument("--no-full", action="store_true", help="skip the full training and the bar")
@@ -57,7 +59,9 @@ def main() -> None:
     day = dt.date(2026, 3, 8)
 
     began = time.perf_counter()
-    sim = simulate_histories(args.profiles, args.seed, training_cutoffs(day, config.train_days))
+    sim = simulate_histories(
+        args.profiles, args.seed, training_cutoffs(day, config.train_days), horizon_days=args.horizon
+    )
     data = SequenceData.from_batches(sim.reader())
     held = validation_mask(data.profile_id, config.validation_share)
     train_data, valid = data.take(np.flatnonzero(~held)), data.take(np.flatnonzero(held))

@@ -18,7 +18,8 @@ from consumer_assets.windows import MAX_TRAIN_DAYS
 
 # Bumped whenever data.py derives the model's inputs from a history differently (a new per-event
 # input, another scaling): artifacts of an older version are refused like a changed encoding.
-INPUT_VERSION = 1
+# 2: the horizon's summaries (data.SUMMARIES) join the static inputs.
+INPUT_VERSION = 2
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,8 @@
 Each event is the embedding of its action type and of its hashed article, brand and category,
 plus its log gap to the previous event, log price and log age at the cut-off; one LSTM layer
 reads the events oldest first. The logistic output layer sees the LSTM state and the inputs
-about the prediction moment (time since the last event, weekday, hour), as in the paper. It is
+about the prediction moment (time since the last event, weekday, hour), as in the paper, and the
+summaries of the whole horizon that the last 200 events may not reach back over (data.SUMMARIES). It is
 applied after every event, so a history gets a probability per event: the last one is the
 prediction, the way it moves along the sequence explains it.
 """
@@ -51,6 +52,12 @@ class EventLstm(nn.Module):
         with torch.no_grad():
             self.lstm.bias_ih_l0[hidden : 2 * hidden].fill_(1.0)
             self.lstm.bias_hh_l0[hidden : 2 * hidden].zero_()
+            # The output starts as the same guess for every history: a random read-out of the
+            # LSTM state or of the static inputs (several of which, the horizon's summaries,
+            # predict orders strongly) would rank histories by chance, and data with little or
+            # no signal never trains that ranking away. The read-out's first steps give the LSTM
+            # its gradients.
+            self.output.weight.zero_()
 
     def forward(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
         """(per-event logits (B, T), final logits (B,)); steps past a row's length are padding."""

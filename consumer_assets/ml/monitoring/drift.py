@@ -28,9 +28,10 @@ import pyarrow as pa
 from consumer_assets.events.schema import ACTION_TYPES
 from consumer_assets.histories.schema import MAX_EVENTS
 from consumer_assets.ml.training.sequences import hours_before_cutoff, list_parts
-from consumer_assets.windows import HORIZON_DAYS as HISTORY_DAYS  # TEMP until the model branch lands
+from consumer_assets.windows import MAX_HORIZON_DAYS
 
-SUMMARY_VERSION = 1
+# 2: the horizon's summaries are features, hours since the last event binned up to the longest horizon.
+SUMMARY_VERSION = 2
 QUANTILE_BINS = 10
 EPSILON = 1e-4
 PSI_STABLE = 0.1
@@ -47,9 +48,11 @@ def _count_edges(hi: int, n: int) -> np.ndarray:
 FEATURES: dict[str, dict[str, np.ndarray | int]] = {
     "histories": {
         "n_events": _count_edges(MAX_EVENTS, 64),
+        # Events in the horizon (all of them, not only the <= MAX_EVENTS the history holds).
         "n_window_events": _count_edges(5000, 80),
-        # Up to the window's length: a history has an event within it.
-        "hours_since_last_event": np.expm1(np.linspace(0.0, np.log1p(HISTORY_DAYS * 24.0), 81)),
+        # Up to the longest horizon a history may be built over (an eligible profile's last event
+        # lies in the 28 eligibility days; the bins do not rely on it).
+        "hours_since_last_event": np.expm1(np.linspace(0.0, np.log1p(MAX_HORIZON_DAYS * 24.0), 97)),
         # Events of the cut-off day itself (the last 24 hours of the history): today's activity.
         "events_on_day": _count_edges(MAX_EVENTS, 48),
         "last_event_hour": np.linspace(0.0, 24.0, 49),
@@ -57,9 +60,30 @@ FEATURES: dict[str, dict[str, np.ndarray | int]] = {
         "log_price_mean": np.linspace(0.0, 7.5, 76),  # over the events with a price
         "event_type": len(ACTION_TYPES),  # every event of every history: the mix of event types
         "last_event_type": len(ACTION_TYPES),
+        # The horizon's summaries, which the model reads beside the sequence (days count from the
+        # cut-off day; a profile without an order or a return in the horizon is 'missing').
+        "n_recent_events": _count_edges(2000, 64),
+        "active_days": _count_edges(MAX_HORIZON_DAYS, 64),
+        "days_since_first_event": _count_edges(MAX_HORIZON_DAYS, 64),
+        "n_orders": _count_edges(200, 32),
+        "n_returns": _count_edges(200, 32),
+        "days_since_last_order": _count_edges(MAX_HORIZON_DAYS, 64),
+        "days_since_last_return": _count_edges(MAX_HORIZON_DAYS, 64),
     },
     "scores": {"score": 1.0 / (1.0 + np.exp(-np.linspace(-10.0, 10.0, 201)))},
 }
+
+
+# HISTORIES_SCHEMA's summaries of the whole horizon, binned as they are (nulls: the missing bin).
+HORIZON_SUMMARIES = (
+    "n_recent_events",
+    "active_days",
+    "days_since_first_event",
+    "n_orders",
+    "n_returns",
+    "days_since_last_order",
+    "days_since_last_return",
+)
 
 
 def _n_bins(spec: np.ndarray | int) -> int:
@@ -87,6 +111,12 @@ class Summary:
         """JSON-able: for Dagster metadata or a row of a small table."""
         counts = {k: v.tolist() for k, v in self.counts.items()}
         return {"version": SUMMARY_VERSION, "kind": self.kind, "n": self.n, "counts": counts}
+
+    @staticmethod
+    def comparable(data: dict) -> bool:
+        """Whether `data` (a to_dict) has this SUMMARY_VERSION's bins: summaries of another version,
+        recorded before the features or their bins changed, cannot be pooled with today's."""
+        return data.get("version") == SUMMARY_VERSION
 
     @classmethod
     def from_dict(cls, data: dict) -> Summary:
@@ -141,7 +171,13 @@ def history_features(batch: pa.RecordBatch | pa.Table, hours: np.ndarray | None 
         "log_price_mean": np.bincount(row, np.where(priced, log_price, 0.0), minlength=rows) / np.maximum(n_priced, 1),
         "event_type": types,
         "last_event_type": types[offsets[1:][lengths > 0] - 1],
+        **{name: _nullable(batch[name]) for name in HORIZON_SUMMARIES},
     }
+
+
+def _nullable(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """float64 values with NaN for nulls."""
+    return column.cast(pa.float64()).to_numpy(zero_copy_only=False)
 
 
 def _batches(data: Iterable[pa.RecordBatch | pa.Table]) -> Iterable[pa.RecordBatch]:

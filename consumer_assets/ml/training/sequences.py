@@ -13,8 +13,9 @@ earlier one the gap of the event after it earlier, expm1(log_dt) seconds. So eve
 
 hours before the cut-off. log_dt is float32 (relative rounding 2^-24), so a gap of s seconds comes
 back within about (1 + s) * log1p(s) * 6e-8 s: under a second for a 12-day gap, and within a few
-seconds for a whole 28-day history. That is exact enough for the model and for explanations, so no
-timestamp column is needed; the absolute time is the cut-off minus h_i.
+seconds for a whole history of 200 events over a 180-day horizon. That is exact enough for the
+model and for explanations, so no timestamp column is needed; the absolute time is the cut-off
+minus h_i.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from consumer_assets.ml.model.config import Encoding, LstmConfig
 from consumer_assets.ml.model.device import autocast, bf16_enabled
 from consumer_assets.ml.model.network import EventLstm
 from consumer_assets.ml.scoring.predict import predict, predict_all
-from consumer_assets.ml.training.data import SequenceData
+from consumer_assets.ml.training.data import MOMENT_STATIC, NULL, SUMMARIES, SequenceData, static_names
 from consumer_assets.ml.training.train import train
 from consumer_assets_testing.simulated import SimulatedHistories, simulate_histories
 
@@ -44,23 +44,67 @@ def model(data: SequenceData) -> EventLstm:
     return train(TINY, data).model
 
 
+def _one_profile(ts: list[int], types: list[str]) -> pa.Table:
+    rows = [
+        {"event_id": f"e{i:02d}", "profile_id": "p", "session_id": "s", "event_type": t} for i, t in enumerate(types)
+    ]
+    table = pa.Table.from_pylist(rows, schema=RAW_EVENTS_SCHEMA.remove(3))
+    return table.add_column(3, RAW_EVENTS_SCHEMA.field("ts"), pa.array(ts).cast(pa.timestamp("ms", tz="UTC")))
+
+
 def test_loading_keeps_every_history_and_derives_event_ages() -> None:
     hour = 3_600_000
     c = cutoff_ms(D)
-    ts = [c - 30 * 24 * hour + 1000 * i for i in range(5)] + [c - 50 * hour + 997 * i for i in range(16)]
-    rows = [
-        {"event_id": f"e{i:02d}", "profile_id": "p", "session_id": "s", "event_type": ACTION_TYPES[i % 19]}
-        for i in range(len(ts))
-    ]
-    table = pa.Table.from_pylist(rows, schema=RAW_EVENTS_SCHEMA.remove(3))
-    table = table.add_column(3, RAW_EVENTS_SCHEMA.field("ts"), pa.array(ts).cast(pa.timestamp("ms", tz="UTC")))
+    # 5 events 100 days before the cut-off, 16 in its last 50 hours.
+    ts = [c - 100 * 24 * hour + 1000 * i for i in range(5)] + [c - 50 * hour + 997 * i for i in range(16)]
+    table = _one_profile(ts, [ACTION_TYPES[i % 19] for i in range(len(ts))])
     (_, histories), *_ = encode_histories(table, [D])
     data = SequenceData.from_batches(histories)
-    # The 5 events older than the 28-day window are not in the history; the 16 are, oldest first.
-    assert len(data) == 1 and data.lengths.tolist() == [16]
+    # Within the default 180-day horizon: every event, oldest first, each at its age.
+    assert len(data) == 1 and data.lengths.tolist() == [21]
+    assert data.event_type.tolist() == [ACTION_INDEX[ACTION_TYPES[i % 19]] for i in range(21)]
+    np.testing.assert_allclose(data.age_hours(), (c - np.array(ts)) / hour, rtol=1e-5)
+    # Over 28 days the 5 old events are not in the history; the 16 are.
+    (_, histories), *_ = encode_histories(table, [D], horizon_days=28)
+    data = SequenceData.from_batches(histories)
+    assert data.lengths.tolist() == [16]
     assert data.event_type.tolist() == [ACTION_INDEX[ACTION_TYPES[i % 19]] for i in range(5, 21)]
-    want = (c - np.array(ts[5:])) / hour
-    np.testing.assert_allclose(data.age_hours(), want, rtol=1e-5)
+    np.testing.assert_allclose(data.age_hours(), (c - np.array(ts[5:])) / hour, rtol=1e-5)
+
+
+def test_the_static_inputs_carry_the_horizons_summaries() -> None:
+    hour = 3_600_000
+    c = cutoff_ms(D)
+    # An order on day D-100 (at 23:00), then 16 views in the last 50 hours: no return in the horizon.
+    ts = [c - (100 * 24 + 1) * hour] + [c - 50 * hour + 997 * i for i in range(16)]
+    (_, histories), *_ = encode_histories(_one_profile(ts, ["order"] + ["product_view"] * 16), [D])
+    data = SequenceData.from_batches(histories)
+    want = {
+        "n_window_events": 17,
+        "n_recent_events": 16,
+        "days_since_first_event": 100,
+        "n_orders": 1,
+        "n_returns": 0,
+        "days_since_last_order": 100,
+        "days_since_last_return": NULL,
+    }
+    assert {k: int(data.summary_column(k)[0]) for k in want} == want
+    static = dict(zip(static_names(), data.static[0].tolist(), strict=True))
+    for name, centre, scale in SUMMARIES:
+        value = want.get(name, int(data.summary_column(name)[0]))
+        expected = 0.0 if value == NULL else (np.log1p(value) - centre) / scale
+        assert static[name] == pytest.approx(expected, abs=1e-6), name
+    # "No return in the horizon" is its own input, not a made-up number of days.
+    assert static["no_days_since_last_return"] == 1.0 and static["no_days_since_last_order"] == 0.0
+    # And a different long past moves the prediction: the output layer reads the summaries.
+    model = EventLstm(TINY)
+    with torch.no_grad():
+        model.output.weight.fill_(0.1)
+    batch = data.batch(np.array([0]))
+    longer = dataclasses.replace(batch, static=batch.static.clone())
+    longer.static[0, MOMENT_STATIC] += 1.0
+    with torch.inference_mode():
+        assert model(longer)[1] > model(batch)[1]
 
 
 def test_batches_cover_every_row_once_with_little_padding(data: SequenceData) -> None:
@@ -137,6 +181,10 @@ def test_loading_refuses_an_artifact_of_another_encoding(model: EventLstm) -> No
     changed["article_buckets"] = 2**12
     with pytest.raises(EncodingMismatchError, match=r"article_buckets: 4096 -> 16384"):
         ModelArtifact.from_files({**files, "encoding.json": json.dumps(changed).encode()})
+    # A model of the inputs before the horizon's summaries (input version 1) reads other numbers.
+    older = {**json.loads(files["encoding.json"]), "input_version": 1}
+    with pytest.raises(EncodingMismatchError, match=r"input_version: 1 -> 2"):
+        ModelArtifact.from_files({**files, "encoding.json": json.dumps(older).encode()})
     # The code moved on (a new action type appended): yesterday's model no longer fits.
     newer = Encoding(action_types=(*ACTION_TYPES, "live_chat"))
     with pytest.raises(EncodingMismatchError, match=r"action_types: added \['live_chat'\]"):

@@ -11,7 +11,7 @@ import pyarrow.compute as pc
 import pytest
 
 from consumer_assets.events.schema import ACTION_INDEX
-from consumer_assets.histories.encode import encode_histories
+from consumer_assets.histories import encode_histories
 from consumer_assets.histories.schema import HISTORIES_SCHEMA
 from consumer_assets.ml.monitoring.drift import (
     EPSILON,
@@ -100,8 +100,23 @@ def test_features_of_a_hand_made_history() -> None:
         "hours_since_last_event": 1.0,
         "cutoff_weekday": 0,
         "last_event_hour": 23.0,
+        "n_recent_events": 20,
+        "active_days": 12,
+        "days_since_first_event": 150,
+        "n_orders": 1,
+        "n_returns": 0,
+        "days_since_last_order": 0,
+        "days_since_last_return": None,
     }
     f = history_features(pa.Table.from_pylist([row], schema=HISTORIES_SCHEMA))
+    for name in ("n_window_events", "n_recent_events", "active_days", "days_since_first_event", "n_orders"):
+        assert f[name].tolist() == [row[name]], name
+    # No return in the horizon: missing, which the summary counts in the last bin.
+    assert np.isnan(f["days_since_last_return"]).all()
+    summary = summarize("histories", 1, f)
+    assert summary.counts["days_since_last_return"][-1] == 1
+    assert summary.counts["days_since_last_order"][0] == 1
+    assert summary.counts["days_since_first_event"][:-1].sum() == 1
     assert f["events_on_day"].tolist() == [3]
     assert f["log_price_mean"].tolist() == pytest.approx([4.0])  # the search has no price
     assert f["log_dt_mean"].tolist() == pytest.approx([np.mean(row["log_dt"][1:])])

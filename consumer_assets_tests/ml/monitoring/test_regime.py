@@ -14,14 +14,17 @@ import pytest
 from click.testing import CliRunner
 
 from consumer_assets.cli import main
-from consumer_assets.histories.encode import encode_histories
+from consumer_assets.histories import encode_histories
 from consumer_assets.ml.monitoring.drift import PSI_WARN, Summary, check_drift, summarize_histories, summarize_scores
 from consumer_assets.simulation import Sale, ShopParams, ShopSimulator, order_labels
-from consumer_assets.windows import HISTORY_DAYS
+from consumer_assets.windows import ELIGIBILITY_DAYS, HORIZON_DAYS
 
 START = dt.date(2026, 2, 2)
 PROFILES = 5000
 DAYS = 52  # through the last sale day
+# The shop opened this long before START: the first cut-off's whole horizon is simulated, so the
+# histories' long-horizon inputs are those of a mature shop, not of one that grows day by day.
+OLDER = dt.timedelta(days=HORIZON_DAYS - ELIGIBILITY_DAYS)
 # A big sale week, Black Friday scale: traffic x4, conversion x3.
 SALE = Sale(START + dt.timedelta(days=45), days=7, lift=3.0, activity_lift=4.0)
 TRAILING = 7
@@ -39,15 +42,15 @@ class Run:
 
 
 def _simulate(params: ShopParams) -> Run:
-    sim = ShopSimulator(PROFILES, 3, START, params)
+    sim = ShopSimulator(PROFILES, 3, START - OLDER, params)
     tables, truth, old_truth = [], {}, {}
-    for _ in range(DAYS):
+    for _ in range(DAYS + OLDER.days):
         tables.append(sim.step())
         truth[sim.day] = sim.ground_truth()["p_order_7d"].to_numpy()
         old_truth[sim.day] = sim.ground_truth(with_sale=False)["p_order_7d"].to_numpy()
     events = pa.concat_tables(tables)
-    # Cut-offs whose whole history window was simulated.
-    cutoffs = [START + dt.timedelta(days=k) for k in range(HISTORY_DAYS - 1, DAYS)]
+    # Cut-offs whose whole horizon was simulated.
+    cutoffs = [START + dt.timedelta(days=k) for k in range(ELIGIBILITY_DAYS - 1, DAYS)]
     inputs, scores = {}, {}
     for day, hist in encode_histories(events, cutoffs):
         inputs[day] = summarize_histories(hist.to_batches(max_chunksize=1000))

@@ -33,15 +33,19 @@ def test_list_parts_flattens_slices_and_chunks_and_refuses_nulls() -> None:
 def test_times_rebuilt_from_log_dt_match_the_real_timestamps_within_seconds() -> None:
     rng = np.random.default_rng(3)
     hi = cutoff_ms(DAY)
-    # Two profiles over 28 days: gaps from milliseconds to days, as in real histories.
-    ts = np.sort(hi - rng.integers(1, 27 * 86_400_000, (2, 150)), axis=1)
+    # Two profiles over the 180-day horizon (200 events, the most a history holds; 15 of them in
+    # the last 28 days): gaps from milliseconds to days, as in real histories.
+    ts = np.c_[
+        hi - rng.integers(28 * 86_400_000, 179 * 86_400_000, (2, 185)), hi - rng.integers(1, 27 * 86_400_000, (2, 15))
+    ]
+    ts = np.sort(ts, axis=1)
     ts[:, 10] = ts[:, 9] + 1  # a millisecond gap
     ts.sort(axis=1)
     kinds = rng.integers(0, len(ACTION_TYPES), ts.size)
     events = pa.Table.from_pydict(
         {
             "event_id": [f"e{i:05d}" for i in range(ts.size)],
-            "profile_id": ["a"] * 150 + ["b"] * 150,
+            "profile_id": ["a"] * 200 + ["b"] * 200,
             "session_id": ["s"] * ts.size,
             "ts": pa.array(ts.ravel(), pa.int64()).cast(pa.timestamp("ms", tz="UTC")),
             "event_type": [ACTION_TYPES[k] for k in kinds],
@@ -52,8 +56,8 @@ def test_times_rebuilt_from_log_dt_match_the_real_timestamps_within_seconds() ->
         },
         schema=RAW_EVENTS_SCHEMA,
     )
-    hist = dict(encode_histories(events, [DAY]))[DAY]
-    assert hist.num_rows == 2
+    [(_, hist)] = encode_histories(events, [DAY])
+    assert hist["n_events"].to_pylist() == [200, 200]
     log_dt, offsets = list_parts(hist["log_dt"])
     hours = hours_before_cutoff(log_dt, offsets, hist["hours_since_last_event"].to_numpy())
     true_hours = (hi - ts.ravel()) / MS_PER_HOUR
