@@ -177,35 +177,47 @@ def _new_profiles(events: SortedEvents) -> tuple[pa.Array, np.ndarray, dict[str,
     return ids, event_offsets, fields, day_offsets, days
 
 
-def _interleave(
-    n: int, pos_a: np.ndarray, off_a: np.ndarray, pos_b: np.ndarray, off_b: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Offsets of n merged rows holding row pos_a[i]'s list of A, then row pos_b[j]'s list of B, and
-    where each flat element of A and of B goes."""
-    len_a, len_b = np.zeros(n, np.int64), np.zeros(n, np.int64)
-    len_a[pos_a], len_b[pos_b] = np.diff(off_a), np.diff(off_b)
-    offsets = np.zeros(n + 1, np.int64)
-    np.cumsum(len_a + len_b, out=offsets[1:])
-    row_a, row_b = pos_a[_row_of(off_a)], pos_b[_row_of(off_b)]
-    dest_a = offsets[row_a] + np.arange(off_a[-1]) - np.repeat(off_a[:-1], np.diff(off_a))
-    dest_b = offsets[row_b] + len_a[row_b] + np.arange(off_b[-1]) - np.repeat(off_b[:-1], np.diff(off_b))
-    return offsets, dest_a, dest_b
+def _per_row(n: int, pos: np.ndarray, offsets: np.ndarray, old: np.ndarray) -> tuple[np.ndarray, ...]:
+    """For n merged rows, of which rows `pos` hold one side's lists: each row's list start, length, and
+    how many of its oldest elements (`old`, a mask over the flat elements) leave."""
+    cumulative = np.zeros(len(old) + 1, np.int64)
+    np.cumsum(old, out=cumulative[1:])
+    start, length, leaving = np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n, np.int64)
+    start[pos], length[pos] = offsets[:-1], np.diff(offsets)
+    leaving[pos] = cumulative[offsets[1:]] - cumulative[offsets[:-1]]
+    return start, length, leaving
 
 
-def _merge(a: dict[str, np.ndarray], b: dict[str, np.ndarray], size: int, dest_a, dest_b) -> dict[str, np.ndarray]:
+def _tails(
+    a: tuple[np.ndarray, ...], b: tuple[np.ndarray, ...], rows: np.ndarray, size_a: int, cap: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Offsets of `rows`, each holding the newest of its list in A followed by its list in B (all of A
+    older than all of B) but for the elements leaving, at most `cap`; and the position of each kept
+    element in A's flat values followed by B's."""
+    start_a, len_a, leaving_a = (x[rows] for x in a)
+    start_b, len_b, leaving_b = (x[rows] for x in b)
+    keep = len_a + len_b - leaving_a - leaving_b  # the leaving ones are the oldest: a prefix
+    if cap is not None:
+        keep = np.minimum(keep, cap)
+    from_b = np.minimum(keep, len_b)
+    from_a = keep - from_b
+    offsets = np.zeros(len(rows) + 1, np.int64)
+    np.cumsum(keep, out=offsets[1:])
+    # Two runs per row, A's tail then B's, each copied from a contiguous range of A + B.
+    run_length = np.column_stack([from_a, from_b]).ravel()
+    run_source = np.column_stack([start_a + len_a - from_a, size_a + start_b + len_b - from_b]).ravel()
+    run_start = np.cumsum(run_length) - run_length
+    source = np.arange(offsets[-1], dtype=np.int64) + np.repeat(run_source - run_start, run_length)
+    return offsets, source
+
+
+def _gather_both(a: dict[str, np.ndarray], b: dict[str, np.ndarray], source: np.ndarray) -> dict[str, np.ndarray]:
+    """Each field's values at `source`, positions in A's values followed by B's."""
     out = {}
     for name, values in a.items():
-        merged = np.empty(size, values.dtype)
-        merged[dest_a], merged[dest_b] = values, b[name]
-        out[name] = merged
+        other = b[name].astype(values.dtype, copy=False)
+        out[name] = (np.concatenate([values, other]) if len(other) else values)[source]
     return out
-
-
-def _keep(offsets: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """New offsets once the flat elements where mask is False are dropped."""
-    kept = np.zeros(len(offsets), np.int64)
-    np.cumsum(np.bincount(_row_of(offsets)[mask], minlength=len(offsets) - 1), out=kept[1:])
-    return kept
 
 
 def advance(state: State, events: SortedEvents, day: dt.date) -> State:
@@ -223,23 +235,28 @@ def advance(state: State, events: SortedEvents, day: dt.date) -> State:
     pos_a = pc.index_in(state.profile_ids, value_set=union).to_numpy(zero_copy_only=False).astype(np.int64)
     pos_b = pc.index_in(ids, value_set=union).to_numpy(zero_copy_only=False).astype(np.int64)
     n = len(union)
-    ev_off, dest_a, dest_b = _interleave(n, pos_a, state.event_offsets, pos_b, ev_off_b)
-    ev = _merge(state.events, ev_b, int(ev_off[-1]), dest_a, dest_b)
-    dy_off, dest_a, dest_b = _interleave(n, pos_a, state.day_offsets, pos_b, dy_off_b)
-    dy = _merge(state.days, dy_b, int(dy_off[-1]), dest_a, dest_b)
 
-    # Keep what is in the horizon of `day`: the newest STATE_EVENTS events, the active days.
+    # Keep what is in the horizon of `day`: the newest STATE_EVENTS events, the active days. A row's
+    # lists in the state are older than its new ones and sorted, so what leaves is a prefix of each.
     first_day = horizon(state.horizon_days).first(day)
-    from_end = np.repeat(ev_off[1:], np.diff(ev_off)) - 1 - np.arange(ev_off[-1])
-    keep_events = (from_end < STATE_EVENTS) & (ev["ts"] >= cutoff_ms(first_day) - MS_PER_DAY)
-    keep_days = dy["day"] >= epoch_day(first_day)
-    ev_off, dy_off = _keep(ev_off, keep_events), _keep(dy_off, keep_days)
-    ev = {k: v[keep_events] for k, v in ev.items()}
-    dy = {k: v[keep_days] for k, v in dy.items()}
-    advanced = State(day, state.horizon_days, union, ev_off, ev, dy_off, dy)
+    lo_ms, lo_day = cutoff_ms(first_day) - MS_PER_DAY, epoch_day(first_day)
+    rows_ev_a = _per_row(n, pos_a, state.event_offsets, state.events["ts"] < lo_ms)
+    rows_ev_b = _per_row(n, pos_b, ev_off_b, ev_b["ts"] < lo_ms)
+    rows_dy_a = _per_row(n, pos_a, state.day_offsets, state.days["day"] < lo_day)
+    rows_dy_b = _per_row(n, pos_b, dy_off_b, dy_b["day"] < lo_day)
     # A profile with no day left in the horizon has no event left either: it leaves the state.
-    alive = np.flatnonzero(np.diff(dy_off) > 0)
-    return advanced if len(alive) == n else advanced.take(alive)
+    alive = np.flatnonzero(rows_dy_a[1] + rows_dy_b[1] - rows_dy_a[2] - rows_dy_b[2] > 0)
+    ev_off, ev_source = _tails(rows_ev_a, rows_ev_b, alive, len(state.events["ts"]), STATE_EVENTS)
+    dy_off, dy_source = _tails(rows_dy_a, rows_dy_b, alive, len(state.days["day"]))
+    return State(
+        day,
+        state.horizon_days,
+        union if len(alive) == n else union.take(pa.array(alive)),
+        ev_off,
+        _gather_both(state.events, ev_b, ev_source),
+        dy_off,
+        _gather_both(state.days, dy_b, dy_source),
+    )
 
 
 def encode(state: State) -> pa.Table:
@@ -247,45 +264,45 @@ def encode(state: State) -> pa.Table:
     day = state.day
     day_row = _row_of(state.day_offsets)
     n = len(state)
-    recent = state.days["day"] >= epoch_day(ELIGIBILITY.first(day))
-    n_recent = np.bincount(day_row[recent], weights=state.days["day_events"][recent], minlength=n).astype(np.int64)
+    per_day = state.days
+    recent = per_day["day"] >= epoch_day(ELIGIBILITY.first(day))
+    n_recent = np.bincount(day_row[recent], weights=per_day["day_events"][recent], minlength=n).astype(np.int64)
     eligible = np.flatnonzero(n_recent >= MIN_EVENTS)
-    s = state.take(eligible)
     n_recent = n_recent[eligible]
-    counts = np.diff(s.event_offsets)  # <= STATE_EVENTS
+    # The newest MAX_EVENTS events of each eligible profile, gathered once from the state's arrays.
+    counts = np.diff(state.event_offsets)[eligible]  # <= STATE_EVENTS
     lengths = np.minimum(counts, MAX_EVENTS)
-    offsets = np.zeros(len(s) + 1, np.int64)
+    offsets = np.zeros(len(eligible) + 1, np.int64)
     np.cumsum(lengths, out=offsets[1:])
-    ends = s.event_offsets[1:]
+    ends = state.event_offsets[1:][eligible]
     rows = np.arange(offsets[-1], dtype=np.int64) + np.repeat(ends - lengths - offsets[:-1], lengths)
-    ts = s.events["ts"][rows]
+    ts = state.events["ts"][rows]
     gap_ms = np.diff(ts, prepend=ts[:1]) if len(ts) else ts
     # A truncated history's first event has the real gap to the newest event cut off; else none.
     firsts = offsets[:-1]
     cut = counts > lengths
-    gap_ms[firsts] = np.where(cut, ts[firsts] - s.events["ts"][np.maximum(ends - lengths - 1, 0)], 0)
+    gap_ms[firsts] = np.where(cut, ts[firsts] - state.events["ts"][np.maximum(ends - lengths - 1, 0)], 0)
 
-    day_row = _row_of(s.day_offsets)
     today = epoch_day(day)
-    per_day = s.days
 
     def total(name: str) -> np.ndarray:
-        return np.bincount(day_row, weights=per_day[name], minlength=len(s)).astype(np.int32)
+        return np.bincount(day_row, weights=per_day[name], minlength=n)[eligible].astype(np.int32)
 
     def days_since_last(name: str) -> pa.Array:
-        last = np.full(len(s), -1, np.int64)
+        last = np.full(n, -1, np.int64)
         has = per_day[name] > 0
         np.maximum.at(last, day_row[has], per_day["day"][has].astype(np.int64))
+        last = last[eligible]
         return pa.array(today - last, pa.int32(), mask=last < 0)
 
     columns = {
-        "profile_id": s.profile_ids,
+        "profile_id": state.profile_ids.take(pa.array(eligible)),
         "n_events": pa.array(lengths.astype(np.int32)),
         "n_window_events": pa.array(total("day_events")),
-        **cutoff_features(offsets, ts, gap_ms, {k: s.events[k][rows] for k in EVENT_FIELDS[1:]}, day),
+        **cutoff_features(offsets, ts, gap_ms, {k: state.events[k][rows] for k in EVENT_FIELDS[1:]}, day),
         "n_recent_events": pa.array(n_recent.astype(np.int32)),
-        "active_days": pa.array(np.diff(s.day_offsets).astype(np.int32)),
-        "days_since_first_event": pa.array((today - per_day["day"][s.day_offsets[:-1]]).astype(np.int32)),
+        "active_days": pa.array(np.diff(state.day_offsets)[eligible].astype(np.int32)),
+        "days_since_first_event": pa.array((today - per_day["day"][state.day_offsets[:-1][eligible]]).astype(np.int32)),
         "n_orders": pa.array(total("day_orders")),
         "n_returns": pa.array(total("day_returns")),
         "days_since_last_order": days_since_last("day_orders"),
