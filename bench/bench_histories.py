@@ -1,24 +1,26 @@
 """Benchmark consumer_histories kept incrementally: a day from the day before's state, against building it.
 
-    PYTHONPATH=. .venv/bin/python bench/bench_histories.py [--profiles 250000,1000000] [--runs 3]
+    PYTHONPATH=. .venv/bin/python bench/bench_histories.py [--profiles 250000,1000000] [--runs 3] [--json F]
 
-For each shop size, on a synthetic shop older than the horizon (bench/histories_data.py, cached
-under --data-dir), one Spark session (local[2]) runs three jobs for the last day D, in turn, `--runs`
-times (the order rotates; the medians are compared, so the ratios come from the same run):
+For each shop size, on a synthetic shop older than the horizon (bench/histories_data.py: 181 days,
+cached under --data-dir, /tmp by default), one Spark session (local[2]) computes the last day D in
+several ways, each `--runs` times, the order rotating (ratios are of medians of the same run):
 
 - incremental: the H = 180 day from the state of D-1 plus raw_events[D] (the daily path);
-- 28-day job: H = 28 built from raw_events[D-27..D], exactly what the job did before the horizon;
+- 28-day job: H = 28 built from raw_events[D-27..D], the work the job did before the horizon;
 - full rebuild: H = 180 built from raw_events[D-179..D] (the first day, a gap, a re-delivery).
 
-The state of D-1 comes from one H = 180 build first. Each job writes its histories and its state
-with the project's tasks (histories.tasks, histories.output), one Spark task per task bucket;
-the task buckets grow with the shop (--profiles-per-task), and each task records its Python
-worker's peak resident memory (the high-water mark reset when it starts: /proc/self/clear_refs),
-so the peak per task can be compared across sizes. The incremental day's histories and state are
-checked to be the full rebuild's, file for file. DuckDB runs the test oracle's fast query
-(list_histories_sql, with DuckDB's own hash for the id buckets) over the same 28 days, as a
-reference for the 28-day job. Session start-up is not timed; the raw files are in the page cache
-after the first job (the data are written just before), for every job alike.
+The task buckets grow with the shop (--profiles-per-task: 8 at 250k profiles, 32 at 1M). raw_events
+has 8 buckets, so with 32 task buckets each raw file is read by 4 tasks: the builds also run in 8
+tasks, and the ratios use each build at its faster count. The state of D-1 comes first from one
+H = 180 rebuild in the shop's task buckets (timed once). Each job runs the project's tasks
+(histories.tasks, histories.output); each task records its CPU time and its Python worker's peak
+resident memory (the high-water mark reset as it starts: /proc/self/clear_refs), so the peak per
+task can be compared across sizes; the CPU time, added up over tasks, is steadier than wall time
+on a shared machine. The incremental day's histories and state are checked to be the rebuild's,
+row for row. DuckDB runs the test oracle's fast query (list_histories_sql, DuckDB's own hash for
+the id buckets) over the same 28 days, as a reference for the 28-day job. Spark start-up is not
+timed; the raw files are in the page cache (written just before), for every job alike.
 """
 
 from __future__ import annotations
