@@ -133,12 +133,19 @@ def test_trains_validates_approves_then_refuses_a_model_of_shuffled_labels(shop:
     model = ModelArtifact.from_files(registry.load(in_force.version))  # weights-only, checksummed
     assert model.config.hidden == 16
 
-    # The shop's orders of D-11..D+1 reassigned to random profiles: the labels of D+1's training are noise.
+    # The shop's orders of D-11..D+1 reassigned to random profiles, at most one each (more orders than
+    # profiles: a random subset of them): the labels of D+1's training are noise, and a profile's order
+    # in its history says nothing of one in its label week.
     rng = np.random.default_rng(0)
-    orders = pc.equal(events["event_type"], "order").to_numpy(zero_copy_only=False)
+    orders = np.flatnonzero(pc.equal(events["event_type"], "order").to_numpy(zero_copy_only=False))
     profiles = events["profile_id"].to_numpy(zero_copy_only=False).copy()
-    profiles[orders] = rng.permutation(np.unique(profiles))[: orders.sum()]
+    everyone = rng.permutation(np.unique(profiles))
+    kept = np.sort(rng.permutation(orders)[: len(everyone)])
+    profiles[kept] = everyone[: len(kept)]
+    keep = np.ones(len(profiles), dtype=bool)
+    keep[np.setdiff1d(orders, kept)] = False
     shuffled = events.set_column(events.schema.get_field_index("profile_id"), "profile_id", pa.array(profiles))
+    shuffled = shuffled.filter(pa.array(keep))
     write_raw_events(TableStore.at(root), shuffled, [D - dt.timedelta(days=k) for k in range(11, -2, -1)])
 
     second = train(root, D + dt.timedelta(days=1), CONFIGURED)

@@ -37,6 +37,7 @@ ASSETS = {
     "raw_events",
     "raw_events_quarantine",
     "consumer_histories",
+    "consumer_histories_state",
     "trained_lstm_model",
     "predictions",
     "prediction_quality",
