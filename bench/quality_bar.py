@@ -145,7 +145,7 @@ def main() -> None:
     parser.add_argument("--warmup-days", type=int, default=14, help="days the shop is older than the first horizon")
     parser.add_argument("--replicates", type=int, default=2000)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--baseline-c", default="0.01,0.1,1,10", help="C values the baseline chooses from")
+    parser.add_argument("--baseline-c", default="0.0003,0.001,0.003,0.01,0.1,1", help="C values to choose from")
     parser.add_argument("--config", default="{}", help="LstmConfig overrides as JSON")
     parser.add_argument("--json", type=Path, help="write every figure here")
     args = parser.parse_args()
