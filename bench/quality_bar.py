@@ -18,9 +18,11 @@ bootstrap over profiles (a profile's histories on consecutive days move together
   c. for reference: the ground truth, and gradient boosting on the baseline's features at H;
      the goal beyond: the LSTM's AUC within TRUTH_GOAL of the truth.
 
-Peak memory: the largest resident set of the process while each LSTM trains (sampled), and the
-process's high-water mark. Hyperparameters were chosen on other seeds; the default seed is for the
-reported measurement only.
+The default size, 45,000 profiles, is about the smallest that meets the issue's counts (>= 100,000
+eligible histories over the 7 cut-off days, >= 1,000 validation positives: about 110,000 and
+1,600). Peak memory: the largest resident set of the process while each LSTM trains (sampled), and
+the process's high-water mark. Hyperparameters and the baseline's C grid were chosen on seeds 11
+and 12; the default seed, 2, is for the reported measurement only.
 """
 
 from __future__ import annotations
@@ -145,7 +147,7 @@ def main() -> None:
     parser.add_argument("--warmup-days", type=int, default=14, help="days the shop is older than the first horizon")
     parser.add_argument("--replicates", type=int, default=2000)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--baseline-c", default="0.01,0.1,1,10", help="C values the baseline chooses from")
+    parser.add_argument("--baseline-c", default="0.0003,0.001,0.003,0.01,0.1,1", help="C values to choose from")
     parser.add_argument("--config", default="{}", help="LstmConfig overrides as JSON")
     parser.add_argument("--json", type=Path, help="write every figure here")
     args = parser.parse_args()

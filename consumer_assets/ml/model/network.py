@@ -52,12 +52,6 @@ class EventLstm(nn.Module):
         with torch.no_grad():
             self.lstm.bias_ih_l0[hidden : 2 * hidden].fill_(1.0)
             self.lstm.bias_hh_l0[hidden : 2 * hidden].zero_()
-            # The output starts as the same guess for every history: a random read-out of the
-            # LSTM state or of the static inputs (several of which, the horizon's summaries,
-            # predict orders strongly) would rank histories by chance, and data with little or
-            # no signal never trains that ranking away. The read-out's first steps give the LSTM
-            # its gradients.
-            self.output.weight.zero_()
 
     def forward(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
         """(per-event logits (B, T), final logits (B,)); steps past a row's length are padding."""

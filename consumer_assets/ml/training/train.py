@@ -133,14 +133,6 @@ def train(
             fit_data, stop_data = train_data.take(np.flatnonzero(~held)), train_data.take(np.flatnonzero(held))
 
     model = _new_model(config, init).to(device)
-    if init is None:
-        # A cold start predicts the training rate of orders from its first step (the output layer's
-        # weights start at zero): from 0.5 instead, the first steps would push every read-out
-        # weight along the inputs' mean while the bias falls to the rate, a ranking by how
-        # typical a history is that uninformative data never trains away.
-        rate = float(np.clip(fit_data.label.mean(), 1e-4, 1 - 1e-4))
-        with torch.no_grad():
-            model.output.bias.fill_(math.log(rate / (1 - rate)))
     # A warm start is measured before its first step and after its last on the rows that choose
     # the epoch, never on the validation profiles that judge it: whether it ended worse than the
     # weights it started from (train_daily then starts cold instead).
