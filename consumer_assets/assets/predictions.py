@@ -130,5 +130,11 @@ def predictions(
         }
     )
     trailing = trailing_metadata(context.instance, PREDICTIONS, key, ("histories_summary", "scores_summary")).values()
-    yield drift_check(INPUT_DRIFT, summary.histories, [Summary.from_dict(t["histories_summary"]) for t in trailing])
-    yield drift_check(SCORE_DRIFT, summary.scores, [Summary.from_dict(t["scores_summary"]) for t in trailing])
+    yield drift_check(INPUT_DRIFT, summary.histories, comparable_summaries(trailing, "histories_summary"))
+    yield drift_check(SCORE_DRIFT, summary.scores, comparable_summaries(trailing, "scores_summary"))
+
+
+def comparable_summaries(trailing, field: str) -> list[Summary]:
+    """The trailing days' summaries in this version's bins; days summarised by an older version are
+    left out (not compared bin against different bin)."""
+    return [Summary.from_dict(t[field]) for t in trailing if Summary.comparable(t[field])]

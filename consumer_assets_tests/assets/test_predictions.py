@@ -7,7 +7,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from consumer_assets.assets.predictions import predictions
+from consumer_assets.assets.predictions import comparable_summaries, predictions
 from consumer_assets.ml.model.artifact import ModelArtifact
 from consumer_assets.ml.monitoring.drift import Summary
 from consumer_assets.ml.monitoring.explain import TOP_EVENTS
@@ -73,3 +73,13 @@ def test_scores_and_explains_a_day(tmp_path) -> None:
     on_spark = store.read("predictions", [D])
     again = dict(zip(on_spark["profile_id"].to_pylist(), on_spark["probability"].to_pylist(), strict=True))
     assert again.keys() == got.keys() and all(abs(again[p] - got[p]) < 1e-6 for p in got)
+
+
+def test_drift_skips_trailing_days_summarised_in_older_bins() -> None:
+    today = Summary.empty("scores").to_dict()
+    older = {**today, "version": today["version"] - 1}
+    trailing = [{"scores_summary": older}, {"scores_summary": today}]
+    kept = comparable_summaries(trailing, "scores_summary")
+    assert len(kept) == 1 and kept[0].kind == "scores"
+    with pytest.raises(ValueError, match="not a version"):
+        Summary.from_dict(older)  # what reading the older day would have done
