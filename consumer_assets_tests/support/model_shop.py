@@ -31,7 +31,11 @@ from consumer_assets_testing.simulated import simulate_histories
 D = dt.date(2026, 5, 20)  # the first day trained; D+1 the second
 CUTOFFS = [D - dt.timedelta(days=k) for k in range(13, 5, -1)]  # D-13 .. D-6: both days' training cut-offs
 ONE_DAY = dt.timedelta(days=1)
-FAST = TrainingConfig(hidden=16, epochs=6, batch_size=64, warmup_steps=20, auc_floor=0.6)
+# A small network, briefly trained, on a 4,000-profile shop: enough to tell real labels from noise
+# (AUC about 0.71 against 0.5), not to match the baseline, which on so few profiles wins by about
+# 0.05 (at the quality bar's 45,000 profiles they tie). The margin lets such a model be approved;
+# the gate's comparisons themselves are tested in ml/training/test_gate.py.
+FAST = TrainingConfig(hidden=16, epochs=6, batch_size=64, warmup_steps=20, auc_floor=0.6, auc_margin=0.1)
 
 
 def write_raw_events(store: TableStore, events: pa.Table, days: list[dt.date]) -> None:
