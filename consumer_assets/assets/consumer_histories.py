@@ -235,4 +235,4 @@ def histories_checks(context: dg.AssetExecutionContext, days: list[WrittenDay]) 
         outcomes[LENGTH_DRIFT].append((key, quality.length_drift(lengths, before)))
         trailing[key] = {"profiles": day.profiles, **lengths}
     for name, results in outcomes.items():
-        yield check_result(HISTORIES, name, results)
+        yield check_result(context, HISTORIES, name, results)

@@ -232,7 +232,7 @@ def raw_events_checks(context: dg.AssetExecutionContext, days: list[IngestedDay]
         outcomes[LANDED_FILES].append((day.key, quality.landed_files(day.figures["files_ingested"], day.left_out)))
         history[day.key] = {"kept": kept, "types": day.type_counts}
     for name, results in outcomes.items():
-        yield check_result(RAW_EVENTS, name, results)
+        yield check_result(context, RAW_EVENTS, name, results)
 
 
 def _value_counts(column: pa.ChunkedArray) -> dict[str, int]:

@@ -30,9 +30,28 @@ def trailing_metadata(
     return found
 
 
-def check_result(asset_key: dg.AssetKey, name: str, results: list[tuple[str, Any]]) -> dg.AssetCheckResult:
-    """One warning-severity result per run from (partition, quality.Outcome) pairs: a range run
-    passes only if every day passes, and names the days that did not."""
+def check_result(
+    context: dg.AssetExecutionContext, asset_key: dg.AssetKey, name: str, results: list[tuple[str, Any]]
+) -> dg.AssetCheckResult:
+    """A warning-severity result per day from (partition, quality.Outcome) pairs.
+
+    A one-day run's result is that day's. A range run logs each day's evaluation with its
+    partition, so the UI shows every day's own result, and returns the result the check's spec
+    needs as the run's summary: it passes only if every day passes, and names the days that did not.
+    """
+    if len(results) > 1:
+        for key, outcome in results:
+            context.log_event(
+                dg.AssetCheckEvaluation(
+                    asset_key=asset_key,
+                    check_name=name,
+                    passed=outcome.passed,
+                    severity=dg.AssetCheckSeverity.WARN,
+                    description=outcome.description,
+                    metadata={**outcome.metadata, "partition": key},
+                    partition=key,
+                )
+            )
     failed = [key for key, outcome in results if not outcome.passed]
     last_key, last = results[-1]
     description = last.description if len(results) == 1 else f"{len(results) - len(failed)}/{len(results)} days pass"

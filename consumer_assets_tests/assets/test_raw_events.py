@@ -80,7 +80,7 @@ def test_range_as_one_run_and_checks_against_trailing_days(tmp_path: Path) -> No
     landing, storage = tmp_path / "landing", (tmp_path / "storage").as_uri()
     days = [dt.date(2026, 3, 1) + dt.timedelta(days=i) for i in range(5)]
     for day in days[:4]:
-        land_day(landing, day, n=200)
+        land_day(landing, day, n=200, bad=10 if day == days[1] else 0)  # the second day: 10/210 quarantined
     land_day(landing, days[4], n=40)  # a collapse in volume on the last day
     instance = dg.DagsterInstance.ephemeral()
     job = dg.Definitions(
@@ -91,6 +91,18 @@ def test_range_as_one_run_and_checks_against_trailing_days(tmp_path: Path) -> No
 
     first = job.execute_in_process(instance=instance, tags={RANGE_START: str(days[0]), RANGE_END: str(days[3])})
     assert first.success and len(first.get_asset_materialization_events()) == 2 * 4
+    # Each day's own result, with its partition (what the UI shows on that day), and one summary per check.
+    logged = [
+        e.event_specific_data for e in first.all_events if e.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION
+    ]
+    per_day = {(e.check_name, e.partition): e for e in logged if e.partition is not None}
+    assert set(per_day) == {(name, str(d)) for name in evaluations(first) for d in days[:4]}
+    assert len(per_day) == len([e for e in logged if e.partition is not None])  # one each, no repeats
+    share = {day: e.passed for (name, day), e in per_day.items() if name == "quarantined_share"}
+    assert share == {str(d): d != days[1] for d in days[:4]}
+    assert per_day[("quarantined_share", str(days[1]))].metadata["partition"].value == str(days[1])
+    summary = evaluations(first)["quarantined_share"]
+    assert summary.passed is False and f"failing: {days[1]}" in (summary.description or "")
     assert evaluations(first)["row_count_vs_trailing_days"].passed
     store = TableStore.at(storage)
     assert store.dates("raw_events") == [str(d) for d in days[:4]]
