@@ -32,6 +32,7 @@ from consumer_assets.ml.training.gate import (
     Tolerances,
     Verdict,
 )
+from consumer_assets.ml.training.train import EpochStats
 from consumer_assets.partitions import partition_day, window_mapping
 from consumer_assets.resources.storage import Storage
 from consumer_assets.storage.registry import ModelRegistry
@@ -152,6 +153,31 @@ def offered_lstm_fields(
     return tuple(n for n in fields if n in lstm)
 
 
+def epoch_line(e: EpochStats) -> str:
+    """One epoch as a log line: the progress of a long training."""
+    parts = [f"epoch {e.epoch}: training loss {e.train_loss:.4f}"]
+    if e.stopping_nll is not None:
+        parts.append(f"early-stopping NLL {e.stopping_nll:.4f}")
+    if e.valid_auc is not None:
+        parts.append(f"validation AUC {e.valid_auc:.4f}")
+    return ", ".join([*parts, f"{e.histories_per_s:,.0f} histories/s, {e.seconds:.1f} s"])
+
+
+def curve_table(epochs: list[EpochStats]) -> str:
+    """The judged model's epochs as a markdown table, as the UI shows metadata."""
+
+    def cell(x: float | None) -> str:
+        return "" if x is None else f"{x:.4f}"
+
+    rows = [
+        f"| {e.epoch} | {e.train_loss:.4f} | {cell(e.stopping_nll)} | {cell(e.valid_nll)} | {cell(e.valid_auc)} "
+        f"| {e.lr:.2g} | {e.histories_per_s:,.0f} |"
+        for e in epochs
+    ]
+    head = "| epoch | training loss | early-stopping NLL | validation NLL | validation AUC | lr | histories/s |"
+    return "\n".join([head, "|---:|---:|---:|---:|---:|---:|---:|", *rows])
+
+
 def check_results(verdict: Verdict) -> list[dg.AssetCheckResult]:
     """The blocking checks: the gate's verdict as Dagster shows it."""
     return [
@@ -213,6 +239,7 @@ def trained_lstm_model(
         tolerances=config.tolerances(),
         approved_label=approved.label if approved else None,
         threads=config.threads,
+        on_epoch=lambda e: context.log.info(f"{day} {epoch_line(e)}"),
     )
     version = registry.publish(day, outcome.artifact.to_files(), {"run_id": context.run.run_id})
     verdict = outcome.verdict
@@ -237,6 +264,7 @@ def trained_lstm_model(
             "warm_start_fell_back": outcome.warm_start_fell_back,
             "judged_start": outcome.judged_start,
             "device": outcome.artifact.metrics.get("device", "cpu"),
+            "learning_curve": dg.MetadataValue.md(curve_table(outcome.epochs)),
         }
     )
     yield from check_results(verdict)

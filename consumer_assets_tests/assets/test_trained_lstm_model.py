@@ -123,6 +123,10 @@ def test_trains_validates_approves_then_refuses_a_model_of_shuffled_labels(shop:
     assert meta["lstm_histories"].value > 1000 and meta["approved"].value is True
     assert meta["warm_started"].value is False and meta["compared_with"].value == "none"
     assert meta["warm_start_fell_back"].value is False and meta["judged_start"].value == "cold"
+    # The judged model's learning curve, a table row per epoch (each epoch is also logged as it ends).
+    curve = meta["learning_curve"].value.splitlines()
+    assert curve[0].startswith("| epoch | training loss") and len(curve) == 2 + meta["epochs"].value
+    assert [row.split("|")[1].strip() for row in curve[2:]] == [str(k + 1) for k in range(int(meta["epochs"].value))]
     evaluated = checks(first)
     assert set(evaluated) == set(CHECK_NAMES)
     assert all(e.passed and e.partition == D.isoformat() for e in evaluated.values())

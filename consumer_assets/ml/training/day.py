@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,6 +73,7 @@ def train_daily(
     cutoff_column: str = "date",
     replicates: int = 1000,
     threads: int | None = None,
+    on_epoch: Callable[[EpochStats], None] | None = None,
 ) -> TrainingOutcome:
     """Train, validate, compare and judge the model of day D.
 
@@ -79,12 +81,13 @@ def train_daily(
     `cutoff_column` (rows of other days are ignored). `order_events`: raw_events columns
     profile_id, ts, event_type of `windows.label_days(day, train_days)`. `tolerances`: the gate's bars
     (None: Tolerances' defaults); `approved_label`: how the verdict names the approved model.
-    `threads`: torch's CPU threads for the call (None leaves the process setting).
+    `threads`: torch's CPU threads for the call (None leaves the process setting). `on_epoch`: told
+    each epoch's figures as it ends (progress; it never steers training).
     """
     bars = tolerances or Tolerances()
     with torch_threads(threads):
         return _train_daily(
-            day, histories, order_events, config, approved, bars, approved_label, cutoff_column, replicates
+            day, histories, order_events, config, approved, bars, approved_label, cutoff_column, replicates, on_epoch
         )
 
 
@@ -98,6 +101,7 @@ def _train_daily(
     approved_label: str | None,
     cutoff_column: str,
     replicates: int,
+    on_epoch: Callable[[EpochStats], None] | None,
 ) -> TrainingOutcome:
     began = time.perf_counter()
     cutoffs = training_cutoffs(day, config.train_days)
@@ -113,10 +117,11 @@ def _train_daily(
     loaded = time.perf_counter()
 
     warm = can_warm_start(config, approved)
-    result = train(config, train_data, valid, init=approved.model if warm and approved is not None else None)
+    init = approved.model if warm and approved is not None else None
+    result = train(config, train_data, valid, init=init, on_epoch=on_epoch)
     abandoned = result if result.worse_than_start else None
     if abandoned is not None:
-        result = train(config, train_data, valid)
+        result = train(config, train_data, valid, on_epoch=on_epoch)
     trained = time.perf_counter()
 
     predictions = {"lstm": predict(result.model, valid, config.score_batch_size)}

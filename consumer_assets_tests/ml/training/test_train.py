@@ -103,7 +103,11 @@ def test_the_days_training_reads_nothing_after_the_day_and_warm_starts_from_the_
     through_day = sim.events.filter(pc.less(sim.events["ts"], pa.scalar(cutoff_ms(day), pa.timestamp("ms", tz="UTC"))))
     histories = sim.histories.drop(["label"])  # the asset's input has no labels; one day too many
     torch.set_num_threads(2)
-    first = train_daily(day, histories, through_day.select(columns), config, replicates=50, threads=1)
+    told: list = []  # progress: each epoch as it ends
+    first = train_daily(
+        day, histories, through_day.select(columns), config, replicates=50, threads=1, on_epoch=told.append
+    )
+    assert told == first.epochs and [e.epoch for e in told] == [1, 2]
     assert torch.get_num_threads() == 2  # the call's thread count is its own
     torch.set_num_threads(1)
     # Events after D do not change anything: the labels never read them.
