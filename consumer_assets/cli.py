@@ -122,6 +122,37 @@ def run(start: dt.datetime, days: int, profiles: int, seed: int, corrupt: float)
     click.echo(f"done: outputs under {storage_uri()}; runs in {dagster_home()} (make dev shows them)")
 
 
+@main.command("predictions")
+@click.option("--day", required=True, type=click.DateTime(["%Y-%m-%d"]), help="The day scored (its partition).")
+@click.option("--top", default=20, show_default=True, type=click.IntRange(min=1), help="Profiles to show.")
+@click.option("--storage", default=None, help="Storage root URI (default: where the main job writes).")
+def predictions_command(day: dt.datetime, top: int, storage: str | None) -> None:
+    """The profiles most likely to order after DAY, each with the three events that moved it most."""
+    import pyarrow.compute as pc
+
+    from consumer_assets.ml.monitoring.explain import in_words
+    from consumer_assets.settings import storage_uri
+    from consumer_assets.storage.tables import TableStore
+
+    store, key = TableStore.at(storage_uri(storage)), day.date().isoformat()
+    if key not in store.dates("predictions"):
+        raise click.ClickException(
+            f"no predictions of {key} under {storage_uri(storage)}: materialize predictions[{key}]"
+        )
+    scores = store.read("predictions", [key], columns=["profile_id", "probability"])
+    order = pc.sort_indices(scores, [("probability", "descending"), ("profile_id", "ascending")])[:top]
+    chosen = scores["profile_id"].take(order)
+    table = store.read("predictions", [key], columns=["profile_id", "probability", "model_version", "explanations"])
+    table = table.filter(pc.is_in(table["profile_id"], chosen))
+    rows = sorted(table.to_pylist(), key=lambda r: (-r["probability"], r["profile_id"]))
+    click.echo(
+        f"predictions of {key}: the top {len(rows)} of {scores.num_rows} profiles, model {rows[0]['model_version']}"
+    )
+    for rank, row in enumerate(rows, 1):
+        why = "; ".join(in_words(e) for e in row["explanations"])
+        click.echo(f"{rank:>4}  {row['profile_id']}  {row['probability']:.3f}  {why}")
+
+
 @main.command("dagster-home")
 def dagster_home_command() -> None:
     """Print the Dagster instance folder every command uses (created with telemetry off)."""

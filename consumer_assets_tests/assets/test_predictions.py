@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import dagster as dg
 import numpy as np
 import pyarrow as pa
 import pytest
+from click.testing import CliRunner
 
 from consumer_assets.assets.predictions import comparable_summaries, predictions
+from consumer_assets.cli import main
 from consumer_assets.ml.model.artifact import ModelArtifact
 from consumer_assets.ml.monitoring.drift import Summary
 from consumer_assets.ml.monitoring.explain import TOP_EVENTS
@@ -67,6 +71,17 @@ def test_scores_and_explains_a_day(tmp_path) -> None:
     checks = {e.check_name: e for e in scored.get_asset_check_evaluations()}
     assert set(checks) == {"input_drift", "score_drift"} and checks["input_drift"].partition == str(D)
     assert checks["input_drift"].severity == dg.AssetCheckSeverity.WARN
+
+    # The command that shows them: the top profiles, highest first, each with its explaining events in words.
+    shown = CliRunner().invoke(main, ["predictions", "--day", str(D), "--top", "3", "--storage", root])
+    assert shown.exit_code == 0, shown.output
+    header, *lines = shown.output.splitlines()
+    assert header == f"predictions of {D}: the top 3 of {table.num_rows} profiles, model {D}/v1"
+    best = sorted(got.items(), key=lambda kv: (-kv[1], kv[0]))[:3]
+    assert [line.split()[1:3] for line in lines] == [[p, f"{q:.3f}"] for p, q in best]
+    assert all(" before (" in line for line in lines)
+    missing = CliRunner().invoke(main, ["predictions", "--day", str(D + dt.timedelta(days=1)), "--storage", root])
+    assert missing.exit_code != 0 and f"no predictions of {D + dt.timedelta(days=1)}" in missing.output
 
     # The same scores from one Spark task per profile bucket, committed as a new version.
     assert materialize_day(root, [predictions], D, dg.DagsterInstance.ephemeral(), on_spark=True).success

@@ -127,3 +127,10 @@ def explanations(
         fields=list(EXPLANATION_STRUCT),
     )
     return pa.ListArray.from_arrays(pa.array(picked_offsets.astype(np.int32)), entries, type=EXPLANATION_TYPE)
+
+
+def in_words(entry: dict) -> str:
+    """One explanation entry (EXPLANATION_STRUCT as a dict) as a phrase: "order 2 days before (+0.031)"."""
+    hours = float(entry["hours_before_cutoff"])
+    when = f"{hours:.0f} h" if hours < 48 else f"{hours / 24:.0f} days"
+    return f"{str(entry['event_type']).replace('_', ' ')} {when} before ({float(entry['change']):+.3f})"
