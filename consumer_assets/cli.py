@@ -131,6 +131,7 @@ def predictions_command(day: dt.datetime, top: int, storage: str | None) -> None
     import pyarrow.compute as pc
 
     from consumer_assets.ml.monitoring.explain import in_words
+    from consumer_assets.ml.scoring.predictions import in_rank_order, top_profiles
     from consumer_assets.settings import storage_uri
     from consumer_assets.storage.tables import TableStore
 
@@ -140,11 +141,10 @@ def predictions_command(day: dt.datetime, top: int, storage: str | None) -> None
             f"no predictions of {key} under {storage_uri(storage)}: materialize predictions[{key}]"
         )
     scores = store.read("predictions", [key], columns=["profile_id", "probability"])
-    order = pc.sort_indices(scores, [("probability", "descending"), ("profile_id", "ascending")])[:top]
-    chosen = scores["profile_id"].take(order)
-    table = store.read("predictions", [key], columns=["profile_id", "probability", "model_version", "explanations"])
-    table = table.filter(pc.is_in(table["profile_id"], chosen))
-    rows = sorted(table.to_pylist(), key=lambda r: (-r["probability"], r["profile_id"]))
+    chosen = top_profiles(scores, top)
+    columns = ["profile_id", "probability", "model_version", "explanations"]
+    best = store.dataset("predictions", [key]).to_table(columns=columns, filter=pc.field("profile_id").isin(chosen))
+    rows = in_rank_order(best, chosen)
     click.echo(
         f"predictions of {key}: the top {len(rows)} of {scores.num_rows} profiles, model {rows[0]['model_version']}"
     )

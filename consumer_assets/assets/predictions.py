@@ -10,6 +10,8 @@ from typing import Any
 
 import dagster as dg
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pydantic import Field
 
@@ -20,8 +22,9 @@ from consumer_assets.assets.trailing import trailing_metadata
 from consumer_assets.assets.trained_lstm_model import MODEL
 from consumer_assets.ml.model.artifact import ModelArtifact
 from consumer_assets.ml.monitoring.drift import PSI_WARN, Summary, check_drift
+from consumer_assets.ml.monitoring.explain import in_words
 from consumer_assets.ml.scoring.buckets import predict_buckets
-from consumer_assets.ml.scoring.predictions import PREDICTIONS_SCHEMA
+from consumer_assets.ml.scoring.predictions import PREDICTIONS_SCHEMA, in_rank_order, top_profiles
 from consumer_assets.ml.scoring.spark import score_on_spark
 from consumer_assets.ml.training.metrics import score_deciles
 from consumer_assets.partitions import partition_day
@@ -33,6 +36,8 @@ from consumer_assets.storage.writes import StagedWrite, TableWrite
 from consumer_assets.windows import TRAILING_DAYS
 
 PREDICTIONS = dg.AssetKey("predictions")
+TOP_SHOWN = 10  # the most likely buyers the metadata shows
+HISTOGRAM_WIDTH = 0.05  # of a probability band of the score histogram
 INPUT_DRIFT, SCORE_DRIFT = "input_drift", "score_drift"
 
 PREDICTIONS_CHECKS = daily_checks(
@@ -106,13 +111,21 @@ def predictions(
         else:
             model = ModelArtifact.from_files(model_files, source=registry.artifacts.uri(approved.version)).model
             written, summary = predict_buckets(model, files_by_bucket, staged.out_dir, day, approved.label, write.id)
-        probabilities = [
-            pq.read_table(tables.location.path(write.table, f.path), columns=["probability"],
-                          filesystem=tables.location.fs)["probability"].to_numpy()
+        scores = [
+            pq.read_table(tables.location.path(write.table, f.path), columns=["profile_id", "probability"],
+                          filesystem=tables.location.fs)
             for f in staged.adopt(key, written)
         ]  # fmt: skip
         commit = staged.commit([key], {"run_id": context.run.run_id, "model_version": approved.label})
-    deciles = score_deciles(np.concatenate(probabilities) if probabilities else np.zeros(0))
+    scores = (
+        pa.concat_tables(scores) if scores else PREDICTIONS_SCHEMA.empty_table().select(["profile_id", "probability"])
+    )
+    probabilities = scores["probability"].to_numpy()
+    deciles = score_deciles(probabilities)
+    top = top_profiles(scores, TOP_SHOWN)
+    best = tables.dataset(write.table, [key]).to_table(
+        columns=["profile_id", "probability", "explanations"], filter=pc.field("profile_id").isin(top)
+    )
     context.log.info(f"{key}: {summary.profiles} profiles scored with {approved.label}")
 
     yield dg.MaterializeResult(
@@ -123,7 +136,8 @@ def predictions(
             "expected_orders": round(summary.expected_orders, 2),
             "mean_probability": summary.expected_orders / summary.profiles if summary.profiles else 0.0,
             **{f"score_p{10 * (i + 1)}": q for i, q in enumerate(deciles)},
-            "score_deciles": dg.MetadataValue.json(deciles),
+            "top_profiles": dg.MetadataValue.md(top_table(in_rank_order(best, top))),
+            "score_histogram": score_histogram(probabilities),
             "histories_summary": dg.MetadataValue.json(summary.histories.to_dict()),
             "scores_summary": dg.MetadataValue.json(summary.scores.to_dict()),
             **table_metadata(commit, key, PREDICTIONS_SCHEMA),
@@ -132,6 +146,36 @@ def predictions(
     trailing = trailing_metadata(context.instance, PREDICTIONS, key, ("histories_summary", "scores_summary")).values()
     yield drift_check(INPUT_DRIFT, summary.histories, comparable_summaries(trailing, "histories_summary"))
     yield drift_check(SCORE_DRIFT, summary.scores, comparable_summaries(trailing, "scores_summary"))
+
+
+def top_table(rows: list[dict]) -> str:
+    """The day's most likely buyers as a markdown table, each with its explaining events in words."""
+    lines = ["| profile | probability | the events that moved it most |", "|---|---:|---|"]
+    lines += [
+        f"| {r['profile_id']} | {r['probability']:.3f} | {'; '.join(in_words(e) for e in r['explanations'])} |"
+        for r in rows
+    ]
+    return "\n".join(lines)
+
+
+def score_histogram(probabilities: np.ndarray) -> dg.TableMetadataValue:
+    """Profiles per probability band of HISTOGRAM_WIDTH, as a table the UI shows."""
+    edges = np.linspace(0.0, 1.0, round(1 / HISTOGRAM_WIDTH) + 1)
+    counts, _ = np.histogram(probabilities, bins=edges)
+    last = max(int(np.flatnonzero(counts)[-1]) + 1, 1) if counts.any() else 1  # up to the highest band used
+    return dg.MetadataValue.table(
+        records=[
+            dg.TableRecord({"from": float(edges[i]), "to": float(edges[i + 1]), "profiles": int(counts[i])})
+            for i in range(last)
+        ],
+        schema=dg.TableSchema(
+            columns=[
+                dg.TableColumn("from", "float"),
+                dg.TableColumn("to", "float"),
+                dg.TableColumn("profiles", "int"),
+            ]
+        ),
+    )
 
 
 def comparable_summaries(trailing, field: str) -> list[Summary]:

@@ -72,13 +72,21 @@ def test_scores_and_explains_a_day(tmp_path) -> None:
     assert set(checks) == {"input_drift", "score_drift"} and checks["input_drift"].partition == str(D)
     assert checks["input_drift"].severity == dg.AssetCheckSeverity.WARN
 
+    # The metadata shows the most likely buyers and a histogram of the scores, not raw JSON.
+    best = sorted(got.items(), key=lambda kv: (-kv[1], kv[0]))
+    shown_rows = meta["top_profiles"].value.splitlines()[2:]
+    assert [row.split("|")[1].strip() for row in shown_rows] == [p for p, _ in best[:10]]
+    assert all(" before (" in row for row in shown_rows)
+    histogram = meta["score_histogram"].value.records
+    assert sum(r.data["profiles"] for r in histogram) == table.num_rows
+    assert histogram[0].data["from"] == 0.0 and histogram[-1].data["to"] >= best[0][1] > histogram[-1].data["from"]
+
     # The command that shows them: the top profiles, highest first, each with its explaining events in words.
     shown = CliRunner().invoke(main, ["predictions", "--day", str(D), "--top", "3", "--storage", root])
     assert shown.exit_code == 0, shown.output
     header, *lines = shown.output.splitlines()
     assert header == f"predictions of {D}: the top 3 of {table.num_rows} profiles, model {D}/v1"
-    best = sorted(got.items(), key=lambda kv: (-kv[1], kv[0]))[:3]
-    assert [line.split()[1:3] for line in lines] == [[p, f"{q:.3f}"] for p, q in best]
+    assert [line.split()[1:3] for line in lines] == [[p, f"{q:.3f}"] for p, q in best[:3]]
     assert all(" before (" in line for line in lines)
     missing = CliRunner().invoke(main, ["predictions", "--day", str(D + dt.timedelta(days=1)), "--storage", root])
     assert missing.exit_code != 0 and f"no predictions of {D + dt.timedelta(days=1)}" in missing.output

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from consumer_assets.ml.model.device import torch_threads
 from consumer_assets.ml.model.network import EventLstm
@@ -114,3 +115,16 @@ def predict_histories(
             ],
             schema=PREDICTIONS_SCHEMA,
         )
+
+
+def top_profiles(scores: pa.Table, n: int) -> pa.ChunkedArray | pa.Array:
+    """The profile ids of `scores` (profile_id, probability) with the n highest probabilities,
+    highest first; equal probabilities in profile_id order."""
+    order = pc.sort_indices(scores, [("probability", "descending"), ("profile_id", "ascending")])[:n]
+    return scores["profile_id"].take(order)
+
+
+def in_rank_order(rows: pa.Table, profiles: pa.ChunkedArray | pa.Array) -> list[dict]:
+    """The rows of `profiles` (as top_profiles gave them) as dicts, in that order."""
+    at = {p: i for i, p in enumerate(profiles.to_pylist())}
+    return sorted(rows.to_pylist(), key=lambda r: at[r["profile_id"]])
