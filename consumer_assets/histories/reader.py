@@ -43,16 +43,26 @@ def read_events(paths: list[tuple[str, int]], lo_ms: int, hi_ms: int, bucket: in
         table = pq.read_table(local, filesystem=fs, columns=list(EVENT_COLUMNS), filters=in_window)
         if not table.num_rows:
             continue
-        # Which bucket a file holds comes from its profile_bucket partition; check the data
-        # agrees, so a partition written in another layout fails loudly instead of mixing profiles.
-        strays = profile_bucket(table["profile_id"], file_buckets) != bucket % file_buckets
-        if strays.any():
-            raise ValueError(
-                f"{path} should hold only profiles of bucket {bucket % file_buckets} of {file_buckets}, "
-                f"but {int(strays.sum())} of its events are of other buckets: it was not written in that layout"
-            )
-        if file_buckets < buckets:
-            mine = profile_bucket(table["profile_id"], buckets) == bucket
-            table = table.filter(pa.array(mine))
-        tables.append(table.cast(READ_SCHEMA))
+        tables.append(own_profiles(table, path, file_buckets, bucket, buckets, rows="events").cast(READ_SCHEMA))
     return pa.concat_tables(tables)
+
+
+def own_profiles(table: pa.Table, path: str, file_buckets: int, bucket: int, buckets: int, rows: str) -> pa.Table:
+    """The rows of `table`, read from `path` of a layout of `file_buckets`, whose profiles are in
+    bucket `bucket` of `buckets`.
+
+    Which bucket a file holds comes from its profile_bucket partition; the data must agree, so a
+    partition written in another layout fails loudly instead of mixing profiles (two tasks would
+    take the same profiles, and none those of the other bucket). `rows` names them in the error.
+    """
+    strays = profile_bucket(table["profile_id"], file_buckets) != bucket % file_buckets
+    if strays.any():
+        raise ValueError(
+            f"{path} should hold only profiles of bucket {bucket % file_buckets} of {file_buckets}, "
+            f"but {int(strays.sum())} of its {rows} are of other buckets: it was not written in that layout"
+        )
+    if file_buckets < buckets:
+        mine = profile_bucket(table["profile_id"], buckets) == bucket
+        if not mine.all():
+            table = table.filter(pa.array(mine))
+    return table

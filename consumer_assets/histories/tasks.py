@@ -19,9 +19,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from consumer_assets.events.bucketing import profile_bucket
 from consumer_assets.histories.encode import sort_events
-from consumer_assets.histories.reader import open_path, read_events
+from consumer_assets.histories.reader import open_path, own_profiles, read_events
 from consumer_assets.histories.schema import cutoff_ms, state_horizon
 from consumer_assets.histories.state import State, advance
 from consumer_assets.windows import horizon
@@ -137,18 +136,7 @@ def read_state(paths: list[tuple[str, int]], day: dt.date, horizon_days: int, bu
             raise ValueError(f"{path} records no horizon: it is no state file, or of an older format")
         if kept != horizon_days:
             raise ValueError(f"{path} is a state of a {kept}-day horizon, not {horizon_days}: build the day anew")
-        # As read_events does: the data must agree with the bucket its position names, or two tasks
-        # would continue the same profiles (and none those of the other bucket).
-        strays = profile_bucket(table["profile_id"], file_buckets) != bucket % file_buckets
-        if strays.any():
-            raise ValueError(
-                f"{path} should hold only profiles of bucket {bucket % file_buckets} of {file_buckets}, "
-                f"but {int(strays.sum())} of its profiles are of other buckets: it was not written in that layout"
-            )
-        if file_buckets < buckets:
-            mine = profile_bucket(table["profile_id"], buckets) == bucket
-            if not mine.all():
-                table = table.filter(pa.array(mine))
+        table = own_profiles(table, path, file_buckets, bucket, buckets, rows="profiles")
         tables.append(table)
     if not tables:
         return State.empty(day, horizon_days)
