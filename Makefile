@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 # Every command records its runs in one Dagster instance: $DAGSTER_HOME, else data/dagster_home
 # (`consumer-assets dagster-home` creates it with telemetry off and prints it).
 
-.PHONY: install run dev test lint format bench clean
+.PHONY: install install-tests run dev test lint format bench clean
 
 # The UI test drives Debian's Chromium through Playwright (never Playwright's own browser downloads).
 CHROMIUM := /usr/bin/chromium
@@ -18,24 +18,35 @@ $(BIN)/python:
 
 # torch is pinned to 2.13.0, the CPU build: pip takes it from the machine's wheel cache or the
 # index given in PIP_EXTRA_INDEX_URL (https://download.pytorch.org/whl/cpu elsewhere), never CUDA.
+# The product alone (make run, make dev); the test and bench tools on top of it (make test, lint, bench).
 $(VENV)/.installed: setup.py constraints.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -c constraints.txt -e .
+	touch $@
+
+$(VENV)/.installed-tests: $(VENV)/.installed
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[tests]'
 	touch $@
 
 install: $(VENV)/.installed
 
+install-tests: $(VENV)/.installed-tests
+
+# ARGS passes options to the main job, e.g. make run ARGS="--profiles 5000 --verbose".
 run: install
-	$(BIN)/consumer-assets run
+	$(BIN)/consumer-assets run $(ARGS)
+
+# The UI's port: make dev PORT=3001.
+PORT ?= 3000
 
 dev: install
 	DAGSTER_HOME=$$($(BIN)/consumer-assets dagster-home) VIRTUAL_ENV=$(CURDIR)/$(VENV) \
-		$(BIN)/dg dev --host 127.0.0.1 --port 3000
+		$(BIN)/dg dev --host 127.0.0.1 --port $(PORT)
 
-lint: install
+lint: install-tests
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-format: install
+format: install-tests
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
@@ -55,7 +66,7 @@ $(CHROMIUM):
 test: lint $(CHROMIUM)
 	$(BIN)/pytest -q -n 2 --dist loadfile --durations=10
 
-bench: install
+bench: install-tests
 	$(BIN)/python bench/bench_ingest.py
 
 clean:

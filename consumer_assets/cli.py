@@ -7,6 +7,8 @@ import json
 
 import click
 
+from consumer_assets.windows import STORY
+
 # Each shared option is defined once, with one default, for both commands.
 START = click.option(
     "--start", default="2026-10-01", show_default=True, type=click.DateTime(["%Y-%m-%d"]), help="First day."
@@ -84,42 +86,57 @@ def simulate(
 
 @main.command()
 @START
-@DAYS
+@click.option(
+    "--days",
+    default=len(STORY),
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Days to simulate: the default trains on and scores the day a week before the last, which the last "
+    "week's orders then judge.",
+)
 @PROFILES
 @SEED
 @CORRUPT
-def run(start: dt.datetime, days: int, profiles: int, seed: int, corrupt: float) -> None:
-    """The main job: simulate days of the shop, then ingest, build histories, train and predict."""
+@click.option("--verbose", is_flag=True, help="Print Dagster's event log, Spark's and the libraries' output here.")
+def run(start: dt.datetime, days: int, profiles: int, seed: int, corrupt: float, verbose: bool) -> None:
+    """The main job: simulate days of the shop, then ingest, build histories, train, predict and judge."""
+    from consumer_assets.automation.report import head
     from consumer_assets.automation.runner import run_days
     from consumer_assets.definitions import defs
-    from consumer_assets.settings import dagster_home, storage_uri
+    from consumer_assets.settings import dagster_home, data_dir, storage_uri
 
-    shown = ("kept", "quarantined", "profiles", "length_p50", "spark_seconds")
-    headline: dict[str, object] = {}
-    for result in run_days(defs, start.date(), days, profiles=profiles, seed=seed, corrupt=corrupt, echo=click.echo):
-        for event in result.get_asset_materialization_events():
-            materialization = event.step_materialization_data.materialization
-            meta = {k: v.value for k, v in materialization.metadata.items()}
-            name = materialization.asset_key.to_user_string()
-            headline[name] = meta
-            click.echo(f"  {name}[{materialization.partition}]: { {k: v for k, v in meta.items() if k in shown} }")
-        for evaluation in result.get_asset_check_evaluations():
-            if not evaluation.passed:
-                click.echo(f"  check {evaluation.check_name} did not pass: {evaluation.description}")
-        if not result.success:
-            raise click.ClickException(f"run {result.run_id} failed; see the log above")
-    if model := headline.get("trained_lstm_model"):
-        click.echo(
-            f"model: validation AUC {model['lstm_auc']:.3f} (logistic baseline {model['baseline_auc']:.3f}), "
-            f"NLL {model['lstm_nll']:.4f} (baseline {model['baseline_nll']:.4f}); "
-            f"{'approved' if model['approved'] else 'NOT approved'}"
-        )
-    if scored := headline.get("predictions"):
-        click.echo(
-            f"predictions: {scored['profiles']} profiles scored with model {scored['model_version']}, "
-            f"{scored['expected_orders']:.0f} expected to order in the next 7 days; table {scored['table_uri']}"
-        )
-    click.echo(f"done: outputs under {storage_uri()}; runs in {dagster_home()} (make dev shows them)")
+    log = None if verbose else data_dir() / "logs" / f"run-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}.log"
+    failed, scored, judged = None, None, False
+    reports = run_days(
+        defs,
+        start.date(),
+        days,
+        profiles=profiles,
+        seed=seed,
+        corrupt=corrupt,
+        echo=click.echo,
+        on_start=lambda stage: click.echo(head(stage.what, stage.days()) + " ", nl=verbose),
+        log=log,
+    )
+    for report in reports:
+        click.echo("\n".join(report.lines()))
+        if not report.success:
+            failed = report
+        elif report.asset == "predictions":
+            scored = report.days[-1]
+        judged |= report.asset == "prediction_quality"
+    if failed is not None:
+        where = "above" if verbose else f"in {log}"
+        raise click.ClickException(f"{failed.asset} failed for {failed.days[-1]}: its full log is {where}")
+    click.echo(f"outputs: {storage_uri()} (Delta tables and model artifacts)")
+    click.echo(f"runs: the Dagster instance {dagster_home()}; `make dev` shows them, their checks and metadata")
+    if scored:
+        top = f"consumer-assets predictions --day {scored}"
+        click.echo(f"next: `.venv/bin/{top}` lists the profiles most likely to order")
+    if scored and not judged:
+        click.echo(f"prediction_quality[{scored}] needs the 7 days after it: run with --days {len(STORY)} or more")
+    if log is not None:
+        click.echo(f"Dagster's, Spark's and the libraries' own output: {log} (or run with --verbose)")
 
 
 @main.command("predictions")

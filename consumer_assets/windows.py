@@ -120,6 +120,8 @@ TRAINING_LABELS = label_window(MAX_TRAIN_DAYS)
 # The raw_events days the whole chain needs up to model[D]: an eligibility window for its oldest
 # cut-off through its newest label day (histories reach back further where the shop is older).
 CHAIN = TRAINING_CUTOFFS.then(ELIGIBILITY).hull(TRAINING_LABELS)
+# ... and the week after D, whose orders judge predictions[D] (prediction_quality[D]).
+STORY = CHAIN.hull(LABELS)
 
 # The days a day's data-quality and drift checks compare it with.
 TRAILING_DAYS = 7
