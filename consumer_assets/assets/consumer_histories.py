@@ -22,9 +22,17 @@ from pydantic import Field
 
 from consumer_assets.assets.conditions import after_upstream_updates
 from consumer_assets.assets.declare import daily_checks, self_dependent_daily_asset
+from consumer_assets.assets.progress import reporting
 from consumer_assets.assets.raw_events import RAW_EVENTS
 from consumer_assets.assets.trailing import check_result, trailing_metadata
-from consumer_assets.histories import HISTORIES_SCHEMA, NUM_PROFILE_BUCKETS, STATE_SCHEMA, Outputs, write_histories
+from consumer_assets.histories import (
+    HISTORIES_SCHEMA,
+    NUM_PROFILE_BUCKETS,
+    STATE_SCHEMA,
+    Outputs,
+    tasks_done,
+    write_histories,
+)
 from consumer_assets.histories.lineage import Built, Stamps, records, stale_days
 from consumer_assets.histories.output import WrittenDay
 from consumer_assets.histories.schema import state_horizon
@@ -165,7 +173,9 @@ def consumer_histories(
         tasks = plan_tasks(day_files(staged.inputs), days, config.horizon_days, state_files, config.task_buckets)
         started = time.perf_counter()
         outputs = Outputs(staged.out_dir, write.id, state_staged.out_dir, state_write.id)
-        written = write_histories(spark.spark_session, tasks, outputs)
+        session = spark.spark_session
+        with reporting(context.log.info, lambda: f"Spark job over {len(keys)} day(s): {tasks_done(session)}"):
+            written = write_histories(session, tasks, outputs)
         spark_seconds = time.perf_counter() - started
         context.log.info(f"Spark wrote histories of {len(keys)} day(s) in {spark_seconds:.1f}s")
         for key in keys:

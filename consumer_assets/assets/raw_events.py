@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 from pydantic import Field
 
 from consumer_assets.assets.declare import daily_asset, daily_checks
+from consumer_assets.assets.progress import DaysDone, reporting
 from consumer_assets.assets.trailing import check_result, trailing_metadata
 from consumer_assets.events.bucketing import NUM_PROFILE_BUCKETS
 from consumer_assets.events.schema import QUARANTINE_SCHEMA, RAW_EVENTS_SCHEMA
@@ -173,15 +174,19 @@ def raw_events(
     events_write = TableWrite(tables, RAW_EVENTS.path[-1], RAW_EVENTS_SCHEMA, BUCKETED)
     quarantine_write = TableWrite(tables, QUARANTINE.path[-1], QUARANTINE_SCHEMA)
     days, kept_ids = [], {}
-    for key in keys:
-        earlier = earlier_ids(tables, key, config.duplicate_lookback_days, kept_ids)
-        day, kept_ids[key] = ingest(landing, key, earlier, events_write, quarantine_write, config.quarantine_batch_rows)
-        # Only the lookback window's ids stay in memory.
-        kept_ids = (
-            dict(list(kept_ids.items())[-config.duplicate_lookback_days :]) if config.duplicate_lookback_days else {}
-        )
-        context.log.info(f"{key}: kept {day.figures['kept']} of {day.figures['landed']} landed records")
-        days.append(day)
+    done = DaysDone("ingestion", len(keys))
+    with reporting(context.log.info, lambda: str(done)):
+        for key in keys:
+            earlier = earlier_ids(tables, key, config.duplicate_lookback_days, kept_ids)
+            day, kept_ids[key] = ingest(
+                landing, key, earlier, events_write, quarantine_write, config.quarantine_batch_rows
+            )
+            # Only the lookback window's ids stay in memory.
+            lookback = config.duplicate_lookback_days
+            kept_ids = dict(list(kept_ids.items())[-lookback:]) if lookback else {}
+            done.add(day.figures["landed"])
+            context.log.info(f"{key}: kept {day.figures['kept']} of {day.figures['landed']} landed records ({done})")
+            days.append(day)
 
     run = {"run_id": context.run.run_id, "partitions": keys}
     quarantine = quarantine_write.commit(keys, run)

@@ -26,7 +26,7 @@ from consumer_assets.histories.schema import (
     cutoff_ms,
     window_ms,
 )
-from consumer_assets.histories.spark import spark_schema, write_histories
+from consumer_assets.histories.spark import spark_schema, tasks_done, write_histories
 from consumer_assets.histories.state import State, advance, encode, encode_histories
 from consumer_assets.histories.tasks import BucketTask, DayFiles, plan_tasks
 
@@ -57,6 +57,7 @@ __all__ = [
     "profile_bucket_sql",
     "sort_events",
     "spark_schema",
+    "tasks_done",
     "window_ms",
     "write_histories",
 ]

@@ -49,6 +49,15 @@ def spark_schema(schema: pa.Schema) -> StructType:
     return from_arrow_schema(schema)
 
 
+def tasks_done(spark: SparkSession) -> str:
+    """How far the session's running jobs are: their active stages' tasks done of all ("12/32 tasks done")."""
+    tracker = spark.sparkContext.statusTracker()
+    stages = [info for info in map(tracker.getStageInfo, tracker.getActiveStageIds()) if info is not None]
+    if not stages:
+        return "no stage running"
+    return f"{sum(s.numCompletedTasks for s in stages)}/{sum(s.numTasks for s in stages)} tasks done"
+
+
 def write_histories(spark: SparkSession, tasks: list[BucketTask], out: Outputs) -> dict[dt.date, WrittenDay]:
     """Run the tasks (tasks.plan_tasks), each writing its histories and states; return what each day got.
 

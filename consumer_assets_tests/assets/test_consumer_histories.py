@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import signal
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
@@ -15,6 +16,7 @@ import dagster as dg
 import pyarrow as pa
 import pytest
 
+from consumer_assets.assets import progress
 from consumer_assets.assets.consumer_histories import HistoriesConfig, consumer_histories
 from consumer_assets.assets.raw_events import raw_events
 from consumer_assets.automation.jobs import RANGE_END, RANGE_START
@@ -150,12 +152,19 @@ def test_built_then_continued_days_match_the_oracle_and_report(landed: Landed) -
     assert str(LAST) in TableStore.at(landed.storage).dates("consumer_histories_state")
 
 
-def test_backfill_as_one_run_equals_per_partition_runs(landed: Landed, tmp_path: Path) -> None:
+def test_backfill_as_one_run_equals_per_partition_runs(
+    landed: Landed, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     first = LAST - dt.timedelta(days=2)
     spark = SparkResource(master="local[2]")
+    monkeypatch.setattr(progress, "PROGRESS_SECONDS", 0.1)  # instead of every 30 s
     # The one run also splits each window into twice as many Spark tasks as there are profile buckets.
     one_run = histories_run(landed.storage, spark, landed.instance, first, LAST, task_buckets=16)
     assert one_run.success
+    # While the Spark job runs, its progress is logged: tasks done of its 16.
+    said = [e.user_message for e in landed.instance.all_logs(one_run.run_id)]
+    ticks = [m for m in said if m.startswith("Spark job over 3 day(s): ")]
+    assert any(re.fullmatch(r"Spark job over 3 day\(s\): \d+/16 tasks done after \d+ s", m) for m in ticks), said
     assert len(TableStore.at(landed.storage).files("consumer_histories", [LAST])) == 16
     days = materialized(one_run)
     assert sorted(m.partition for m in days) == [str(first + dt.timedelta(days=i)) for i in range(3)]

@@ -108,6 +108,9 @@ def test_range_as_one_run_and_checks_against_trailing_days(tmp_path: Path) -> No
     assert store.dates("raw_events") == [str(d) for d in days[:4]]
     kept = {m.partition: m.metadata["kept"].value for m in _materializations(first, "raw_events")}
     assert kept == {str(d): 200 for d in days[:4]}
+    # Each day's line says how far the range is (days done, rows landed, rate).
+    said = [e.user_message for e in instance.all_logs(first.run_id) if "days done" in e.user_message]
+    assert said[1].startswith(f"{days[1]}: kept 200 of 210 landed records (ingestion: 2/4 days done, 410 rows, ")
 
     # A later single-day run compares with the trailing days recorded by the earlier run.
     last = job.execute_in_process(instance=instance, partition_key=str(days[4]))
