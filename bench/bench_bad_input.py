@@ -25,6 +25,8 @@ import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from scratch import BENCH_DATA
+
 from consumer_assets.events.landing import MARKER, day_folder
 
 DAY = dt.date(2026, 10, 5)
@@ -101,9 +103,10 @@ def main() -> None:
     parser.add_argument("--braces", type=int, default=10_000_000, help="lines of `braces`")
     parser.add_argument("--profiles", type=int, default=200_000, help="profiles of the normal simulated day")
     parser.add_argument("--cases", nargs="+", choices=CASES, default=list(CASES))
-    parser.add_argument("--dir", default="/tmp", help="where the data goes (removed afterwards)")
+    parser.add_argument("--dir", type=Path, default=BENCH_DATA, help="where the data goes (removed afterwards)")
     args = parser.parse_args()
 
+    args.dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="bench-bad-input-", dir=args.dir) as tmp:
         results = {}
         for case in args.cases:

@@ -3,7 +3,7 @@
     PYTHONPATH=. .venv/bin/python bench/bench_histories.py [--profiles 250000,1000000] [--runs 3] [--json F]
 
 For each shop size, on a synthetic shop older than the horizon (bench/histories_data.py: 181 days,
-cached under --data-dir, /tmp by default), one Spark session (local[2]) computes the last day D in
+cached under --data-dir, data/bench/histories by default), one Spark session (local[2]) computes the last day D in
 several ways, each `--runs` times, the order rotating (ratios are of medians of the same run):
 
 - incremental: the H = 180 day from the state of D-1 plus raw_events[D] (the daily path);
@@ -46,6 +46,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]  # the oracle (consumer_assets_testing) and the generator
 
 from histories_data import generate  # noqa: E402
+from scratch import cached  # noqa: E402
 
 from consumer_assets.events.bucketing import NUM_PROFILE_BUCKETS  # noqa: E402
 from consumer_assets.histories.output import WRITTEN_SCHEMA, Outputs, WrittenDay, summarize_written  # noqa: E402
@@ -345,7 +346,7 @@ def main() -> None:
     parser.add_argument("--profiles", default="100000", help="shop sizes, comma-separated (the issue: 250000,1000000)")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--profiles-per-task", type=int, default=31_250, help="sets the task buckets of each size")
-    parser.add_argument("--data-dir", type=Path, default=Path("/tmp/consumer_histories_bench"))
+    parser.add_argument("--data-dir", type=Path, default=cached("histories"))
     parser.add_argument("--no-duckdb", action="store_true")
     parser.add_argument("--json", type=Path, help="write every figure here")
     parser.add_argument("--spark-driver-memory", default="2g")

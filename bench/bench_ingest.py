@@ -18,9 +18,10 @@ import json
 import statistics
 import subprocess
 import sys
-import tempfile
 import textwrap
 from pathlib import Path
+
+from scratch import scratch
 
 from consumer_assets.events.landing import FILE_GLOB, day_folder
 
@@ -90,7 +91,7 @@ def median(runs: list[dict], key: str) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--profiles", type=int, default=1_000_000)
+    parser.add_argument("--profiles", type=int, default=200_000, help="the issues quote 1000000")
     parser.add_argument("--runs", type=int, default=5, help="runs of ingestion and of DuckDB (alternating)")
     parser.add_argument("--simulator-runs", type=int, default=1)
     parser.add_argument("--seed", type=int, default=1)
@@ -104,7 +105,7 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
+    with scratch("ingest-") as tmp:
         landing, storage = Path(tmp) / "landing", (Path(tmp) / "storage").as_uri()
         sim_args = (str(landing), str(args.profiles), str(args.seed), str(args.corrupt), str(args.lookback + 1))
         sims = [measure(SIMULATE, *sim_args) for _ in range(args.simulator_runs)]

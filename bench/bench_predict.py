@@ -1,7 +1,7 @@
 """CPU batch scoring, end to end: a histories Delta table -> scored, explained predictions files.
 
     .venv/bin/python bench/bench_predict.py [--profiles 1000000] [--runs 3] [--workers 2]
-        [--memory-profiles 100000,1000000] [--data-dir /tmp/bench_predict]
+        [--memory-profiles 100000,1000000] [--data-dir data/bench/predict]
 
 What is timed is what the predictions asset does per day: read each profile bucket's committed
 histories files (pyarrow, streamed), score them with the LSTM at the default LstmConfig (the
@@ -48,6 +48,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from scratch import cached
+
 HERE = Path(__file__).resolve().parent
 
 
@@ -59,11 +61,11 @@ def child(*args: str, capture: bool = False) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--profiles", type=int, default=1_000_000, help="histories scored per timed run")
+    parser.add_argument("--profiles", type=int, default=200_000, help="histories scored per timed run")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="buckets scored side by side")
-    parser.add_argument("--memory-profiles", default="100000,1000000", help="sizes for peak RSS; empty: skip")
-    parser.add_argument("--data-dir", type=Path, default=Path("/tmp/bench_predict"))
+    parser.add_argument("--memory-profiles", default="50000,200000", help="sizes for peak RSS; empty: skip")
+    parser.add_argument("--data-dir", type=Path, default=cached("predict"))
     args = parser.parse_args()
     memory = [int(s) for s in args.memory_profiles.split(",") if s]
     common = ["--workers", str(args.workers), "--data-dir", str(args.data_dir)]

@@ -1,6 +1,6 @@
 """Benchmark the shop simulator: seconds per simulated day written to a landing zone, and events/s.
 
-    python bench/bench_simulator.py --profiles 1000000 --days 3 --runs 3 [--corrupt 0.01] [--truth] [--landing DIR]
+    python bench/bench_simulator.py --profiles 200000 --days 3 --runs 3 [--corrupt 0.01] [--truth] [--landing DIR]
 
 Each run simulates `days` days into a fresh landing folder (gzip JSON Lines, the real writer);
 the figures are medians over runs. Peak memory is the process's maximum resident set size.
@@ -14,9 +14,10 @@ import resource
 import shutil
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
+
+from scratch import mkdtemp
 
 from consumer_assets.simulation import ShopSimulator, simulate_to_landing
 
@@ -29,7 +30,7 @@ def _peak_rss_mib() -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--profiles", type=int, default=1_000_000)
+    parser.add_argument("--profiles", type=int, default=200_000)
     parser.add_argument("--days", type=int, default=3)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--corrupt", type=float, default=0.01)
@@ -45,7 +46,7 @@ def main() -> None:
 
     per_day, rates, events = [], [], []
     for run in range(args.runs):
-        root = Path(args.landing or tempfile.mkdtemp(prefix="bench-landing-")) / f"run-{run}"
+        root = Path(args.landing or mkdtemp(prefix="simulator-")) / f"run-{run}"
         began = time.perf_counter()
         summaries = list(
             simulate_to_landing(

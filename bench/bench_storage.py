@@ -21,7 +21,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -31,6 +30,8 @@ ROOT = Path(__file__).resolve().parents[1]
 LEGACY_COMMIT = "0b8aaa9"  # the last commit with the manifest store (consumer_assets/storage/store.py)
 sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT))
+
+from scratch import cached, scratch  # noqa: E402
 
 
 def legacy_store_module(into: Path):
@@ -148,10 +149,10 @@ def bench_histories(files: dict[str, list[str]], work: Path, runs: int, legacy, 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--profiles", type=int, default=1_000_000)
+    parser.add_argument("--profiles", type=int, default=200_000, help="the issues quote 1000000")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--histories-runs", type=int, default=2)
-    parser.add_argument("--data-dir", type=Path, default=Path("/tmp/consumer_histories_bench"))
+    parser.add_argument("--data-dir", type=Path, default=cached("histories"))
     args = parser.parse_args()
 
     from bench_histories import generate
@@ -160,7 +161,7 @@ def main() -> None:
 
     data = args.data_dir / f"p{args.profiles}_d28_b{NUM_PROFILE_BUCKETS}"
     files = generate(data / "raw_events", args.profiles, 28, NUM_PROFILE_BUCKETS)
-    with tempfile.TemporaryDirectory() as tmp:
+    with scratch("storage-") as tmp:
         legacy, legacy_files = legacy_store_module(Path(tmp) / "code")
         bench_day(files, Path(tmp) / "day", args.runs, legacy)
         if args.histories_runs:

@@ -9,7 +9,7 @@ and the values are the simulated ones, the ids are new, so the profile buckets (
 spread the rows evenly as in production. The rows are written once per (N, source, seed) as a
 Delta table `consumer_histories` partitioned by date and profile_bucket, one file per bucket
 written the way the histories job writes them (pyarrow's defaults), under --data-dir (default
-/tmp/bench_predict), and reused.
+data/bench/predict), and reused.
 """
 
 from __future__ import annotations
