@@ -29,6 +29,8 @@ setup(
         "orjson>=3.10",
         # gzip through ISA-L (the landing files): several times faster than zlib, and it releases the GIL.
         "isal>=1.7,<2",
+        # The alert webhook's client (Dagster depends on it too).
+        "requests>=2.31",
     ],
     extras_require={
         # What a production instance needs in the image its runs start from (docs/deploy/): the run

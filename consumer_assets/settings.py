@@ -49,3 +49,18 @@ SPARK_MASTER_ENV = "CONSUMER_ASSETS_SPARK_MASTER"
 def spark_master(explicit: str | None = None) -> str:
     """The Spark master URL: config, else $CONSUMER_ASSETS_SPARK_MASTER, else local[*]."""
     return explicit or os.environ.get(SPARK_MASTER_ENV) or "local[*]"
+
+
+ALERT_WEBHOOK_ENV = "CONSUMER_ASSETS_ALERT_WEBHOOK"
+UI_URL_ENV = "CONSUMER_ASSETS_UI_URL"
+
+
+def alert_webhook(explicit: str | None = None) -> str | None:
+    """Where alerts are posted: config, else $CONSUMER_ASSETS_ALERT_WEBHOOK, else nowhere (None)."""
+    return explicit or os.environ.get(ALERT_WEBHOOK_ENV) or None
+
+
+def ui_url(explicit: str | None = None) -> str | None:
+    """The Dagster UI's base URL that alerts link runs to: config, else $CONSUMER_ASSETS_UI_URL, else None."""
+    url = explicit or os.environ.get(UI_URL_ENV)
+    return url.rstrip("/") if url else None

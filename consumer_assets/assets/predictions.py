@@ -5,6 +5,7 @@ Scored on CPU, streamed batch by batch, with the newest approved model trained o
 failed. Drift checks compare the day's history features and scores with the trailing days'.
 """
 
+import datetime as dt
 from collections.abc import Iterator
 from typing import Any
 
@@ -36,6 +37,14 @@ from consumer_assets.storage.writes import StagedWrite, TableWrite
 from consumer_assets.windows import TRAILING_DAYS
 
 PREDICTIONS = dg.AssetKey("predictions")
+# Day D is scored once it has ended, its landing folder is complete and its histories are computed:
+# by 06:00 UTC of D+1. So the asset is fresh when it was materialized between midnight and that
+# hour (the UI's Freshness turns to failed until it is): a day that did not land, or stuck on the way,
+# shows. (A re-run of an older day in that window counts too: Dagster judges the asset, not a day.)
+DUE_HOUR = 6
+PREDICTIONS_FRESHNESS = dg.FreshnessPolicy.cron(
+    deadline_cron=f"0 {DUE_HOUR} * * *", lower_bound_delta=dt.timedelta(hours=DUE_HOUR), timezone="UTC"
+)
 TOP_SHOWN = 10  # the most likely buyers the metadata shows
 HISTOGRAM_WIDTH = 0.05  # of a probability band of the score histogram
 INPUT_DRIFT, SCORE_DRIFT = "input_drift", "score_drift"
@@ -79,6 +88,7 @@ class PredictionsConfig(dg.Config):
     deps=[dg.AssetDep(MODEL)],
     check_specs=PREDICTIONS_CHECKS,
     group_name="predictions",
+    freshness_policy=PREDICTIONS_FRESHNESS,
     # Scores as soon as histories[D] are there, with the model in force (not waiting for model[D]).
     automation_condition=after_upstream_updates(ignore=MODEL),
 )
