@@ -1,6 +1,7 @@
 """The deployment as its users drive it: `dagster-webserver` and `dagster-daemon` on loopback, one
 instance, the code location of workspace.yaml. A range backfill through the GraphQL API, read back
-with deltalake; one partition materialized through the UI in headless Chromium, with its checks.
+with deltalake; each day's check results of the range runs in headless Chromium; one partition
+materialized through the UI, with its checks.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from deltalake import DeltaTable
 from playwright.sync_api import Page, expect
 
 from consumer_assets.definitions import defs
+from consumer_assets.ml.monitoring.quality import MAX_QUARANTINE_SHARE
 from consumer_assets.simulation import LandedDay, simulate_to_landing
 from consumer_assets_tests.support.browser import Screenshots, chromium_page
 from consumer_assets_tests.support.dagster_services import DagsterServices, dagster_services
@@ -73,6 +75,17 @@ query Materializations($key: AssetKeyInput!, $partitions: [String!]) {
   }
 }
 """
+
+CHECK_EXECUTIONS = """
+query Executions($key: AssetKeyInput!, $check: String!, $partition: String) {
+  assetCheckExecutions(assetKey: $key, checkName: $check, partition: $partition, limit: 1) {
+    runId status partition evaluation { partition description }
+  }
+}
+"""
+CHECK_STATUS = {"SUCCEEDED": "Passed", "FAILED": "Failed"}  # the UI's words for a day's stored result
+ANY_CHECK_STATUS = re.compile(r"^(Passed|Failed|Skipped|Missing|In progress|Execution failed)$")
+DayResult = tuple[str, str, str]  # run id, "Passed"/"Failed", description
 
 
 @dataclass(frozen=True)
@@ -199,6 +212,80 @@ def test_self_dependent_histories_backfill_in_one_run_in_day_order(deployment: D
         k: f"state of {p}" for k, p in zip(keys[1:], previous[1:], strict=True)
     }
     assert sorted(rows_per_day(deployment.storage / "consumer_histories_state")) == keys
+
+
+def test_range_runs_show_each_days_check_result(deployment: Deployment, tmp_path: Path) -> None:
+    # Before the UI test's one-day run: here each day's latest check result is the range run's.
+    services, url, keys = deployment.services, deployment.services.url, sorted(deployment.landed)
+    if not (deployment.storage / "consumer_histories").exists():  # this test may run alone
+        test_self_dependent_histories_backfill_in_one_run_in_day_order(deployment)
+    checks = [
+        (asset, spec.name)
+        for asset in ("raw_events", "consumer_histories")
+        for spec in defs.resolve_assets_def(asset).check_specs
+        if spec.asset_key.path == [asset]
+    ]
+    # What the instance stored: per check, each day's latest execution, from the one run of its range.
+    stored = {check: latest_check_results(services, *check, keys) for check in checks}
+    for (asset, check), days in stored.items():
+        assert len({run_id for run_id, _, _ in days.values()}) == 1, (asset, check, days)
+    # The quarantined share against what the simulator landed, not against what the code computed.
+    landed_share = {k: sum(d.corruptions.values()) / d.records for k, d in deployment.landed.items()}
+    assert {k: status for k, (_, status, _) in stored[("raw_events", "quarantined_share")].items()} == {
+        k: "Passed" if share <= MAX_QUARANTINE_SHARE else "Failed" for k, share in landed_share.items()
+    }
+
+    with chromium_page(tmp_path) as page:
+        shots = Screenshots(page, tmp_path / "screenshots", "test_range_runs_show_each_days_check_result")
+        with shots.on_failure():
+            for (asset, check), days in stored.items():
+                open_check_partitions(page, url, asset, check, days)
+                for key, (run_id, status, description) in days.items():
+                    see_day_check_result(page, key, run_id, status, description)
+                shots.take(f"{asset}-{check}")
+
+
+def latest_check_results(services: DagsterServices, asset: str, check: str, keys: list[str]) -> dict[str, DayResult]:
+    """The day's latest stored execution of the check, for each day."""
+    found = {}
+    for key in keys:
+        [execution] = services.graphql(CHECK_EXECUTIONS, {"key": {"path": [asset]}, "check": check, "partition": key})[
+            "assetCheckExecutions"
+        ]
+        assert execution["partition"] == execution["evaluation"]["partition"] == key, execution
+        found[key] = (execution["runId"], CHECK_STATUS[execution["status"]], execution["evaluation"]["description"])
+    return found
+
+
+def open_check_partitions(page: Page, url: str, asset: str, check: str, days: dict[str, DayResult]) -> None:
+    """The check's own Partitions tab: a status per day, none of the range's days skipped."""
+    page.goto(f"{url}/assets/{asset}?view=checks&checkDetail={check}")
+    # The check's tabs are buttons; the asset's tabs above them (one also "Partitions") are links.
+    page.locator("button[role=tab]", has_text="Partitions").click()
+    statuses = Counter(status for _, status, _ in days.values())
+    for status in ("Passed", "Failed"):
+        expect(page.get_by_text(f"{status} ({statuses[status]})", exact=True)).to_be_visible()
+    expect(page.get_by_text("Skipped (0)", exact=True)).to_be_visible()
+
+
+def see_day_check_result(page: Page, key: str, run_id: str, status: str, description: str) -> None:
+    """Select the day in the partition list: its pane shows the day's own result from the range run."""
+    page.get_by_title(key, exact=True).first.click()
+    # The day's pane: the innermost block holding both its "Latest execution" and its "Description".
+    pane = (
+        page.locator("div")
+        .filter(has=page.get_by_text("Latest execution", exact=True))
+        .filter(has=page.get_by_text("Description", exact=True))
+        .last
+    )
+    expect(pane.get_by_title(key, exact=True)).to_be_visible()  # the pane's heading is the day
+    expect(pane.get_by_text(ANY_CHECK_STATUS)).to_have_text(status)
+    expect(pane.get_by_text(description, exact=True)).to_be_visible()
+    expect(pane.get_by_role("link", name=run_id[:8], exact=True)).to_have_attribute(
+        "href", re.compile(rf"^/runs/{run_id}\b")
+    )
+    row = pane.locator("tr").filter(has=page.locator("td", has_text=re.compile(r"^partition$")))
+    expect(row.locator("td").nth(1)).to_have_text(key)
 
 
 def test_ui_materializes_one_partition(deployment: Deployment, tmp_path: Path) -> None:

@@ -4,6 +4,11 @@ from typing import Any
 
 import dagster as dg
 
+# Not exported by dagster: the pointer that ties a check result to the materialization it judged.
+from dagster._core.definitions.asset_checks.asset_check_evaluation import (
+    AssetCheckEvaluationTargetMaterializationData,
+)
+
 from consumer_assets.partitions import window_keys
 from consumer_assets.windows import TRAILING
 
@@ -50,6 +55,7 @@ def check_result(
                     description=outcome.description,
                     metadata={**outcome.metadata, "partition": key},
                     partition=key,
+                    target_materialization_data=latest_materialization(context.instance, asset_key, key),
                 )
             )
     failed = [key for key, outcome in results if not outcome.passed]
@@ -62,4 +68,20 @@ def check_result(
         severity=dg.AssetCheckSeverity.WARN,
         description=description + (f"; failing: {', '.join(failed)}" if failed else ""),
         metadata={**last.metadata, "partition": last_key, "failing_days": len(failed)},
+    )
+
+
+def latest_materialization(
+    instance: dg.DagsterInstance, asset_key: dg.AssetKey, key: str
+) -> AssetCheckEvaluationTargetMaterializationData | None:
+    """The day's latest materialization, as Dagster targets a one-day run's check result: a result without
+    it is not current for the day, and the UI shows the day's check status as missing."""
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=asset_key, asset_partitions=[key]), limit=1
+    ).records
+    if not records:
+        return None
+    record = records[0]
+    return AssetCheckEvaluationTargetMaterializationData(
+        storage_id=record.storage_id, run_id=record.run_id, timestamp=record.timestamp
     )

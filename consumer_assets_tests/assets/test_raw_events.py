@@ -101,6 +101,17 @@ def test_range_as_one_run_and_checks_against_trailing_days(tmp_path: Path) -> No
     share = {day: e.passed for (name, day), e in per_day.items() if name == "quarantined_share"}
     assert share == {str(d): d != days[1] for d in days[:4]}
     assert per_day[("quarantined_share", str(days[1]))].metadata["partition"].value == str(days[1])
+    # Each day's result targets that day's materialization of the run: without it the day's check
+    # status is not current, and the UI lists the day as missing.
+    latest = {
+        str(d): instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=dg.AssetKey("raw_events"), asset_partitions=[str(d)]), limit=1
+        ).records[0]
+        for d in days[:4]
+    }
+    for (_, day), evaluation in per_day.items():
+        target = evaluation.target_materialization_data
+        assert target is not None and (target.storage_id, target.run_id) == (latest[day].storage_id, first.run_id)
     summary = evaluations(first)["quarantined_share"]
     assert summary.passed is False and f"failing: {days[1]}" in (summary.description or "")
     assert evaluations(first)["row_count_vs_trailing_days"].passed
