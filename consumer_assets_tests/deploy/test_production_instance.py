@@ -3,11 +3,13 @@
 
 Only what cannot run here is replaced: the ECS run launcher (runs are processes of this machine) and
 the S3 compute logs (kept on local disk). Two trainings launched together in the `gpu` pool run one
-after the other; a range backfill of raw_events, and the automation sensor runs the chain after it.
+after the other; meanwhile, as the daily chain and training share one instance in production, a range
+backfill ingests raw_events and Dagster's automation sensor runs the chain after it.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,11 +19,14 @@ import dagster as dg
 import pytest
 import yaml
 from dagster._core.events import DagsterEventType
-from dagster._core.storage.tags import BACKFILL_ID_TAG, PARTITION_NAME_TAG
+from dagster._core.storage.tags import AUTOMATION_CONDITION_TAG, BACKFILL_ID_TAG, PARTITION_NAME_TAG
 
+from consumer_assets.automation.jobs import RANGE_END, RANGE_START
+from consumer_assets.resources.storage import Storage
 from consumer_assets.simulation import simulate_to_landing
+from consumer_assets.storage.registry import ModelRegistry
 from consumer_assets_tests.support.dagster_services import DagsterServices, dagster_services
-from consumer_assets_tests.support.model_shop import FAST, ONE_DAY, D, build_shop
+from consumer_assets_tests.support.model_shop import FAST, ONE_DAY, D, build_shop, train
 from consumer_assets_tests.support.postgres import PostgresServer, postgres_server
 
 pytestmark = pytest.mark.slow
@@ -35,6 +40,7 @@ LANDED = [D + 2 * ONE_DAY, D + 3 * ONE_DAY]  # the days after the shop's raw_eve
 # meets, so that both are approved in either order (the gate itself is tested in ml/training/).
 TRAINING = FAST.model_copy(update={"nll_tolerance": 1.0, "ece_tolerance": 1.0, "mean_gap_tolerance": 1.0})
 FINISHED = {"SUCCESS", "FAILURE", "CANCELED"}
+CHAIN = ["raw_events", "consumer_histories", "predictions"]  # prediction_quality waits for a landed week
 
 LOCATIONS = "{ workspaceOrError { ... on Workspace { locationEntries { name } } } }"
 START_SENSOR = """
@@ -119,6 +125,9 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
     work = tmp_path_factory.mktemp("production")
     storage, landing = work / "storage", work / "landing"
     build_shop(storage.as_uri())
+    # A model approved before the services start (trained in this process): the chain scores with the
+    # model in force then, whichever of the deployment's trainings have ended by that time.
+    assert train(storage.as_uri(), D, TRAINING).success
     list(simulate_to_landing(landing.as_uri(), LANDED[0], len(LANDED), profiles=300, seed=7))
     env = {
         "CONSUMER_ASSETS_DATA_DIR": str(work / "data"),
@@ -137,8 +146,8 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
 
 
 @pytest.fixture(scope="module")
-def trainings(deployment: Deployment) -> dict[str, dg.DagsterRun]:
-    """Both days' training_job runs, launched together through the webserver; partition -> finished run."""
+def trainings(deployment: Deployment) -> dict[str, str]:
+    """Both days' training_job runs, launched together through the webserver; partition -> run id."""
     config = {"ops": {"trained_lstm_model": {"config": TRAINING.model_dump(exclude_none=True)}}}
     launched = {}
     for day in TRAINED:
@@ -153,7 +162,7 @@ def trainings(deployment: Deployment) -> dict[str, dg.DagsterRun]:
         # Submitted to the queued run coordinator: the daemon launches it.
         assert answer["run"]["status"] == "QUEUED"
         launched[day.isoformat()] = answer["run"]["runId"]
-    return {key: deployment.finished(run_id) for key, run_id in launched.items()}
+    return launched
 
 
 def step_times(instance: dg.DagsterInstance, run_id: str, step: str) -> tuple[float, float]:
@@ -177,30 +186,10 @@ def test_the_instance_lives_in_postgres(deployment: Deployment) -> None:
     assert not list(deployment.services.home.rglob("*.db"))
 
 
-def test_two_trainings_in_the_gpu_pool_run_one_after_the_other(
-    deployment: Deployment, trainings: dict[str, dg.DagsterRun]
-) -> None:
-    instance = deployment.instance
-    assert {key: run.status.value for key, run in trainings.items()} == dict.fromkeys(
-        (day.isoformat() for day in TRAINED), "SUCCESS"
-    )
-    # The pool's one slot (docs/deploy's default_limit), as the instance recorded it in PostgreSQL.
-    assert instance.event_log_storage.get_concurrency_info("gpu").slot_count == 1
-    first, second = sorted(step_times(instance, run.run_id, "trained_lstm_model") for run in trainings.values())
-    assert first[1] <= second[0], f"the training steps overlapped: {first} and {second}"
-    # Each approved its model: the second had to wait for the slot, not for a failure of the first.
-    for key, run in trainings.items():
-        (record,) = instance.fetch_materializations(
-            dg.AssetRecordsFilter(asset_key=dg.AssetKey("trained_lstm_model"), asset_partitions=[key]), limit=1
-        ).records
-        assert record.run_id == run.run_id
-        assert record.asset_materialization.metadata["approved"].value is True
-
-
 def test_range_backfill_then_the_automation_sensor_runs_the_chain(
-    deployment: Deployment, trainings: dict[str, dg.DagsterRun]
+    deployment: Deployment, trainings: dict[str, str]
 ) -> None:
-    # The chain scores with the model in force: the trainings' (fixture) come first.
+    # The trainings (fixture) were launched first and run meanwhile: the chain does not wait for them.
     services, instance = deployment.services, deployment.instance
     selector = deployment.sensor()
     started = services.graphql(START_SENSOR, {"selector": selector})["startSensor"]
@@ -210,7 +199,7 @@ def test_range_backfill_then_the_automation_sensor_runs_the_chain(
         state = services.graphql(SENSOR_TICKS, {"selector": selector})["sensorOrError"]["sensorState"]
         return any(tick["status"] in ("SUCCESS", "SKIPPED") for tick in state["ticks"])
 
-    # Its first evaluation sets its cursor: what is materialized after it counts as updated.
+    # Its first evaluation sets its cursor: only what is materialized after it counts as updated.
     deployment.wait(evaluated, 120, f"the first tick of {SENSOR}")
 
     keys = [day.isoformat() for day in LANDED]
@@ -223,12 +212,6 @@ def test_range_backfill_then_the_automation_sensor_runs_the_chain(
     launched = services.graphql(LAUNCH_BACKFILL, {"params": params})["launchPartitionBackfill"]
     assert launched["__typename"] == "LaunchBackfillSuccess", launched
     backfill_id = launched["backfillId"]
-    deployment.wait(
-        lambda: instance.get_backfill(backfill_id).status.value not in ("REQUESTED", "CANCELING", "FAILING"),
-        300,
-        f"backfill {backfill_id}",
-    )
-    assert instance.get_backfill(backfill_id).status.value == "COMPLETED_SUCCESS"
 
     def latest(asset: str, key: str) -> dg.EventLogRecord | None:
         found = instance.fetch_materializations(
@@ -236,29 +219,54 @@ def test_range_backfill_then_the_automation_sensor_runs_the_chain(
         ).records
         return found[0] if found else None
 
-    def scored() -> bool:
-        return all(latest("predictions", key) is not None for key in keys)
-
-    deployment.wait(scored, 420, f"the automation to score {keys}")
-    model = latest("trained_lstm_model", TRAINED[-1].isoformat()).asset_materialization.metadata["model_version"]
+    deployment.wait(lambda: all(latest("predictions", key) for key in keys), 480, f"the automation to score {keys}")
+    registry = ModelRegistry(Storage(root=deployment.storage.as_uri()).artifacts(), "trained_lstm_model")
+    approved = {f"{r['partition']}/v{r['version']}": r["approved_at"] for r in registry.approvals.records()}
     for key in keys:
-        for asset in ("raw_events", "consumer_histories", "predictions"):
-            record = latest(asset, key)
-            run = deployment.finished(record.run_id)
-            assert run.status.value == "SUCCESS", (asset, key)
-            if asset == "raw_events":
-                assert run.tags[BACKFILL_ID_TAG] == backfill_id
-            else:  # requested by the sensor, not by the test
-                assert run.tags.get("dagster/from_automation_condition") == "true", (asset, key, run.tags)
-        predicted = latest("predictions", key).asset_materialization.metadata
-        assert predicted["model_version"].value == model.value  # the newest approved model by then
-        assert predicted["profiles"].value > 0
+        runs = {asset: deployment.finished(latest(asset, key).run_id) for asset in CHAIN}
+        assert {asset: run.status.value for asset, run in runs.items()} == dict.fromkeys(CHAIN, "SUCCESS"), key
+        # raw_events from the test's range backfill, as one run; the rest requested by the sensor.
+        assert runs["raw_events"].tags[BACKFILL_ID_TAG] == backfill_id
+        assert runs["raw_events"].tags[RANGE_START] == keys[0] and runs["raw_events"].tags[RANGE_END] == keys[-1]
+        for asset in CHAIN[1:]:
+            assert runs[asset].tags.get(AUTOMATION_CONDITION_TAG) == "true", (asset, key, runs[asset].tags)
+        # Scored with a model approved before the scoring run started (which one depends on how far the
+        # trainings had come).
+        meta = latest("predictions", key).asset_materialization.metadata
+        label = meta["model_version"].value
+        started_at = instance.get_run_record_by_id(runs["predictions"].run_id).start_time
+        assert label in approved and dt.datetime.fromisoformat(approved[label]).timestamp() <= started_at, label
+        assert meta["profiles"].value > 0
 
     # Every run of the module, as PostgreSQL's runs table has it, once all have ended: none failed.
     def all_ended() -> bool:
         return all(status in FINISHED for _, status in deployment.postgres.query("SELECT run_id, status FROM runs"))
 
     deployment.wait(all_ended, 300, "every run to end")
+    ended = ("COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED")
+    deployment.wait(lambda: instance.get_backfill(backfill_id).status.value in ended, 120, f"backfill {backfill_id}")
+    assert instance.get_backfill(backfill_id).status.value == "COMPLETED_SUCCESS"
     statuses = dict(deployment.postgres.query("SELECT run_id, status FROM runs"))
-    assert {run.run_id for run in trainings.values()} <= set(statuses)
+    assert set(trainings.values()) <= set(statuses)
     assert set(statuses.values()) == {"SUCCESS"}, statuses
+
+
+def test_two_trainings_in_the_gpu_pool_run_one_after_the_other(
+    deployment: Deployment, trainings: dict[str, str]
+) -> None:
+    instance = deployment.instance
+    runs = {key: deployment.finished(run_id) for key, run_id in trainings.items()}
+    assert {key: run.status.value for key, run in runs.items()} == dict.fromkeys(
+        (day.isoformat() for day in TRAINED), "SUCCESS"
+    )
+    # The pool's one slot (docs/deploy's default_limit), as the instance recorded it in PostgreSQL.
+    assert instance.event_log_storage.get_concurrency_info("gpu").slot_count == 1
+    first, second = sorted(step_times(instance, run.run_id, "trained_lstm_model") for run in runs.values())
+    assert first[1] <= second[0], f"the training steps overlapped: {first} and {second}"
+    # Each approved its model: the second waited for the slot, not for a failure of the first.
+    for key, run in runs.items():
+        (record,) = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=dg.AssetKey("trained_lstm_model"), asset_partitions=[key]), limit=1
+        ).records
+        assert record.run_id == run.run_id
+        assert record.asset_materialization.metadata["approved"].value is True
