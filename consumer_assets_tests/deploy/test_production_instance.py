@@ -259,10 +259,10 @@ def test_two_trainings_in_the_gpu_pool_run_one_after_the_other(
     assert {key: run.status.value for key, run in runs.items()} == dict.fromkeys(
         (day.isoformat() for day in TRAINED), "SUCCESS"
     )
-    # The pool's one slot (docs/deploy's default_limit), as the instance recorded it in PostgreSQL.
-    assert instance.event_log_storage.get_concurrency_info("gpu").slot_count == 1
     first, second = sorted(step_times(instance, run.run_id, "trained_lstm_model") for run in runs.values())
     assert first[1] <= second[0], f"the training steps overlapped: {first} and {second}"
+    # The pool's one slot (docs/deploy's default_limit), as the instance recorded it in PostgreSQL.
+    assert instance.event_log_storage.get_concurrency_info("gpu").slot_count == 1
     # Each approved its model: the second waited for the slot, not for a failure of the first.
     for key, run in runs.items():
         (record,) = instance.fetch_materializations(
