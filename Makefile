@@ -61,9 +61,26 @@ $(CHROMIUM):
 	fi
 	@test -x $(CHROMIUM) || { echo "apt-get installed no $(CHROMIUM)" >&2; exit 1; }
 
+# The production-instance test runs Debian's PostgreSQL server (initdb and postgres from its
+# /usr/lib/postgresql/<version>/bin) on loopback.
+POSTGRES_BIN := $(firstword $(wildcard /usr/lib/postgresql/*/bin/postgres))
+
+.PHONY: postgresql
+postgresql:
+	@if [ -n "$(POSTGRES_BIN)" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	else \
+		echo "The production-instance test needs Debian's postgresql: run 'sudo apt-get install -y postgresql'" \
+			"(make test installs it when run as root)." >&2; \
+		exit 1; \
+	fi; \
+	ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || { echo "apt-get installed no PostgreSQL server" >&2; exit 1; }
+
 # loadfile: a module's tests run on one worker, so a module-scoped fixture (one Dagster webserver and
 # daemon, a Spark cluster) starts once. (xdist 3.8's loadgroup does not group under pytest 9.2.)
-test: lint $(CHROMIUM)
+test: lint $(CHROMIUM) postgresql
 	$(BIN)/pytest -q -n 2 --dist loadfile --durations=10
 
 bench: install-tests

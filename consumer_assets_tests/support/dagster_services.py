@@ -69,13 +69,17 @@ class DagsterServices:
 
 
 @contextlib.contextmanager
-def dagster_services(work_dir: Path, env: dict[str, str], timeout: float = 240) -> Iterator[DagsterServices]:
-    """Start the webserver and the daemon, wait until the UI serves the code location and the daemons
-    that launch backfills and queued runs report healthy; stop both (and what they spawned) on exit."""
+def dagster_services(
+    work_dir: Path, env: dict[str, str], timeout: float = 240, dagster_yaml: str = DAGSTER_YAML
+) -> Iterator[DagsterServices]:
+    """Start the webserver and the daemon on an instance of `dagster_yaml` (its {env: NAME} settings read
+    from this process's environment here, from `env` and this environment in theirs), wait until the UI
+    serves the code location and the daemons that launch backfills and queued runs report healthy; stop
+    both (and what they spawned) on exit."""
     home = work_dir / "dagster_home"
     home.mkdir(parents=True, exist_ok=True)
-    (home / "dagster.yaml").write_text(DAGSTER_YAML)
-    # Create and migrate the instance's SQLite storages once, here: the webserver, the daemon and
+    (home / "dagster.yaml").write_text(dagster_yaml)
+    # Create and migrate the instance's storages once, here: the webserver, the daemon and
     # their code servers starting together would each try, and two of them can stamp the schema
     # version twice ("alembic_version has more than one head").
     with dg.DagsterInstance.from_config(str(home)):
