@@ -75,6 +75,12 @@ class TrainingConfig(dg.Config):
         description=f"Cut-off days trained on (at most {MAX_TRAIN_DAYS}).",
     )
     validation_share: float = Field(default=LstmConfig.validation_share, description="Profiles held out.")
+    max_train_histories_per_day: int = Field(
+        default=LstmConfig.max_train_histories_per_day,
+        ge=0,
+        description="A cap for huge shops: each cut-off day's training histories sampled down to about this "
+        "many by profile hash, the same profiles every day (0: all). Validation is never sampled.",
+    )
     seed: int = Field(default=LstmConfig.seed, description="Seed of initialisation and batch order.")
     early_stopping_share: float = Field(
         default=LstmConfig.early_stopping_share, description="Training profiles set aside to pick the best epoch."

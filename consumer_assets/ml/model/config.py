@@ -79,6 +79,7 @@ LIMITS: dict[str, int] = {
     "batch_size": 65_536,
     "score_batch_size": 65_536,
     "train_days": MAX_TRAIN_DAYS,
+    "max_train_histories_per_day": 1_000_000_000,
 }
 
 
@@ -120,6 +121,10 @@ class LstmConfig:
     train_days: int = MAX_TRAIN_DAYS
     # Share of profiles (by a hash of the id, the same every day) held out for validation.
     validation_share: float = 0.3
+    # A cap for huge shops: 0 trains on every history; N samples each cut-off day's training histories
+    # down to about N by another hash of the profile id (the profiles sampled on a day with a smaller
+    # share are sampled on every other day too). Validation histories are never sampled.
+    max_train_histories_per_day: int = 0
     seed: int = 0
     # Histories per batch when scoring (no gradients: bigger batches are cheaper per history).
     score_batch_size: int = 1024

@@ -31,7 +31,7 @@ from consumer_assets.ml.training.baseline import LogisticBaseline
 from consumer_assets.ml.training.data import SequenceData
 from consumer_assets.ml.training.evaluate import Comparison, validation_report
 from consumer_assets.ml.training.gate import Tolerances, Verdict, judge
-from consumer_assets.ml.training.labels import Batches, order_profiles, with_labels
+from consumer_assets.ml.training.labels import Batches, order_profiles, sample_per_day, with_labels
 from consumer_assets.ml.training.train import EpochStats, train
 from consumer_assets.windows import training_cutoffs
 
@@ -112,6 +112,10 @@ def _train_daily(
     wanted = np.array([(c - EPOCH).days for c in cutoffs], dtype=np.int32)
     data = data.take(np.flatnonzero(np.isin(data.cutoff, wanted)))
     train_data, valid = data.split(config.validation_share)
+    uncapped = len(train_data)
+    kept, sampled = sample_per_day(train_data.profile_id, train_data.cutoff, config.max_train_histories_per_day)
+    if sampled:
+        train_data = train_data.take(np.flatnonzero(kept))
     if train_data.label is None or valid.label is None or not len(train_data) or not len(valid):
         raise ValueError(f"no labelled histories to train and validate on for the cut-off days {cutoffs}")
     loaded = time.perf_counter()
@@ -143,6 +147,10 @@ def _train_daily(
         metrics[f"histories_{cutoff.isoformat()}"] = float(np.sum(data.cutoff == (cutoff - EPOCH).days))
     metrics |= {
         "train_histories": float(len(train_data)),
+        # Before the cap for huge shops (max_train_histories_per_day) sampled them; validation is whole.
+        "train_histories_before_cap": float(uncapped),
+        "train_days_sampled": float(len(sampled)),
+        "train_sample_share_min": min(sampled.values(), default=1.0),
         "train_positives": float(train_data.label.sum()),
         "epochs": float(len(result.epochs)),
         "best_epoch": float(result.best_epoch),
@@ -160,6 +168,8 @@ def _train_daily(
     record: dict[str, Any] = {
         "day": day.isoformat(),
         "cutoffs": [c.isoformat() for c in cutoffs],
+        # Share of each sampled cut-off day's training histories kept by the cap (by salted profile hash).
+        "sampled": {(EPOCH + dt.timedelta(days=d)).isoformat(): share for d, share in sampled.items()},
         "device": result.device,
         "metrics": metrics,
         "comparisons": {n: {m: c.as_dict() for m, c in by.items()} for n, by in comparisons.items()},

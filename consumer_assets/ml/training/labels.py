@@ -23,6 +23,7 @@ ORDER_EVENT = "order"
 # Salt of the split hash: independent of the raw_events profile buckets (crc32(id) mod 8).
 SPLIT_SALT = "consumer-assets/validation/"
 STOPPING_SALT = "consumer-assets/early-stopping/"
+SAMPLE_SALT = "consumer-assets/training-sample/"
 _SPLIT_RESOLUTION = 10_000
 
 Batches = pa.Table | pa.RecordBatch | pa.RecordBatchReader | Iterable[pa.RecordBatch]
@@ -131,3 +132,24 @@ def validation_mask(profile_ids: pa.Array | pa.ChunkedArray, share: float, salt:
     # hash_bucket is 1 + crc32 mod (2**31 - 1), stable across processes, languages and Spark.
     slot = (hash_bucket(salted, 2**31).astype(np.int64) - 1) % _SPLIT_RESOLUTION
     return slot < round(share * _SPLIT_RESOLUTION)
+
+
+def sample_per_day(
+    profile_ids: pa.Array | pa.ChunkedArray, days: np.ndarray, cap: int
+) -> tuple[np.ndarray, dict[int, float]]:
+    """Rows kept when each day's rows are sampled down to about `cap` (0: all) by a salted hash of the
+    profile id, and the share kept of each day that was sampled.
+
+    A day of n > cap rows keeps the profiles whose hash falls below cap / n: the same threshold
+    order every day, so a profile kept on a day of a smaller share is kept on every other day."""
+    keep = np.ones(len(days), dtype=bool)
+    shares: dict[int, float] = {}
+    if cap <= 0:
+        return keep, shares
+    for day, count in zip(*np.unique(days, return_counts=True), strict=True):
+        if count > cap:
+            rows = np.flatnonzero(days == day)
+            share = cap / count
+            keep[rows] = validation_mask(pa.array(profile_ids).take(pa.array(rows)), share, salt=SAMPLE_SALT)
+            shares[int(day)] = share
+    return keep, shares

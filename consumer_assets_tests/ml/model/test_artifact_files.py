@@ -12,7 +12,7 @@ import torch
 
 import consumer_assets.ml.model.artifact as artifact_module
 from consumer_assets.ml.model.artifact import InvalidArtifactError, ModelArtifact
-from consumer_assets.ml.model.config import LIMITS, Encoding, LstmConfig
+from consumer_assets.ml.model.config import LIMITS, POSITIVE_FIELDS, Encoding, LstmConfig
 from consumer_assets.ml.model.network import EventLstm, parameter_shapes
 
 TINY = LstmConfig(type_dim=4, article_dim=2, brand_dim=2, category_dim=2, hidden=8)
@@ -57,7 +57,7 @@ def test_config_values_are_bounded_before_a_network_is_built(
 def test_lstm_config_refuses_values_beyond_its_limits() -> None:
     for field, limit in LIMITS.items():
         default = getattr(LstmConfig(), field)
-        assert 1 <= default <= limit
+        assert (1 if field in POSITIVE_FIELDS else 0) <= default <= limit
         LstmConfig(**{field: limit})
         with pytest.raises(ValueError, match=rf"{field} must be at most {limit}"):
             LstmConfig(**{field: limit + 1})

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pytest
 
 from consumer_assets.histories.schema import cutoff_ms
-from consumer_assets.ml.training.labels import epoch_ms, order_profiles, validation_mask, with_labels
+from consumer_assets.ml.training.labels import epoch_ms, order_profiles, sample_per_day, validation_mask, with_labels
 from consumer_assets.simulation import ShopSimulator, order_labels
 
 D = dt.date(2026, 5, 10)
@@ -102,3 +102,20 @@ def test_split_is_stable_disjoint_and_near_its_share() -> None:
     bucket = np.array([zlib.crc32(s.encode()) % 8 for s in ids.to_pylist()])
     shares = [held[bucket == b].mean() for b in range(8)]
     assert max(shares) - min(shares) < 0.06
+
+
+def test_a_capped_day_keeps_about_the_cap_and_the_same_profiles_every_day() -> None:
+    ids = pa.array([f"p{i}" for i in range(4000)])
+    # Day 1 holds all 4,000 profiles, day 2 the first 1,000, day 3 the first 100 (under the cap).
+    profiles = pa.concat_arrays([ids, ids[:1000], ids[:100]])
+    days = np.repeat(np.array([1, 2, 3], dtype=np.int32), [4000, 1000, 100])
+    keep, shares = sample_per_day(profiles, days, cap=400)
+    assert shares == {1: 0.1, 2: 0.4}
+    assert 320 < keep[days == 1].sum() < 480 and 320 < keep[days == 2].sum() < 480
+    assert keep[days == 3].all()  # under the cap: every history
+    kept = {d: set(profiles.filter(pa.array(keep & (days == d))).to_pylist()) for d in (1, 2)}
+    assert kept[1] & set(ids[:1000].to_pylist()) <= kept[2]  # sampled at 0.1 on day 1: kept at 0.4 on day 2
+    # Independent of the validation split's hash.
+    held = validation_mask(profiles, 0.3)[days == 1]
+    assert abs(keep[days == 1][held].mean() - keep[days == 1][~held].mean()) < 0.05
+    assert sample_per_day(profiles, days, cap=0)[0].all()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+from dataclasses import replace
 
 import numpy as np
 import pyarrow as pa
@@ -119,6 +120,20 @@ def test_the_days_training_reads_nothing_after_the_day_and_warm_starts_from_the_
     assert not first.warm_started and set(first.comparisons) == {"baseline"}
     assert all(isinstance(v, float) for v in first.metrics.values())
     assert min(first.metrics["lstm_auc"], first.metrics["baseline_auc"]) > 0.6
+    assert first.metrics["train_histories_before_cap"] == first.metrics["train_histories"]
+
+    # A cap for huge shops: each cut-off day's training histories sampled to about 300 by profile hash,
+    # the same profiles on both days; validation whole; what was sampled recorded.
+    capped = train_daily(
+        day, histories, through_day.select(columns), replace(config, epochs=1, max_train_histories_per_day=300)
+    )
+    assert capped.metrics["lstm_histories"] == first.metrics["lstm_histories"]
+    assert capped.metrics["train_histories_before_cap"] == first.metrics["train_histories"]
+    assert capped.metrics["train_days_sampled"] == 2
+    assert 2 * 300 * 0.8 < capped.metrics["train_histories"] < 2 * 300 * 1.2
+    sampled = json.loads(capped.artifact.to_files()["metrics.json"])["sampled"]
+    assert sorted(sampled) == [c.isoformat() for c in cutoffs]
+    assert capped.metrics["train_sample_share_min"] == min(sampled.values()) < 0.5
 
     # The next day, with today's model approved: a warm start, compared with it too.
     files = first.artifact.to_files()
