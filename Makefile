@@ -50,15 +50,20 @@ format: install-tests
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-$(CHROMIUM):
+# $(call apt_install,PACKAGE,WHO): install Debian's PACKAGE with apt-get when run as root; else say
+# that WHO needs it, with the command to run, and fail.
+define apt_install
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 		DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(1) >/dev/null; \
 	else \
-		echo "The UI tests need Debian's chromium at $(CHROMIUM): run 'sudo apt-get install -y chromium'" \
-			"(make test installs it when run as root)." >&2; \
+		echo "$(2) needs Debian's $(1): run 'sudo apt-get install -y $(1)' (make test installs it when run as root)." >&2; \
 		exit 1; \
 	fi
+endef
+
+$(CHROMIUM):
+	$(call apt_install,chromium,The UI test)
 	@test -x $(CHROMIUM) || { echo "apt-get installed no $(CHROMIUM)" >&2; exit 1; }
 
 # The production-instance test runs Debian's PostgreSQL server (initdb and postgres from its
@@ -67,16 +72,10 @@ POSTGRES_BIN := $(firstword $(wildcard /usr/lib/postgresql/*/bin/postgres))
 
 .PHONY: postgresql
 postgresql:
-	@if [ -n "$(POSTGRES_BIN)" ]; then exit 0; fi; \
-	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-		DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
-	else \
-		echo "The production-instance test needs Debian's postgresql: run 'sudo apt-get install -y postgresql'" \
-			"(make test installs it when run as root)." >&2; \
-		exit 1; \
-	fi; \
-	ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || { echo "apt-get installed no PostgreSQL server" >&2; exit 1; }
+ifeq ($(POSTGRES_BIN),)
+	$(call apt_install,postgresql,The production-instance test)
+	@ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || { echo "apt-get installed no PostgreSQL server" >&2; exit 1; }
+endif
 
 # loadfile: a module's tests run on one worker, so a module-scoped fixture (one Dagster webserver and
 # daemon, a Spark cluster) starts once. (xdist 3.8's loadgroup does not group under pytest 9.2.)

@@ -146,10 +146,10 @@ def sample_per_day(
     shares: dict[int, float] = {}
     if cap <= 0:
         return keep, shares
+    ids = profile_ids.combine_chunks() if isinstance(profile_ids, pa.ChunkedArray) else profile_ids
     for day, count in zip(*np.unique(days, return_counts=True), strict=True):
         if count > cap:
             rows = np.flatnonzero(days == day)
-            share = cap / count
-            keep[rows] = validation_mask(pa.array(profile_ids).take(pa.array(rows)), share, salt=SAMPLE_SALT)
-            shares[int(day)] = share
+            shares[int(day)] = cap / count
+            keep[rows] = validation_mask(ids.take(pa.array(rows)), cap / count, salt=SAMPLE_SALT)
     return keep, shares
