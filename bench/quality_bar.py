@@ -42,16 +42,20 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import torch
 from sklearn.ensemble import HistGradientBoostingClassifier
 
 from consumer_assets.ml.model.config import LstmConfig
 from consumer_assets.ml.scoring.predict import predict
+from consumer_assets.ml.training import stream
 from consumer_assets.ml.training.baseline import LogisticBaseline, baseline_features
 from consumer_assets.ml.training.data import SequenceData
 from consumer_assets.ml.training.evaluate import compare_models
-from consumer_assets.ml.training.labels import STOPPING_SALT, validation_mask
+from consumer_assets.ml.training.labels import SPLIT_SALT, STOPPING_SALT, validation_mask
 from consumer_assets.ml.training.metrics import auc, nll, paired_bootstrap
+from consumer_assets.ml.training.stream import HistoryStream
 from consumer_assets.ml.training.train import TrainResult, train
 from consumer_assets.windows import ELIGIBILITY_DAYS, HORIZON_DAYS, training_cutoffs
 
@@ -149,6 +153,13 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--baseline-c", default="0.0003,0.001,0.003,0.01,0.1,1", help="C values to choose from")
     parser.add_argument("--config", default="{}", help="LstmConfig overrides as JSON")
+    parser.add_argument(
+        "--stream-rows",
+        type=int,
+        default=0,
+        help="also train the LSTM at H as trained_lstm_model does, streamed and shuffled in chunks of this many "
+        "histories (ml.training.stream), and compare it with the one shuffled whole in memory",
+    )
     parser.add_argument("--json", type=Path, help="write every figure here")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -160,6 +171,10 @@ def main() -> None:
     cutoffs = training_cutoffs(args.day, config.train_days)
     sim = simulate_histories(args.profiles, args.seed, cutoffs, horizon_days=args.horizon, warmup_days=args.warmup_days)
     data = SequenceData.from_batches(sim.reader())
+    # Who ordered after each cut-off: what a stream labels the histories with.
+    positive = sim.histories.filter(pc.equal(sim.histories["label"], 1))
+    buyers = pa.table({"cutoff_date": positive["date"], "profile_id": positive["profile_id"]})
+    streamed_rows = sim.histories if args.stream_rows else None
     short = SequenceData.from_batches(sim.at_horizon(args.short_horizon).reader())
     n_events, first_day, all_truth = sim.events.num_rows, sim.first_day, sim.truth
     del sim  # the raw events: only the histories are needed from here on
@@ -227,6 +242,13 @@ def main() -> None:
         print(f"LSTM over {args.horizon if name == 'lstm' else args.short_horizon} days:", flush=True)
         with sampled_peak(memory, f"{name}_training_peak_mib"):
             results[name] = train(config, fit, check, on_epoch=show)
+    if streamed_rows is not None:
+        stream.SHUFFLE_ROWS = args.stream_rows
+        parts = HistoryStream.of(streamed_rows, buyers, cutoffs)
+        print(f"LSTM over {args.horizon} days, streamed in shuffled chunks of {args.stream_rows:,}:", flush=True)
+        with sampled_peak(memory, "lstm_streamed_training_peak_mib"):
+            results["lstm_streamed"] = train(config, parts.held_out(config.validation_share, SPLIT_SALT)[0], valid)
+        del streamed_rows, parts
     p_lstm = predict(results["lstm"].model, valid)
     p_short = predict(results["lstm_short"].model, short_valid)
     memory["process_peak_mib"] = peak_rss_mib()
@@ -242,6 +264,13 @@ def main() -> None:
         for key, (a, b) in pairs.items():
             boots[f"{key}_{metric}"] = paired_bootstrap(y, a, b, metric, groups=groups, replicates=args.replicates)
     gate = compare_models(y, p_lstm, p_base, groups=groups, replicates=args.replicates, level=0.90)
+    if "lstm_streamed" in results:
+        p_streamed = predict(results["lstm_streamed"].model, valid)
+        for metric in ("auc", "nll"):
+            boots[f"streamed_vs_lstm_{metric}"] = paired_bootstrap(
+                y, p_streamed, p_lstm, metric, groups=groups, replicates=args.replicates
+            )
+        streamed_gate = compare_models(y, p_streamed, p_base, groups=groups, replicates=args.replicates, level=0.90)
 
     h, s = args.horizon, args.short_horizon
     print(
@@ -297,6 +326,22 @@ def main() -> None:
             f"b. {metric.upper()}: LSTM better than the baseline by {c.better_by:+.4f}, one-sided 95% bound "
             f"{c.interval[0]:+.4f} vs -{tolerance}: {'met and shown' if shown else 'met' if point_ok else 'NOT met'}"
         )
+    if "lstm_streamed" in results:
+        for metric in ("auc", "nll"):
+            boot = boots[f"streamed_vs_lstm_{metric}"]
+            print(
+                f"streamed: {metric.upper()} {boot.a:.4f}, in memory {boot.b:.4f}: streamed - in memory "
+                f"{boot.diff:+.4f} {interval(boot.diff_interval)}"
+            )
+        for metric, tolerance in BAR.items():
+            c = streamed_gate[metric]
+            shown, point_ok = c.interval[0] >= -tolerance, c.better_by >= -tolerance
+            verdict[f"b_streamed_{metric}"] = {"better_by": c.better_by, "one_sided_95_bound": c.interval[0]}
+            said = "met and shown" if shown else "met" if point_ok else "NOT met"
+            print(
+                f"b. streamed {metric.upper()}: better than the baseline by {c.better_by:+.4f}, one-sided 95% bound "
+                f"{c.interval[0]:+.4f} vs -{tolerance}: {said}"
+            )
     to_truth = boots["truth_vs_lstm_auc"].diff
     verdict["beyond_truth_gap"] = {"auc_gap": to_truth, "goal": TRUTH_GOAL, "met": to_truth <= TRUTH_GOAL}
     print(
