@@ -1,6 +1,7 @@
 """Training and scoring throughput of the LSTM on this machine's CPU, at the default config.
 
     .venv/bin/python bench/bench_train.py [--profiles 20000] [--threads 1,2] [--epochs 2]
+    .venv/bin/python bench/bench_train.py --device cuda --profiles 200000 --no-full   # on a GPU machine
 
 Simulates the shop (default: the main job's 20,000 profiles) and builds one day's training data
 (7 cut-off days, histories over `--horizon` days, the profile split). For each torch thread
@@ -9,6 +10,10 @@ and scoring with the per-event probabilities (8,192 histories a chunk). Then one
 the default config (early stopping included) with per-epoch validation, the baseline beside it,
 and when the LSTM first met the quality bar's point estimates (AUC >= baseline - 0.005, NLL <=
 baseline + 0.002). Figures only, no assertions.
+
+With `--device cuda` the timed trainings run on the GPU instead, at the default config and at
+hidden 64, each with bf16 autocast on (as training runs there) and off: histories/s per epoch,
+peak GPU memory, and whether cuDNN's fused LSTM kernel ran (from the profiler's kernel names).
 """
 
 from __future__ import annotations
@@ -46,6 +51,33 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def on_gpu(config: LstmConfig, train_data: SequenceData, epochs: int) -> None:
+    """Timed epochs on the GPU at the default config and hidden 64, bf16 autocast on and off."""
+    from consumer_assets.ml.model import device as placement
+
+    gpu = torch.device("cuda")
+    print(f"GPU: {torch.cuda.get_device_name(gpu)}, cuDNN {torch.backends.cudnn.version()}", flush=True)
+    for hidden in (config.hidden, 64):
+        for bf16 in (True, False):
+            # The one switch training reads (device.autocast): forced here, on every GPU it is on by default.
+            placement.bf16_enabled = lambda device, on=bf16: on and device.type == "cuda"  # type: ignore[assignment]
+            timed = dataclasses.replace(config, hidden=hidden, epochs=epochs, early_stopping_share=0.0)
+            with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as prof:
+                train(timed, train_data.take(np.arange(min(len(train_data), 4096))), device=gpu, epochs=1)
+            kernels = {e.name for e in prof.events()}
+            fused = "yes" if any("cudnn" in k.lower() or "rnn" in k.lower() for k in kernels) else "no"
+            torch.cuda.reset_peak_memory_stats(gpu)
+            result = train(timed, train_data, device=gpu)
+            rates = [e.histories_per_s for e in result.epochs]
+            print(
+                f"hidden={hidden} bf16={'on' if bf16 else 'off'}: {np.mean(rates):,.0f} histories/s per epoch "
+                f"(epochs: {', '.join(f'{r:,.0f}' for r in rates)}), 3M histories an epoch in "
+                f"{3e6 / np.mean(rates) / 60:.1f} min; peak GPU memory "
+                f"{torch.cuda.max_memory_allocated(gpu) / 2**20:,.0f} MiB; cuDNN fused LSTM: {fused}",
+                flush=True,
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--profiles", type=int, default=20_000)
@@ -54,6 +86,7 @@ def main() -> None:
     parser.add_argument("--threads", default="1,2")
     parser.add_argument("--epochs", type=int, default=2, help="epochs timed per thread count")
     parser.add_argument("--no-full", action="store_true", help="skip the full training and the bar")
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where the timed trainings run")
     args = parser.parse_args()
     config = LstmConfig()
     day = dt.date(2026, 3, 8)
@@ -71,6 +104,9 @@ def main() -> None:
         flush=True,
     )
     valid_rows = sim.histories.filter(pa.array(held))
+    if args.device == "cuda":
+        on_gpu(config, train_data, args.epochs)
+        return
 
     for threads in (int(t) for t in args.threads.split(",")):
         torch.set_num_threads(threads)
