@@ -22,16 +22,20 @@ too), the peak resident memory of the step's process (getrusage), and of its who
 (the Python process, Spark's JVM and its Python workers): sampled every 0.2 s, the largest sum of
 their resident sizes (which can miss a peak shorter than that; the largest single process's own
 high-water mark is exact). The steps run in order, --runs times; each run re-materializes the same
-partitions (a re-delivered day), so every run starts from the state of D-1.
+partitions (a re-delivered day), so every run starts from the state of D-1. On a shared machine,
+--max-memory-mb stops a step whose process tree grows beyond it (training still holds every
+history of its cut-off days in memory: cap the days or the shop size there).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
 import resource
+import signal
 import statistics
 import subprocess
 import sys
@@ -212,8 +216,9 @@ def _status_kb(pid: int) -> tuple[int, int, str]:
 class TreeMemory:
     """Samples a process and its descendants: the largest sum of their RSS, and each one's high-water mark."""
 
-    def __init__(self, pid: int) -> None:
-        self.pid, self.peak_sum_kb, self.hwm_kb = pid, 0, {}
+    def __init__(self, pid: int, limit_mb: float) -> None:
+        self.pid, self.peak_sum_kb, self.hwm_kb, self.limit_kb = pid, 0, {}, limit_mb * 1024
+        self.killed = False
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -228,6 +233,12 @@ class TreeMemory:
                 if hwm:
                     self.hwm_kb[pid] = max(self.hwm_kb.get(pid, (0, ""))[0], hwm), name
             self.peak_sum_kb = max(self.peak_sum_kb, total)
+            if self.limit_kb and total > self.limit_kb and not self.killed:
+                # A shared machine: stop the step (and what it started) before it takes the others' memory.
+                self.killed = True
+                for pid in reversed(pids):
+                    with contextlib.suppress(OSError):
+                        os.kill(pid, signal.SIGKILL)
             self._stop.wait(SAMPLE_S)
 
     def stop(self) -> dict:
@@ -241,9 +252,11 @@ def spawn(args: argparse.Namespace, step: str) -> dict:
     command = [sys.executable, __file__, "--child", step, *own_arguments(args)]
     started = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    memory = TreeMemory(process.pid)
+    memory = TreeMemory(process.pid, args.max_memory_mb)
     out, err = process.communicate()
     sampled = memory.stop()
+    if memory.killed:
+        sys.exit(f"step {step} stopped: its processes held more than --max-memory-mb {args.max_memory_mb:,.0f} MB")
     lines = [x for x in out.splitlines() if x.startswith("RESULT ")]
     if process.returncode or not lines:
         sys.exit(f"step {step} failed:\n{out[-3000:]}\n{err[-5000:]}")
@@ -294,6 +307,12 @@ def main() -> None:
         "--task-buckets", type=int, help="Spark tasks of consumer_histories (default: ~31,250 profiles each)"
     )
     parser.add_argument("--data-dir", type=Path, default=cached("day"))
+    parser.add_argument(
+        "--max-memory-mb",
+        type=float,
+        default=0,
+        help="stop a step whose processes hold more than this together (0: never)",
+    )
     parser.add_argument("--with-training", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--child", choices=["prepare", *STEPS], help=argparse.SUPPRESS)
     args = parser.parse_args()
