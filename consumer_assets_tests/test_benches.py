@@ -52,6 +52,11 @@ BENCHES = {
         ["--profiles", "1000", "--replicates", "20", "--config", '{"epochs": 2}'],
         r"AUC LSTM - baseline +[+-][\d.]+ \[",
     ),
+    "day": (
+        "bench_day.py",
+        ["--profiles", "500", "--train-epochs", "1", "--train-days", "1", "--data-dir", "{tmp}"],
+        r"DAY \(4 steps\): [\d.]+ s in Dagster runs[\s\S]*TRAINING: [\d.]+ s for [\d,]+ histories",
+    ),
     "predict": (
         "bench_predict.py",
         ["--profiles", "3000", "--runs", "1", "--memory-profiles", "3000", "--data-dir", "{tmp}"],
