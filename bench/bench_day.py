@@ -23,8 +23,7 @@ too), the peak resident memory of the step's process (getrusage), and of its who
 their resident sizes (which can miss a peak shorter than that; the largest single process's own
 high-water mark is exact). The steps run in order, --runs times; each run re-materializes the same
 partitions (a re-delivered day), so every run starts from the state of D-1. On a shared machine,
---max-memory-mb stops a step whose process tree grows beyond it (training still holds every
-history of its cut-off days in memory: cap the days or the shop size there).
+--max-memory-mb stops a step whose process tree grows beyond it.
 """
 
 from __future__ import annotations
