@@ -41,7 +41,7 @@ print(json.dumps({{"records": summary.records, "day_seconds": summary.seconds, "
 """
 
 INGEST = """
-import json, resource, sys, time
+import functools, json, resource, sys, time
 from consumer_assets.assets.raw_events import QUARANTINE, RAW_EVENTS, earlier_ids, ingest
 from consumer_assets.events.schema import QUARANTINE_SCHEMA, RAW_EVENTS_SCHEMA
 from consumer_assets.resources.landing import LandingZone
@@ -50,9 +50,9 @@ from consumer_assets.storage.writes import TableWrite
 landing, out, day, lookback = LandingZone(uri=sys.argv[1]), TableStore.at(sys.argv[2]), sys.argv[3], int(sys.argv[4])
 baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 started = time.perf_counter()
-# What raw_events does for a day: read the ids kept on the lookback days, validate, de-duplicate,
-# bucket, write the Delta files, commit both tables.
-earlier = earlier_ids(out, day, lookback, {{}})
+# What raw_events does for a day: read the ids kept on the lookback days (while the day is parsed),
+# validate, de-duplicate, bucket, write the Delta files, commit both tables.
+earlier = functools.partial(earlier_ids, out, day, lookback, {{}})
 events = TableWrite(out, RAW_EVENTS.path[-1], RAW_EVENTS_SCHEMA, BUCKETED)
 quarantine = TableWrite(out, QUARANTINE.path[-1], QUARANTINE_SCHEMA)
 done_day, _ = ingest(landing, day, earlier, events, quarantine)
