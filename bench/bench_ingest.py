@@ -8,6 +8,12 @@ times each; the figures are medians. Both write zstd Parquet to local disk.
 
     .venv/bin/python bench/bench_ingest.py --profiles 1000000 --runs 5
     .venv/bin/python bench/bench_ingest.py --profiles 1000000 --runs 5 --lookback 2   # as raw_events runs daily
+    .venv/bin/python bench/bench_ingest.py --profiles 1000000 --runs 5 --lookback 2 --history 30
+
+With --lookback, the look-back alone (reading the ids of the look-back days and making them ready
+for the look-up, in a fresh process) is also timed twice: on the day after the first `lookback`
+days, when raw_events holds just those, and on the measured day, after `--history` days (default
+`lookback`): the same size of day, and it should cost the same however many days the table holds.
 """
 
 from __future__ import annotations
@@ -41,7 +47,7 @@ print(json.dumps({{"records": summary.records, "day_seconds": summary.seconds, "
 """
 
 INGEST = """
-import json, resource, sys, time
+import functools, json, resource, sys, time
 from consumer_assets.assets.raw_events import QUARANTINE, RAW_EVENTS, earlier_ids, ingest
 from consumer_assets.events.schema import QUARANTINE_SCHEMA, RAW_EVENTS_SCHEMA
 from consumer_assets.resources.landing import LandingZone
@@ -50,9 +56,9 @@ from consumer_assets.storage.writes import TableWrite
 landing, out, day, lookback = LandingZone(uri=sys.argv[1]), TableStore.at(sys.argv[2]), sys.argv[3], int(sys.argv[4])
 baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 started = time.perf_counter()
-# What raw_events does for a day: read the ids kept on the lookback days, validate, de-duplicate,
-# bucket, write the Delta files, commit both tables.
-earlier = earlier_ids(out, day, lookback, {{}})
+# What raw_events does for a day: read the ids kept on the lookback days (while the day is parsed),
+# validate, de-duplicate, bucket, write the Delta files, commit both tables.
+earlier = functools.partial(earlier_ids, out, day, lookback, {{}})
 events = TableWrite(out, RAW_EVENTS.path[-1], RAW_EVENTS_SCHEMA, BUCKETED)
 quarantine = TableWrite(out, QUARANTINE.path[-1], QUARANTINE_SCHEMA)
 done_day, _ = ingest(landing, day, earlier, events, quarantine)
@@ -61,6 +67,17 @@ done = time.perf_counter()
 print(json.dumps({{"landed": done_day.figures["landed"], "kept": done_day.figures["kept"],
                   "validate_seconds": done_day.figures["ingest_seconds"], "total_seconds": done - started,
                   "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "import_mb": baseline}}))
+"""
+
+LOOKBACK = """
+import json, sys, time
+from consumer_assets.assets.raw_events import earlier_ids
+from consumer_assets.storage.tables import TableStore
+out, day, lookback = TableStore.at(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+started = time.perf_counter()
+earlier = earlier_ids(out, day, lookback, {{}})
+print(json.dumps({{"seconds": time.perf_counter() - started, "ids": len(earlier) if earlier else 0,
+                  "days": len(out.dates("raw_events"))}}))
 """
 
 DUCKDB = """
@@ -103,11 +120,21 @@ def main() -> None:
         help="days before the measured one that are simulated and ingested first, so its event ids are looked up "
         "among theirs as raw_events does (its duplicate_lookback_days, 2 by default)",
     )
+    parser.add_argument(
+        "--history",
+        type=int,
+        default=None,
+        help="days before the measured one that are simulated and ingested first (default --lookback): the "
+        "look-back's cost is timed with this many days in raw_events and with only --lookback",
+    )
     args = parser.parse_args()
+    history = args.lookback if args.history is None else args.history
+    if history < args.lookback:
+        parser.error(f"--history {history} is shorter than --lookback {args.lookback}")
 
     with scratch("ingest-") as tmp:
         landing, storage = Path(tmp) / "landing", (Path(tmp) / "storage").as_uri()
-        sim_args = (str(landing), str(args.profiles), str(args.seed), str(args.corrupt), str(args.lookback + 1))
+        sim_args = (str(landing), str(args.profiles), str(args.seed), str(args.corrupt), str(history + 1))
         sims = [measure(SIMULATE, *sim_args) for _ in range(args.simulator_runs)]
         records, day_s = sims[0]["records"], median(sims, "day_seconds")
         print(f"simulator: {args.profiles:,} profiles, one day = {records:,} landed records (corrupt {args.corrupt})")
@@ -115,8 +142,16 @@ def main() -> None:
         print(f"  incl. set-up   {median(sims, 'total_seconds'):7.2f} s   (traits, catalog, burn-in)")
         print(f"  peak RSS       {median(sims, 'peak_mb'):7.0f} MB")
 
-        for n in range(args.lookback, 0, -1):  # the earlier days, each with its own lookback
-            measure(INGEST, landing.as_uri(), storage, (DAY - dt.timedelta(days=n)).isoformat(), str(args.lookback))
+        look_backs = []  # runs of LOOKBACK, by days held
+        for n in range(history, 0, -1):  # the earlier days, each with its own lookback
+            day = (DAY - dt.timedelta(days=n)).isoformat()
+            if args.lookback and n == history - args.lookback:  # raw_events holds just the look-back days
+                look_backs.append([measure(LOOKBACK, storage, day, str(args.lookback)) for _ in range(args.runs)])
+            measure(INGEST, landing.as_uri(), storage, day, str(args.lookback))
+        if args.lookback:
+            look_backs.append(
+                [measure(LOOKBACK, storage, DAY.isoformat(), str(args.lookback)) for _ in range(args.runs)]
+            )
         files = landing / day_folder(DAY) / FILE_GLOB
         ingests, ducks = [], []
         for i in range(args.runs):
@@ -134,6 +169,11 @@ def main() -> None:
         print(f"ratio ingest / DuckDB: {ingest_s / duck_s:.2f}x   (medians of {args.runs} alternating runs)")
         ratios = [i["total_seconds"] / d["total_seconds"] for i, d in zip(ingests, ducks, strict=True)]
         print("  per run: " + ", ".join(f"{r:.2f}" for r in ratios))
+        if look_backs:
+            print(f"look-back alone (read the {args.lookback} days' ids, make them ready), by days in raw_events:")
+        for runs in look_backs:
+            held, ids = runs[0]["days"], runs[0]["ids"]
+            print(f"  {held:3d} days held   {median(runs, 'seconds'):7.3f} s   ({ids:,} ids, median of {len(runs)})")
 
 
 if __name__ == "__main__":

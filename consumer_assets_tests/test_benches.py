@@ -19,8 +19,8 @@ ROOT = Path(__file__).resolve().parents[1]
 BENCHES = {
     "ingest": (
         "bench_ingest.py",
-        ["--profiles", "2000", "--runs", "1", "--lookback", "1"],
-        r"ratio ingest / DuckDB: [\d.]+x",
+        ["--profiles", "2000", "--runs", "1", "--lookback", "1", "--history", "3"],
+        r"ratio ingest / DuckDB: [\d.]+x[\s\S]* 1 days held +[\d.]+ s[\s\S]* 3 days held +[\d.]+ s",
     ),
     "simulator": (
         "bench_simulator.py",

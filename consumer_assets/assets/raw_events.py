@@ -8,8 +8,9 @@ run that dies between the two commits, or loses a race with another run of its d
 nothing that readers see, and reports no materialization of either asset.
 """
 
+import functools
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +24,7 @@ from consumer_assets.assets.progress import DaysDone, reporting
 from consumer_assets.assets.trailing import check_result, trailing_metadata
 from consumer_assets.events.bucketing import NUM_PROFILE_BUCKETS
 from consumer_assets.events.schema import QUARANTINE_SCHEMA, RAW_EVENTS_SCHEMA
+from consumer_assets.ingest.dedupe import EarlierIds
 from consumer_assets.ingest.layout import DICTIONARY_COLUMNS, write_bucketed
 from consumer_assets.ingest.listing import BOOKKEEPING
 from consumer_assets.ingest.quarantine import QUARANTINE_BATCH_ROWS, QuarantineBatches
@@ -84,26 +86,29 @@ class RawEventsConfig(dg.Config):
     )
 
 
-def earlier_ids(tables: TableStore, key: str, lookback: int, in_run: dict[str, pa.Array]) -> pa.Table | None:
+# How the look-back reads the event ids: as bytes (they were checked as UTF-8 when they were kept).
+_ID_BYTES = pa.schema([pa.field("event_id", pa.binary())])
+
+
+def earlier_ids(tables: TableStore, key: str, lookback: int, in_run: dict[str, pa.Array]) -> EarlierIds | None:
     """The event ids kept on the `lookback` days before `key`: earlier days of this run (not committed
-    yet) from memory, the others from raw_events as committed."""
+    yet) from memory, the others from raw_events as committed (only their files, only the event_id column)."""
     days = [day.isoformat() for day in reversed(Window.before(lookback).days(partition_day(key)))]  # newest first
-    parts = [
-        pa.table({"event_id": in_run[d], "date": pa.array([partition_day(d)] * len(in_run[d]), pa.date32())})
-        for d in days
-        if d in in_run
-    ]
-    stored = set(tables.dates(RAW_EVENTS.path[-1])) if lookback else set()
-    committed = [d for d in days if d not in in_run and d in stored]
-    if committed:
-        parts.append(tables.read(RAW_EVENTS.path[-1], committed, columns=["event_id", DATE]))
-    return pa.concat_tables(parts, promote_options="permissive") if parts else None
+    parts = [(d, in_run[d]) for d in days if d in in_run]
+    committed = [d for d in days if d not in in_run]
+    if committed and tables.exists(RAW_EVENTS.path[-1]):
+        read = tables.read_each(RAW_EVENTS.path[-1], committed, ["event_id"], schema=_ID_BYTES)
+        parts += [
+            (d, pa.chunked_array([c.view(pa.string()) for c in t["event_id"].chunks], pa.string()))
+            for d, t in read.items()
+        ]
+    return EarlierIds(parts) if parts else None
 
 
 def ingest(
     landing: LandingZone,
     key: str,
-    earlier: pa.Table | None,
+    earlier: EarlierIds | Callable[[], EarlierIds | None] | None,
     events_write: TableWrite,
     quarantine_write: TableWrite,
     quarantine_batch_rows: int = QUARANTINE_BATCH_ROWS,
@@ -111,6 +116,7 @@ def ingest(
     """Validate one landed day and write (not commit) its events, one file per profile bucket, and quarantine,
     a file per batch of quarantined lines, written as they come.
 
+    `earlier` (the ids kept on the look-back days) may be a function: it is called while the day is parsed.
     Returns the day's figures and its kept event ids (for the next days' duplicate check).
     """
     started = time.perf_counter()
@@ -177,7 +183,7 @@ def raw_events(
     done = DaysDone("ingestion", len(keys))
     with reporting(context.log.info, lambda: str(done)):
         for key in keys:
-            earlier = earlier_ids(tables, key, config.duplicate_lookback_days, kept_ids)
+            earlier = functools.partial(earlier_ids, tables, key, config.duplicate_lookback_days, dict(kept_ids))
             day, kept_ids[key] = ingest(
                 landing, key, earlier, events_write, quarantine_write, config.quarantine_batch_rows
             )

@@ -6,13 +6,20 @@ import dataclasses
 import datetime as dt
 import os
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 import pyarrow as pa
 
-from consumer_assets.ingest.dedupe import RAW_LINES_SCHEMA, CheckedSource, RepeatFilter, dedupe, fingerprint
+from consumer_assets.ingest.dedupe import (
+    RAW_LINES_SCHEMA,
+    CheckedSource,
+    EarlierIds,
+    RepeatFilter,
+    dedupe,
+    fingerprint,
+)
 from consumer_assets.ingest.fastpath import ParseStats, check_block
 from consumer_assets.ingest.landing import LandingDay, LandingDayError, LandingRules, open_day
 from consumer_assets.ingest.lines import LineBlock
@@ -30,7 +37,7 @@ def ingest_day(
     day: dt.date,
     *,
     rules: LandingRules | None = None,
-    earlier_ids: pa.Table | None = None,
+    earlier_ids: EarlierIds | pa.Table | Callable[[], EarlierIds | None] | None = None,
     workers: int | None = None,
     vectorised: bool = True,
     now: dt.datetime | None = None,
@@ -38,21 +45,28 @@ def ingest_day(
 ) -> ValidatedDay:
     """Validate every line of a complete landed day; raises LandingDayError if it is missing or incomplete.
 
-    `earlier_ids` (columns event_id, date) are the ids kept on earlier days: a line repeating one is
-    quarantined as `duplicate_event_id`. `workers` threads validate blocks side by side (default
-    one per core), whether the day is one file or many: the work is in Arrow, numpy and ISA-L,
-    which release the GIL. `vectorised=False` runs the per-line rules alone, the slow reference
-    the vectorised path must agree with. Quarantined lines go to `quarantine` as they come (in
-    bounded batches, if it writes them); without it they are returned in memory.
+    `earlier_ids` are the ids kept on earlier days (or a table of them, columns event_id and date): a
+    line repeating one is quarantined as `duplicate_event_id`. Given as a function, it is called on a
+    thread of its own while the day's files are parsed (reading them overlaps the parsing).
+    `workers` threads validate blocks side by side (default one per core), whether the day is one
+    file or many: the work is in Arrow, numpy and ISA-L, which release the GIL. `vectorised=False`
+    runs the per-line rules alone, the slow reference the vectorised path must agree with.
+    Quarantined lines go to `quarantine` as they come (in bounded batches, if it writes them);
+    without it they are returned in memory.
     """
     landed = open_day(landing, day, rules, now=now)
     batches = quarantine or QuarantineBatches()
-    sources = check_files(day, landed, batches, workers=max(1, workers or os.cpu_count() or 1), vectorised=vectorised)
+    with ThreadPoolExecutor(1, thread_name_prefix="earlier-ids") as pool:
+        earlier = pool.submit(earlier_ids) if callable(earlier_ids) else None
+        sources = check_files(
+            day, landed, batches, workers=max(1, workers or os.cpu_count() or 1), vectorised=vectorised
+        )
+        known = earlier.result() if earlier is not None else earlier_ids
 
     def reread(k: int, numbers: np.ndarray) -> list[bytes]:
         return landed.read_lines_at(landed.files[k], numbers)
 
-    events, repeats = dedupe(sources, earlier_ids, reread)
+    events, repeats = dedupe(sources, known, reread)
     batches.add(repeats)
     batches.close()
     lines = sum(s.lines for s in sources)

@@ -1,6 +1,7 @@
 """The landing zone where the shop's tracking events arrive, one folder (or S3 prefix) per day."""
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Literal
 
 import dagster as dg
@@ -8,6 +9,7 @@ import pyarrow as pa
 from pydantic import Field, PrivateAttr
 
 from consumer_assets.events.landing import DATE_FOLDERS, MARKER, day_folder
+from consumer_assets.ingest.dedupe import EarlierIds
 from consumer_assets.ingest.delivery import completed_at, delivery
 from consumer_assets.ingest.ingest import ingest_day
 from consumer_assets.ingest.landing import LandingDay, LandingRules, open_day
@@ -89,9 +91,12 @@ class LandingZone(dg.ConfigurableResource):
         return open_day(self.location(), day, self.rules())
 
     def ingest(
-        self, day: dt.date, earlier_ids: pa.Table | None = None, quarantine: QuarantineBatches | None = None
+        self,
+        day: dt.date,
+        earlier_ids: EarlierIds | pa.Table | Callable[[], EarlierIds | None] | None = None,
+        quarantine: QuarantineBatches | None = None,
     ) -> ValidatedDay:
-        """Validate and de-duplicate the day; `earlier_ids` (event_id, date) are ids kept on earlier days.
+        """Validate and de-duplicate the day; `earlier_ids` are ids kept on earlier days (`ingest_day`).
 
         Quarantined lines go to `quarantine` as they come; without it they are returned in memory.
         """

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 from deltalake import DeltaTable
@@ -178,9 +179,12 @@ class TableStore:
 
     # -- reading -----------------------------------------------------------------------------
 
-    def files(self, table: str, dates: Sequence[dt.date | str], *, version: int | None = None) -> list[DataFile]:
+    def files(
+        self, table: str, dates: Sequence[dt.date | str], *, version: int | None = None, held_only: bool = False
+    ) -> list[DataFile]:
         """The committed files of `dates` (at `version`, default the current one), in path order; a
-        companion table's current files of a date are those its table of record names (`companions`)."""
+        companion table's current files of a date are those its table of record names (`companions`).
+        A date the table does not hold raises PartitionNotFoundError, or with `held_only` has no files."""
         keys = sorted({date_key(d) for d in dates})
         if version is None and table in COMPANIONS:
             named = companions.locate(
@@ -188,16 +192,16 @@ class TableStore:
                 current := self._delta(table),
                 {k: date_transaction(table, k) for k in keys},
             )
-            if named.unnamed:
+            if named.unnamed and not held_only:
                 raise PartitionNotFoundError(
                     f"table {table} holds no data for {', '.join(named.unnamed)} that a commit of "
                     f"{COMPANIONS[table]} names: materialize those partitions first"
                 )
-            found = self._files(current, table, named.current, None) if named.current else []
+            found = self._files(current, table, named.current, None, held_only) if named.current else []
             for at, group in named.earlier.items():
-                found += self._files(self._delta(table, at), table, group, at)
+                found += self._files(self._delta(table, at), table, group, at, held_only)
             return sorted(found, key=lambda f: (f.partition[DATE], f.path))
-        return self._files(self._delta(table, version), table, keys, version)
+        return self._files(self._delta(table, version), table, keys, version, held_only)
 
     def companion_version(self, table: str, date: dt.date | str, *, record_version: int | None = None) -> int:
         """The version of companion `table` whose rows of `date` go with its table of record at
@@ -208,16 +212,21 @@ class TableStore:
             raise PartitionNotFoundError(f"no commit of {COMPANIONS[table]} names a {table} of {date_key(date)}")
         return named
 
-    def _files(self, delta: DeltaTable, table: str, keys: Sequence[str], version: int | None) -> list[DataFile]:
+    def _files(
+        self, delta: DeltaTable, table: str, keys: Sequence[str], version: int | None, held_only: bool = False
+    ) -> list[DataFile]:
         actions = pa.table(delta.get_add_actions(flatten=True))
+        column = f"partition.{DATE}"
+        if column in actions.column_names:  # only the rows of `keys` become Python objects, not the other dates'
+            held = pc.is_in(actions[column].cast(pa.string()), value_set=pa.array(keys, pa.string()))
+            actions = actions.filter(held)
         partition_columns = [c for c in actions.column_names if c.startswith("partition.")]
         found = []
         for row in actions.to_pylist():
             partition = {c.removeprefix("partition."): _as_text(row[c]) for c in partition_columns}
-            if partition.get(DATE) in keys:
-                found.append(DataFile(row["path"], partition, int(row.get("num_records") or 0), row["size_bytes"]))
+            found.append(DataFile(row["path"], partition, int(row.get("num_records") or 0), row["size_bytes"]))
         missing = sorted(set(keys) - {f.partition[DATE] for f in found})
-        if missing:
+        if missing and not held_only:
             at = "current" if version is None else version
             raise PartitionNotFoundError(
                 f"table {table} holds no data for {', '.join(missing)} (version {at}): "
@@ -252,6 +261,23 @@ class TableStore:
         """The committed rows of `dates` as one table, in date then file order."""
         dataset = self.dataset(table, dates, version=version)
         return dataset.to_table(columns=list(columns) if columns is not None else None)
+
+    def read_each(
+        self, table: str, dates: Sequence[dt.date | str], columns: Sequence[str], schema: pa.Schema | None = None
+    ) -> dict[str, pa.Table]:
+        """The current rows of each of `dates` the table holds (the others left out), with only `columns`
+        (no partition column): one look at the log, and no file of another date, nor another column, read.
+        `schema` may read a column as a type Parquet converts to (strings as binary: no UTF-8 check)."""
+        files = self.files(table, dates, held_only=True)
+        by_date: dict[str, list[str]] = {}
+        for f in files:
+            by_date.setdefault(f.partition[DATE], []).append(self.location.path(table, f.path))
+        return {
+            key: ds.dataset(paths, schema=schema, filesystem=self.location.fs, format="parquet").to_table(
+                columns=list(columns)
+            )
+            for key, paths in by_date.items()
+        }
 
     def dates(self, table: str) -> list[str]:
         """The dates the current version holds (a companion's: that its table of record names), sorted."""
