@@ -45,6 +45,9 @@ SHUFFLE_ROWS = 32_768
 # Parts read side by side when shuffling, and rows read from each in turn.
 INTERLEAVE = 8
 READ_ROWS = 1_024
+# Share of a shuffled chunk's rows held back and mixed into the next chunk: a row read with others
+# ends up spread over several chunks. What is held settles at 1 / (1 - CARRY) chunks: two.
+CARRY = 0.5
 # Rows of a table in memory per part: slices, shuffled like files.
 TABLE_PART_ROWS = 4_096
 # Read buffer per column of a file: a histories file's one row group is read page by page, not whole.
@@ -205,20 +208,36 @@ class HistoryStream:
 
     def chunks(self, rng: np.random.Generator | None = None, rows: int | None = None) -> Iterator[SequenceData]:
         """The rows as labelled SequenceData of about `rows` rows each (default SHUFFLE_ROWS): in
-        stored order, or shuffled by `rng` (parts in random order, INTERLEAVE read side by side)."""
-        return _ahead(self._chunks(rng, rows or SHUFFLE_ROWS))
+        stored order, or shuffled by `rng` (parts in random order, INTERLEAVE read side by side,
+        and a random CARRY of each chunk's rows held back for the next one)."""
+        # The reading thread draws from a generator of its own, seeded from `rng` here: the
+        # caller's goes on drawing its batches meanwhile.
+        own = np.random.default_rng(rng.integers(2**63)) if rng is not None else None
+        return _ahead(self._chunks(own, rows or SHUFFLE_ROWS))
 
     def _chunks(self, rng: np.random.Generator | None, rows: int) -> Iterator[SequenceData]:
         pending: list[pa.RecordBatch] = []
         held = 0
+        carried: SequenceData | None = None
         for batch in self._read([*HISTORIES_SCHEMA.names, self.cutoff_column], shuffled=rng):
             pending.append(batch)
             held += batch.num_rows
             if held >= rows:
-                yield self._labelled(pending)
+                chunk = self._labelled(pending)
                 pending, held = [], 0
-        if pending:
-            yield self._labelled(pending)
+                if rng is None:
+                    yield chunk
+                    continue
+                # A row stays for the next chunk with probability CARRY, again and again: rows of
+                # neighbouring chunks mix, so what was read together is spread over several chunks.
+                mixed = SequenceData.concat([carried, chunk]) if carried is not None else chunk
+                order = rng.permutation(len(mixed))
+                keep = int(len(mixed) * CARRY)
+                carried = mixed.take(order[:keep])
+                yield mixed.take(order[keep:])
+        rest = [c for c in (carried, self._labelled(pending) if pending else None) if c is not None]
+        if rest:
+            yield SequenceData.concat(rest)
 
     def _labelled(self, batches: list[pa.RecordBatch]) -> SequenceData:
         labelled = with_labels(batches, self.buyers, cutoff_column=self.cutoff_column)
