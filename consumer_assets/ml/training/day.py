@@ -41,11 +41,9 @@ from consumer_assets.ml.training.distributed import train_in_processes
 from consumer_assets.ml.training.evaluate import Comparison, validation_report
 from consumer_assets.ml.training.gate import Tolerances, Verdict, judge
 from consumer_assets.ml.training.labels import SAMPLE_SALT, SPLIT_SALT, Batches, cap_shares, order_profiles
-from consumer_assets.ml.training.stream import HistoryStream
+from consumer_assets.ml.training.stream import EPOCH, HistoryStream
 from consumer_assets.ml.training.train import EpochStats, TrainResult, train
 from consumer_assets.windows import training_cutoffs
-
-EPOCH = dt.date(1970, 1, 1)
 
 
 @dataclass

@@ -50,8 +50,9 @@ READ_ROWS = 1_024
 CARRY = 0.5
 # Rows of a table in memory per part: slices, shuffled like files.
 TABLE_PART_ROWS = 4_096
-# Read buffer per column of a file: a histories file's one row group is read page by page, not whole.
-READ_BUFFER = 1 << 18
+# Read buffer per column of a file: a histories file's one row group is read page by page, not
+# whole; smaller than scoring's (buckets.READ_BUFFER), as INTERLEAVE files are open at once.
+INTERLEAVED_READ_BUFFER = 1 << 18
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,7 @@ class FilePart:
     def batches(self, columns: Sequence[str], cutoff_column: str) -> Iterator[pa.RecordBatch]:
         stored = [c for c in columns if c != cutoff_column]
         with self.filesystem.open_input_file(self.path) as source:
-            reader = pq.ParquetFile(source, pre_buffer=False, buffer_size=READ_BUFFER)
+            reader = pq.ParquetFile(source, pre_buffer=False, buffer_size=INTERLEAVED_READ_BUFFER)
             for batch in reader.iter_batches(batch_size=READ_ROWS, columns=stored, use_threads=False):
                 if cutoff_column in columns:
                     day = pa.repeat(pa.scalar(self.day, pa.date32()), batch.num_rows)
