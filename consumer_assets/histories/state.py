@@ -259,8 +259,9 @@ def advance(state: State, events: SortedEvents, day: dt.date) -> State:
     )
 
 
-def encode(state: State) -> pa.Table:
-    """The histories as of the state's day, in HISTORIES_SCHEMA, one row per eligible profile, by id."""
+def encode(state: State, at_ms: int | None = None) -> pa.Table:
+    """The histories as of the state's day, in HISTORIES_SCHEMA, one row per eligible profile, by id;
+    predicting at `at_ms` (epoch ms, within the day's last 24 hours) instead of at its cut-off."""
     day = state.day
     day_row = _row_of(state.day_offsets)
     n = len(state)
@@ -299,7 +300,7 @@ def encode(state: State) -> pa.Table:
         "profile_id": state.profile_ids.take(pa.array(eligible)),
         "n_events": pa.array(lengths.astype(np.int32)),
         "n_window_events": pa.array(total("day_events")),
-        **cutoff_features(offsets, ts, gap_ms, {k: state.events[k][rows] for k in EVENT_FIELDS[1:]}, day),
+        **cutoff_features(offsets, ts, gap_ms, {k: state.events[k][rows] for k in EVENT_FIELDS[1:]}, day, at_ms),
         "n_recent_events": pa.array(n_recent.astype(np.int32)),
         "active_days": pa.array(np.diff(state.day_offsets)[eligible].astype(np.int32)),
         "days_since_first_event": pa.array((today - per_day["day"][state.day_offsets[:-1][eligible]]).astype(np.int32)),

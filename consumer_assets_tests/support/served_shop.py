@@ -1,0 +1,58 @@
+"""A small shop through the real chain for the scoring service: raw_events, an approved model, histories and
+their state of two days by a real Spark run, and both days' batch predictions, in Delta storage."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import dagster as dg
+import pyarrow as pa
+
+from consumer_assets.assets.consumer_histories import HistoriesConfig, consumer_histories
+from consumer_assets.assets.predictions import predictions
+from consumer_assets.assets.raw_events import raw_events
+from consumer_assets.automation.jobs import RANGE_END, RANGE_START
+from consumer_assets.resources.landing import LandingZone
+from consumer_assets.resources.spark import SparkResource
+from consumer_assets.resources.storage import storage_resources
+from consumer_assets_tests.support.model_shop import D, ONE_DAY, build_shop, materialize_day, train
+
+# The histories' horizon: the eligibility window, the shortest allowed (the shop is younger anyway).
+HORIZON = 28
+
+
+@dataclass(frozen=True)
+class ServedShop:
+    root: str
+    events: pa.Table  # every raw event written
+    instance: dg.DagsterInstance
+
+    @property
+    def days(self) -> tuple[dt.date, dt.date]:
+        """The two days served and scored in batch: D and D+1."""
+        return D, D + ONE_DAY
+
+
+def histories_run(root: str, first: dt.date, last: dt.date, instance: dg.DagsterInstance) -> None:
+    result = dg.materialize(
+        [consumer_histories, raw_events],
+        selection=[consumer_histories],
+        resources={**storage_resources(root), "spark": SparkResource(master="local[2]"), "landing": LandingZone()},
+        instance=instance,
+        tags={RANGE_START: str(first), RANGE_END: str(last)},
+        run_config=dg.RunConfig(ops={"consumer_histories": HistoriesConfig(horizon_days=HORIZON)}),
+    )
+    assert result.success
+
+
+def served_shop(root: str) -> ServedShop:
+    """raw_events of D-12 .. D+1, the model of D approved, histories and state of D (from the horizon) and D+1
+    (continued from D's state), and predictions of D and D+1 with the model of D."""
+    events = build_shop(root)
+    assert train(root, D).success
+    instance = dg.DagsterInstance.ephemeral()
+    histories_run(root, D, D + ONE_DAY, instance)
+    for day in (D, D + ONE_DAY):
+        assert materialize_day(root, [predictions], day, instance).success
+    return ServedShop(root, events, instance)
