@@ -4,7 +4,10 @@ their state of two days by a real Spark run, and both days' batch predictions, i
 from __future__ import annotations
 
 import datetime as dt
+import os
+import shutil
 from dataclasses import dataclass
+from pathlib import Path
 
 import dagster as dg
 import pyarrow as pa
@@ -16,7 +19,7 @@ from consumer_assets.automation.jobs import RANGE_END, RANGE_START
 from consumer_assets.resources.landing import LandingZone
 from consumer_assets.resources.spark import SparkResource
 from consumer_assets.resources.storage import storage_resources
-from consumer_assets_tests.support.model_shop import D, ONE_DAY, build_shop, materialize_day, train
+from consumer_assets_tests.support.model_shop import ONE_DAY, D, build_shop, materialize_day, train
 
 # The histories' horizon: the eligibility window, the shortest allowed (the shop is younger anyway).
 HORIZON = 28
@@ -27,6 +30,8 @@ class ServedShop:
     root: str
     events: pa.Table  # every raw event written
     instance: dg.DagsterInstance
+    # A copy of the storage as it was before day D+1 was committed: D is its latest day.
+    before: Path
 
     @property
     def days(self) -> tuple[dt.date, dt.date]:
@@ -46,13 +51,30 @@ def histories_run(root: str, first: dt.date, last: dt.date, instance: dg.Dagster
     assert result.success
 
 
-def served_shop(root: str) -> ServedShop:
-    """raw_events of D-12 .. D+1, the model of D approved, histories and state of D (from the horizon) and D+1
-    (continued from D's state), and predictions of D and D+1 with the model of D."""
+def served_shop(folder: Path) -> ServedShop:
+    """Under `folder`/storage: raw_events of D-12 .. D+1, the model of D approved, histories and state of D
+    (from the horizon) and D+1 (continued from D's state, a run of its own), and predictions of D and D+1
+    with the model of D; `folder`/before: the storage before D+1 was committed."""
+    root = (folder / "storage").as_uri()
     events = build_shop(root)
     assert train(root, D).success
     instance = dg.DagsterInstance.ephemeral()
-    histories_run(root, D, D + ONE_DAY, instance)
+    histories_run(root, D, D, instance)
+    shutil.copytree(folder / "storage", folder / "before")
+    histories_run(root, D + ONE_DAY, D + ONE_DAY, instance)
     for day in (D, D + ONE_DAY):
         assert materialize_day(root, [predictions], day, instance).success
-    return ServedShop(root, events, instance)
+    return ServedShop(root, events, instance, folder / "before")
+
+
+def replay_commits(source: Path, target: Path, tables: list[str]) -> None:
+    """Commit into `target` what `source` committed since it was copied, table by table in this order: each
+    table's new data files first, then its new Delta log entries in version order, as its writer put them."""
+    for table in tables:
+        new = sorted(p.relative_to(source) for p in (source / table).rglob("*") if p.is_file())
+        new = [p for p in new if not (target / p).exists()]
+        for path in sorted(new, key=lambda p: (p.parts[1] == "_delta_log", str(p))):
+            (target / path).parent.mkdir(parents=True, exist_ok=True)
+            partial = target / path.with_name(f".{path.name}.partial")
+            shutil.copyfile(source / path, partial)
+            os.replace(partial, target / path)  # readers see the whole file or none, as a commit's rename gives
