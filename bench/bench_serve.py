@@ -1,0 +1,190 @@
+"""The scoring service under load: real HTTP clients against `consumer-assets serve` on loopback.
+
+    .venv/bin/python bench/bench_serve.py [--profiles 20000] [--requests 2000] [--clients 16] [--runs 3]
+        [--data-dir data/bench/serve]
+
+Storage with an approved (untrained) model of the default LstmConfig and a histories state of
+--profiles profiles is built once per size (bench/serve_data.py, cached under --data-dir). The
+service is started as the README starts it, and timed from the process start to its first healthy
+answer. Each request is one profile of the state, drawn at random (seeded), with three new events of
+the next day posted and `at` at its cut-off: the full path (validation, state lookup, advance, encode,
+LSTM over the whole history, explanations).
+
+Printed: start-up seconds; p50 / p99 latency with one client (sequential requests on one keep-alive
+connection) and with --clients concurrent clients (threads of this process, each with its own
+connection), and requests/s; the service's resident memory (VmRSS, and VmHWM its peak) against the
+state's size on disk. Latencies are the median over --runs runs (each run listed). The clients share
+the machine's cores with the service, and the machine is shared with other work: the load average is
+printed before and after.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import http.client
+import json
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from scratch import cached
+
+HERE = Path(__file__).resolve().parent
+DAY = dt.date(2026, 10, 30)
+CUTOFF = "2026-11-01T00:00:00Z"  # of the day after the state's
+
+
+def env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE.parent), os.environ.get("PYTHONPATH", "")])}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def storage(data_dir: Path, profiles: int) -> Path:
+    root = data_dir / f"profiles-{profiles}"
+    if not (root / "consumer_histories" / "_delta_log").exists():
+        subprocess.run([sys.executable, str(HERE / "serve_data.py"), root.as_uri(), "--profiles", str(profiles)],
+                       env=env(), check=True)  # fmt: skip
+    return root
+
+
+def state_ids(root: Path, sample: int, seed: int) -> list[str]:
+    import pyarrow.parquet as pq
+
+    files = sorted((root / "consumer_histories_state").rglob("*.parquet"))
+    ids = [i for f in files for i in pq.read_table(f, columns=["profile_id"])["profile_id"].to_pylist()]
+    return random.Random(seed).sample(ids, min(sample, len(ids)))
+
+
+def body(profile: str, k: int) -> bytes:
+    events = [
+        {"event_id": f"bench-{k}-{j}", "profile_id": profile, "session_id": f"s{k}", "ts": f"2026-10-31T1{j}:00:00.000Z",
+         "event_type": "product_view", "article_id": f"a{j}", "brand_id": "b1", "category": "shoes", "price": 59.9}
+        for j in range(3)
+    ]  # fmt: skip
+    return json.dumps({"profile_id": profile, "events": events, "at": CUTOFF}).encode()
+
+
+def client(port: int, bodies: list[bytes], latencies: list[float], errors: list[int]) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", port)
+    headers = {"content-type": "application/json"}
+    for b in bodies:
+        started = time.perf_counter()
+        conn.request("POST", "/v1/score", b, headers)
+        response = response_of(conn)
+        latencies.append(time.perf_counter() - started)
+        if response != 200:
+            errors.append(response)
+    conn.close()
+
+
+def response_of(conn: http.client.HTTPConnection) -> int:
+    r = conn.getresponse()
+    r.read()
+    return r.status
+
+
+def run(port: int, bodies: list[bytes], clients: int) -> tuple[list[float], float, list[int]]:
+    per = [bodies[i::clients] for i in range(clients)]
+    latencies: list[float] = []
+    errors: list[int] = []
+    threads = [threading.Thread(target=client, args=(port, p, latencies, errors)) for p in per]
+    started = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return latencies, time.perf_counter() - started, errors
+
+
+def quantile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def memory(pid: int) -> dict[str, int]:
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        name, _, value = line.partition(":")
+        if name in ("VmRSS", "VmHWM", "RssAnon", "RssFile"):
+            fields[name] = int(value.split()[0]) * 1024
+    return fields
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--profiles", type=int, default=20_000)
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--data-dir", type=Path, default=cached("serve"))
+    args = parser.parse_args()
+    print(f"load average before: {os.getloadavg()}")
+    root = storage(args.data_dir, args.profiles)
+    on_disk = sum(f.stat().st_size for f in (root / "consumer_histories_state").rglob("*.parquet"))
+    port = free_port()
+    log = root.parent / f"serve-{port}.log"
+    command = [sys.executable, "-c", "from consumer_assets.cli import main; main()", "serve", "--port", str(port),
+               "--storage", root.as_uri()]  # fmt: skip
+    started = time.perf_counter()
+    with log.open("wb") as out:
+        server = subprocess.Popen(command, env=env(), stdout=out, stderr=out)
+    try:
+        while True:
+            if server.poll() is not None:
+                raise SystemExit(f"the service exited: {log.read_text()}")
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+                conn.request("GET", "/v1/health")
+                if response_of(conn) == 200:
+                    break
+            except OSError:
+                time.sleep(0.05)
+        startup = time.perf_counter() - started
+        rss_loaded = memory(server.pid)
+        ids = state_ids(root, args.requests, seed=1)
+        bodies = [body(p, k) for k, p in enumerate(ids)]
+        run(port, bodies[:100], 1)  # warm-up: the LSTM's kernels for the lengths seen
+        single, multi = [], []
+        for r in range(args.runs):
+            lat, wall, errors = run(port, bodies, 1)
+            single.append((quantile(lat, 0.5), quantile(lat, 0.99), len(lat) / wall, errors))
+            lat, wall, errors = run(port, bodies, args.clients)
+            multi.append((quantile(lat, 0.5), quantile(lat, 0.99), len(lat) / wall, errors))
+            print(f"run {r + 1}: 1 client p50 {single[-1][0] * 1e3:.2f} ms p99 {single[-1][1] * 1e3:.2f} ms "
+                  f"{single[-1][2]:,.0f} req/s; {args.clients} clients p50 {multi[-1][0] * 1e3:.2f} ms "
+                  f"p99 {multi[-1][1] * 1e3:.2f} ms {multi[-1][2]:,.0f} req/s; "
+                  f"errors {len(single[-1][3]) + len(multi[-1][3])}")  # fmt: skip
+        rss = memory(server.pid)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+    def med(rows: list[tuple], i: int) -> float:
+        return statistics.median(row[i] for row in rows)
+
+    print(f"profiles {args.profiles:,}, {args.requests:,} requests a run, {args.runs} runs (medians)")
+    print(f"start-up {startup:.2f} s (process start to the first healthy answer)")
+    print(f"1 client:  p50 {med(single, 0) * 1e3:.2f} ms  p99 {med(single, 1) * 1e3:.2f} ms  "
+          f"{med(single, 2):,.0f} requests/s")  # fmt: skip
+    print(f"{args.clients} clients: p50 {med(multi, 0) * 1e3:.2f} ms  p99 {med(multi, 1) * 1e3:.2f} ms  "
+          f"{med(multi, 2):,.0f} requests/s")  # fmt: skip
+    print(f"resident memory {rss['VmRSS'] / 1e6:,.0f} MB (after loading {rss_loaded['VmRSS'] / 1e6:,.0f} MB, "
+          f"peak {rss['VmHWM'] / 1e6:,.0f} MB); state on disk {on_disk / 1e6:,.0f} MB: "
+          f"RSS / state on disk {rss['VmRSS'] / on_disk:.2f}x")  # fmt: skip
+    print(f"load average after: {os.getloadavg()}")
+
+
+if __name__ == "__main__":
+    main()
