@@ -69,8 +69,9 @@ def state_ids(root: Path, sample: int, seed: int) -> list[str]:
 
 def body(profile: str, k: int) -> bytes:
     events = [
-        {"event_id": f"bench-{k}-{j}", "profile_id": profile, "session_id": f"s{k}", "ts": f"2026-10-31T1{j}:00:00.000Z",
-         "event_type": "product_view", "article_id": f"a{j}", "brand_id": "b1", "category": "shoes", "price": 59.9}
+        {"event_id": f"bench-{k}-{j}", "profile_id": profile, "session_id": f"s{k}",
+         "ts": f"2026-10-31T1{j}:00:00.000Z", "event_type": "product_view", "article_id": f"a{j}", "brand_id": "b1",
+         "category": "shoes", "price": 59.9}
         for j in range(3)
     ]  # fmt: skip
     return json.dumps({"profile_id": profile, "events": events, "at": CUTOFF}).encode()

@@ -47,6 +47,11 @@ BENCHES = {
         ["--profiles", "1000", "--replicates", "20", "--config", '{"epochs": 2}'],
         r"AUC LSTM - baseline +[+-][\d.]+ \[",
     ),
+    "serve": (
+        "bench_serve.py",
+        ["--profiles", "600", "--requests", "40", "--clients", "2", "--runs", "1", "--data-dir", "{tmp}"],
+        r"2 clients: p50 [\d.]+ ms  p99 [\d.]+ ms  [\d,]+ requests/s",
+    ),
     "predict": (
         "bench_predict.py",
         ["--profiles", "3000", "--runs", "1", "--memory-profiles", "3000", "--data-dir", "{tmp}"],

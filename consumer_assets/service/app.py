@@ -35,9 +35,9 @@ from consumer_assets.serving.snapshot import Live
 
 # The largest request body accepted: about 3,000 landing events (a busy profile's day is a few hundred).
 MAX_BODY_BYTES = 1 << 20
-HEALTH, SCORE, METRICS = "/v1/health", "/v1/score", "/metrics"
+HEALTH, SCORE, METRICS_PATH = "/v1/health", "/v1/score", "/metrics"
 
-log = logging.getLogger("consumer_assets.service")
+_log = logging.getLogger("consumer_assets.service")
 
 
 class BadRequestError(ValueError):
@@ -104,12 +104,12 @@ def create_app(live: Live, metrics: Metrics | None = None) -> Starlette:
             events = posted_events(objects, profile_id, start_ms, at_ms)
             result = scorer.score(profile_id, events, at_ms)
         except BadRequestError as exc:
-            log.info("refused", extra={"fields": {"status": exc.status, "reason": str(exc)}})
+            _log.info("refused", extra={"fields": {"status": exc.status, "reason": str(exc)}})
             return answer({"error": str(exc), **exc.fields}, exc.status)
         except InvalidEventsError as exc:
             problems = [p.to_dict() for p in exc.problems]
             fields = {"status": 422, "profile_id": profile_id, "problems": problems[:3]}
-            log.info("invalid events", extra={"fields": fields})
+            _log.info("invalid events", extra={"fields": fields})
             return answer({"error": str(exc), "problems": problems}, 422)
         except TooEarlyError as exc:
             return answer({"error": str(exc), "reason": "at_before_cutoff"}, 422)
@@ -129,7 +129,7 @@ def create_app(live: Live, metrics: Metrics | None = None) -> Starlette:
         finally:
             live.stop()
 
-    routes = [Route(HEALTH, health), Route(SCORE, score, methods=["POST"]), Route(METRICS, prometheus)]
+    routes = [Route(HEALTH, health), Route(SCORE, score, methods=["POST"]), Route(METRICS_PATH, prometheus)]
     app = Starlette(routes=routes, lifespan=lifespan)
-    app.add_middleware(MetricsMiddleware, metrics=metrics, routes={HEALTH, SCORE, METRICS})
+    app.add_middleware(MetricsMiddleware, metrics=metrics, routes={HEALTH, SCORE, METRICS_PATH})
     return app

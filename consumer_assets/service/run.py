@@ -16,7 +16,7 @@ from consumer_assets.serving.score import Scorer
 from consumer_assets.serving.snapshot import Live
 from consumer_assets.storage.tables import TableStore
 
-log = logging.getLogger("consumer_assets.service")
+_log = logging.getLogger("consumer_assets.service")
 
 
 def described(scorer: Scorer) -> dict[str, object]:
@@ -38,11 +38,11 @@ def serve(storage: str, host: str, port: int, day: dt.date | None, poll_seconds:
     def on_swap(old: Scorer, new: Scorer, seconds: float) -> None:
         metrics.swapped()
         fields = {"from": described(old), "to": described(new), "load_seconds": round(seconds, 3)}
-        log.info("swapped in a newer model or histories day", extra={"fields": fields})
+        _log.info("swapped in a newer model or histories day", extra={"fields": fields})
 
     started = time.perf_counter()
     live = Live(TableStore.at(storage), day, poll_seconds, on_swap=on_swap)
     fields = {**described(live.current), "storage": storage, "load_seconds": round(time.perf_counter() - started, 3)}
     fields |= {"poll_seconds": poll_seconds, "pinned_day": str(day) if day else None}
-    log.info("loaded", extra={"fields": fields})
+    _log.info("loaded", extra={"fields": fields})
     uvicorn.run(create_app(live, metrics), host=host, port=port, log_config=None, access_log=False)

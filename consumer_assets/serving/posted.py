@@ -46,7 +46,7 @@ class InvalidEventsError(ValueError):
         super().__init__(f"{len(self.problems)} invalid event(s); event {first.index}: {first.reason}: {first.detail}")
 
 
-def iso_ms(ms: int) -> str:
+def instant_text(ms: int) -> str:
     return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
@@ -54,7 +54,7 @@ def posted_events(objects: Sequence[Any], profile_id: str, start_ms: int, end_ms
     """The posted events as raw_events rows (RAW_EVENTS_SCHEMA), if every one is valid, of `profile_id`,
     and lies in [start_ms, end_ms); InvalidEventsError naming each one that is not."""
     lines = [orjson.dumps(obj) for obj in objects]
-    where = f"between the state's cut-off {iso_ms(start_ms)} and the prediction instant {iso_ms(end_ms)}"
+    where = f"between the state's cut-off {instant_text(start_ms)} and the prediction instant {instant_text(end_ms)}"
     checked = check_between(lines, start_ms, end_ms, where, source="request")
     problems = [
         Problem(number - 1, reason, detail)
@@ -87,6 +87,6 @@ def landing_lines(events: pa.Table) -> list[dict[str, Any]]:
     rows = events.drop_columns([c for c in events.column_names if c not in RAW_EVENTS_SCHEMA.names]).to_pylist()
     out = []
     for row, ms in zip(rows, ts, strict=True):
-        row["ts"] = iso_ms(ms)
+        row["ts"] = instant_text(ms)
         out.append({k: v for k, v in row.items() if v is not None})
     return out

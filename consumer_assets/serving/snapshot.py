@@ -29,7 +29,7 @@ MODEL_NAME = "trained_lstm_model"
 # How often storage is polled for a newer model or day, by default: a swap is live within a minute.
 POLL_SECONDS = 30.0
 
-log = logging.getLogger(__name__)
+_log = logging.getLogger(__name__)
 
 
 class NoStateError(LookupError):
@@ -107,7 +107,7 @@ class Live:
             try:
                 self.refresh()
             except Exception:
-                log.exception("polling storage for a newer model or histories day failed; serving the loaded one")
+                _log.exception("polling storage for a newer model or histories day failed; serving the loaded one")
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._poll, name="serving-poll", daemon=True)

@@ -21,7 +21,7 @@ import requests
 
 from consumer_assets.histories.schema import MS_PER_DAY, cutoff_ms
 from consumer_assets.service.app import MAX_BODY_BYTES
-from consumer_assets.serving.posted import iso_ms, landing_lines
+from consumer_assets.serving.posted import instant_text, landing_lines
 from consumer_assets.storage.artifacts import ArtifactStore
 from consumer_assets.storage.registry import ModelRegistry
 from consumer_assets.storage.tables import TableStore
@@ -66,7 +66,7 @@ def serving(storage: str, log: Path, *args: str, poll_seconds: float = 30.0) -> 
 
 def at(day: dt.date) -> str:
     """The cut-off of `day` as the ISO instant a client posts."""
-    return iso_ms(cutoff_ms(day))
+    return instant_text(cutoff_ms(day))
 
 
 def same_as_batch(answer: dict, row: dict) -> None:
@@ -122,7 +122,7 @@ def test_errors_metrics_and_logs(shop: ServedShop, tmp_path: Path) -> None:
     profile = raw["profile_id"][0].as_py()
     # The profile's events of D+1 as if a day later: events after the state of D+1 the service serves.
     events = [
-        {**e, "ts": iso_ms(int(dt.datetime.fromisoformat(e["ts"]).timestamp() * 1000) + MS_PER_DAY)}
+        {**e, "ts": instant_text(int(dt.datetime.fromisoformat(e["ts"]).timestamp() * 1000) + MS_PER_DAY)}
         for e in landing_lines(raw.filter(pc.equal(raw["profile_id"], profile)))
     ]
     log = tmp_path / "serve.log"
@@ -146,7 +146,7 @@ def test_errors_metrics_and_logs(shop: ServedShop, tmp_path: Path) -> None:
         late = at(next_day + dt.timedelta(days=1))
         wrong = [
             {**events[0], "event_type": "teleport"},
-            {**events[0], "event_id": "x1", "ts": iso_ms(cutoff_ms(next_day) - 1)},  # before the state's cut-off
+            {**events[0], "event_id": "x1", "ts": instant_text(cutoff_ms(next_day) - 1)},  # before the state's cut-off
             {k: v for k, v in events[0].items() if k != "session_id"},
             {**events[0], "event_id": "x2", "profile_id": "someone else"},
             {**events[0], "event_id": "x3", "price": -1},
@@ -235,3 +235,43 @@ def test_a_newer_model_and_day_are_swapped_in_without_failing_a_request(shop: Se
     want = expected.filter(pc.equal(expected["profile_id"], profile))["probability"][0].as_py()
     assert all(p == pytest.approx(want, abs=1e-5) for _, _, served, p in answers if served == str(next_day))
     assert "consumer_assets_serve_swaps_total 2" in metrics
+
+
+def test_the_readme_starts_the_service_and_scores_with_curl(shop: ServedShop, tmp_path: Path) -> None:
+    """The README's commands as written, but for the shop's days and a free port, with its storage as the default."""
+    from consumer_assets_tests.test_readme import readme_commands
+
+    day, next_day = shop.days
+    port = free_port()
+    bin_dir = Path(sys.executable).parent
+
+    def as_here(command: str) -> str:
+        command = command.replace(".venv/bin/", f"{bin_dir}/").replace(":8000", f":{port}")
+        return command.replace("2026-11-10", str(day)).replace("2026-11-11", str(next_day + dt.timedelta(days=1)))
+
+    commands = [c for c in readme_commands() if "consumer-assets serve" in c or c.startswith(("curl -s 127", "P=$("))]
+    serve, *asking = commands
+    assert serve.endswith("&") and len(asking) == 3
+    env = {**os.environ, "CONSUMER_ASSETS_STORAGE": shop.root}
+    log = tmp_path / "serve.log"
+    with log.open("wb") as out:
+        server = subprocess.Popen(["bash", "-c", as_here(serve).removesuffix("&")], stdout=out, stderr=out, env=env)
+    try:
+
+        def up() -> bool:
+            assert server.poll() is None, log.read_text()
+            try:
+                return requests.get(f"http://127.0.0.1:{port}/v1/health", timeout=1).ok
+            except requests.ConnectionError:
+                return False
+
+        wait_until(up, 60, "the service the README starts")
+        script = "set -eu\n" + "\necho\n".join(as_here(c) for c in asking)
+        done = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True, check=True)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    health, scored = (json.loads(line) for line in done.stdout.splitlines() if line.strip())
+    assert health["histories_day"] == str(next_day)
+    assert scored["histories_day"] == str(next_day) and 0 < scored["probability"] < 1
+    assert len(scored["explanations"]) == 3
