@@ -247,6 +247,7 @@ def test_the_readme_starts_the_service_and_scores_with_curl(shop: ServedShop, tm
 
     def as_here(command: str) -> str:
         command = command.replace(".venv/bin/", f"{bin_dir}/").replace(":8000", f":{port}")
+        command = command.replace("consumer-assets serve", f"consumer-assets serve --port {port}")
         return command.replace("2026-11-10", str(day)).replace("2026-11-11", str(next_day + dt.timedelta(days=1)))
 
     commands = [c for c in readme_commands() if "consumer-assets serve" in c or c.startswith(("curl -s 127", "P=$("))]
