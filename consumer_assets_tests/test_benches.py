@@ -42,6 +42,11 @@ BENCHES = {
         ["--profiles", "1000", "--threads", "1", "--epochs", "1", "--no-full"],
         r"threads=1: training [\d,]+ histories/s per epoch",
     ),
+    "train_scale": (
+        "bench_train_scale.py",
+        ["--sizes", "1500", "--source-profiles", "1500", "--processes", "1,2", "--in-memory", "--data-dir", "{tmp}"],
+        r"processes=2: [\d,]+ training and [\d,]+ validation histories; peak memory [\d,]+ MB",
+    ),
     "quality_bar": (
         "quality_bar.py",
         ["--profiles", "1000", "--replicates", "20", "--config", '{"epochs": 2}'],

@@ -19,7 +19,6 @@ from pydantic import Field
 from consumer_assets.assets.consumer_histories import HISTORIES
 from consumer_assets.assets.declare import daily_asset, daily_checks
 from consumer_assets.assets.raw_events import RAW_EVENTS
-from consumer_assets.histories import HISTORIES_SCHEMA
 from consumer_assets.ml.model.artifact import ModelArtifact
 from consumer_assets.ml.model.config import LstmConfig
 from consumer_assets.ml.training.day import train_daily
@@ -36,7 +35,6 @@ from consumer_assets.ml.training.train import EpochStats
 from consumer_assets.partitions import partition_day, window_mapping
 from consumer_assets.resources.storage import Storage
 from consumer_assets.storage.registry import ModelRegistry
-from consumer_assets.storage.tables import DATE
 from consumer_assets.windows import MAX_TRAIN_DAYS, TRAINING_CUTOFFS, TRAINING_LABELS
 
 MODEL = dg.AssetKey("trained_lstm_model")
@@ -91,6 +89,13 @@ class TrainingConfig(dg.Config):
         description="Torch CPU threads for training; 1 is fastest on a small shared CPU (spinning threads "
         "collapse under contention), None leaves torch's default. Ignored on a GPU.",
     )
+    processes: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="Processes that train data-parallel (torchrun, gradients averaged; each reads the "
+        "histories from their files and uses `threads` threads): one per GPU, or per CPU core.",
+    )
     auc_floor: float = Field(default=Tolerances.auc_floor, description="Validation AUC the model must exceed.")
     nll_tolerance: float = Field(
         default=Tolerances.nll_tolerance, description="How much worse than the approved model's NLL is allowed."
@@ -123,7 +128,7 @@ NOT_OFFERED: tuple[str, ...] = (
 )
 # TrainingConfig fields that are no hyperparameter: the gate's bars, and how the step runs.
 GATE_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Tolerances))
-RUNTIME_FIELDS: tuple[str, ...] = ("threads",)
+RUNTIME_FIELDS: tuple[str, ...] = ("threads", "processes")
 
 
 def offered_lstm_fields(
@@ -234,17 +239,17 @@ def trained_lstm_model(
         else None
     )
 
-    histories = consumer_histories.to_batches(columns=[*HISTORIES_SCHEMA.names, DATE])
     orders = raw_events.to_batches(columns=["profile_id", "ts", "event_type"], filter=ds.field("event_type") == "order")
     outcome = train_daily(
         day,
-        histories,
+        consumer_histories,
         orders,
         config.lstm(),
         approved_model,
         tolerances=config.tolerances(),
         approved_label=approved.label if approved else None,
         threads=config.threads,
+        processes=config.processes,
         on_epoch=lambda e: context.log.info(f"{day} {epoch_line(e)}"),
     )
     version = registry.publish(day, outcome.artifact.to_files(), {"run_id": context.run.run_id})

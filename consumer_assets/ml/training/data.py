@@ -13,7 +13,9 @@ mattered most in the prototype).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import pyarrow as pa
@@ -21,7 +23,7 @@ import pyarrow.compute as pc
 import torch
 
 from consumer_assets.ml.training.batches import Batch, length_batches
-from consumer_assets.ml.training.labels import Batches, record_batches, validation_mask
+from consumer_assets.ml.training.labels import SPLIT_SALT, Batches, record_batches, validation_mask
 from consumer_assets.ml.training.sequences import hours_before_cutoff, list_parts
 
 # Continuous inputs per event, each centred and scaled to about unit range: (x - centre) / scale.
@@ -89,6 +91,21 @@ def _summary_matrix(batch: pa.RecordBatch) -> np.ndarray:
             raise ValueError(f"{name} has negative values")
         out[:, j] = values
     return out
+
+
+class Histories(Protocol):
+    """Labelled histories as training reads them: a SequenceData in memory, or a
+    stream.HistoryStream that reads them from their files a chunk at a time."""
+
+    def __len__(self) -> int: ...
+
+    def held_out(self, share: float, salt: str) -> tuple[Histories, Histories]:
+        """(the rest, the held-out profiles): `share` of the profiles by the hash salted with `salt`."""
+        ...
+
+    def chunks(self, rng: np.random.Generator | None = None) -> Iterator[SequenceData]:
+        """The histories a chunk at a time, in stored order or shuffled by `rng`."""
+        ...
 
 
 @dataclass
@@ -290,8 +307,16 @@ class SequenceData:
 
     def split(self, validation_share: float) -> tuple[SequenceData, SequenceData]:
         """(training, validation) histories by the profile-id hash of labels.validation_mask."""
-        held_out = validation_mask(self.profile_id, validation_share)
-        return self.take(np.flatnonzero(~held_out)), self.take(np.flatnonzero(held_out))
+        return self.held_out(validation_share, SPLIT_SALT)
+
+    def held_out(self, share: float, salt: str) -> tuple[SequenceData, SequenceData]:
+        """(the rest, the held-out profiles): `share` of the profiles by the hash salted with `salt`."""
+        held = validation_mask(self.profile_id, share, salt)
+        return self.take(np.flatnonzero(~held)), self.take(np.flatnonzero(held))
+
+    def chunks(self, rng: np.random.Generator | None = None) -> Iterator[SequenceData]:
+        """The histories as training reads a stream.HistoryStream: here, all of them at once."""
+        yield self
 
     def batch(self, rows: np.ndarray, steps: int | None = None) -> Batch:
         """Rows `rows` padded at the end to the longest of them, or to `steps` if longer (padding

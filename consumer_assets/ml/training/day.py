@@ -3,9 +3,13 @@
 Day D trains on the histories of the cut-off days D-7-k (k = 0 .. train_days - 1), each labelled
 with the orders of the 7 days after it: the newest label window ends with day D, so nothing
 after D is read. Profiles split by the hash of their id into training and validation, the same
-on every day. The new model, the legacy baseline (refitted on the same training rows) and the
-approved model, if any, are validated on the same held-out histories, and gate.judge decides with
-the given tolerances whether the new model may be approved: that verdict is stored with the model.
+on every day. The histories stream from their files (stream.HistoryStream): training reads them
+an epoch at a time, validation a chunk at a time, and what stays in memory is the buyers of the
+label windows and, per validation history, its label and the models' probabilities.
+
+The new model, the legacy baseline (refitted on the same training rows) and the approved model,
+if any, are validated on the same held-out histories, and gate.judge decides with the given
+tolerances whether the new model may be approved: that verdict is stored with the model.
 
 A warm start from the approved model that ends with a worse likelihood than it started with, on
 the profiles that chose its epoch, is dropped for a cold start, which is what gets judged: from a
@@ -16,23 +20,29 @@ overshoot, and a cold start is the better candidate to put before the gate.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
 
 from consumer_assets.ml.model.artifact import ModelArtifact
 from consumer_assets.ml.model.config import Encoding, LstmConfig
 from consumer_assets.ml.model.device import torch_threads
 from consumer_assets.ml.scoring.predict import predict
 from consumer_assets.ml.training.baseline import LogisticBaseline
-from consumer_assets.ml.training.data import SequenceData
+from consumer_assets.ml.training.data import Histories, SequenceData
+from consumer_assets.ml.training.distributed import train_in_processes
 from consumer_assets.ml.training.evaluate import Comparison, validation_report
 from consumer_assets.ml.training.gate import Tolerances, Verdict, judge
-from consumer_assets.ml.training.labels import Batches, order_profiles, sample_per_day, with_labels
-from consumer_assets.ml.training.train import EpochStats, train
+from consumer_assets.ml.training.labels import SAMPLE_SALT, SPLIT_SALT, Batches, cap_shares, order_profiles
+from consumer_assets.ml.training.stream import HistoryStream
+from consumer_assets.ml.training.train import EpochStats, TrainResult, train
 from consumer_assets.windows import training_cutoffs
 
 EPOCH = dt.date(1970, 1, 1)
@@ -63,7 +73,7 @@ def can_warm_start(config: LstmConfig, approved: ModelArtifact | None) -> bool:
 
 def train_daily(
     day: dt.date,
-    histories: Batches,
+    histories: ds.Dataset | pa.Table,
     order_events: Batches,
     config: LstmConfig,
     approved: ModelArtifact | None = None,
@@ -73,27 +83,40 @@ def train_daily(
     cutoff_column: str = "date",
     replicates: int = 1000,
     threads: int | None = None,
+    processes: int = 1,
     on_epoch: Callable[[EpochStats], None] | None = None,
 ) -> TrainingOutcome:
     """Train, validate, compare and judge the model of day D.
 
     `histories`: HISTORIES_SCHEMA rows of the training cut-off days with their day in
-    `cutoff_column` (rows of other days are ignored). `order_events`: raw_events columns
+    `cutoff_column` (rows of other days are ignored): the table's files as a dataset (its
+    partition gives the day), or a table in memory. `order_events`: raw_events columns
     profile_id, ts, event_type of `windows.label_days(day, train_days)`. `tolerances`: the gate's bars
     (None: Tolerances' defaults); `approved_label`: how the verdict names the approved model.
-    `threads`: torch's CPU threads for the call (None leaves the process setting). `on_epoch`: told
+    `threads`: torch's CPU threads for the call (None leaves the process setting). `processes`: the
+    model trains data-parallel in that many processes (distributed.py; histories from files only),
+    each with `threads` threads (default 1). `on_epoch`: told
     each epoch's figures as it ends (progress; it never steers training).
     """
     bars = tolerances or Tolerances()
     with torch_threads(threads):
         return _train_daily(
-            day, histories, order_events, config, approved, bars, approved_label, cutoff_column, replicates, on_epoch
+            day,
+            histories,
+            order_events,
+            config,
+            approved,
+            bars,
+            approved_label,
+            cutoff_column,
+            replicates,
+            _fitter(processes, threads, on_epoch),
         )
 
 
 def _train_daily(
     day: dt.date,
-    histories: Batches,
+    histories: ds.Dataset | pa.Table,
     order_events: Batches,
     config: LstmConfig,
     approved: ModelArtifact | None,
@@ -101,39 +124,36 @@ def _train_daily(
     approved_label: str | None,
     cutoff_column: str,
     replicates: int,
-    on_epoch: Callable[[EpochStats], None] | None,
+    fit: Callable[..., TrainResult],
 ) -> TrainingOutcome:
     began = time.perf_counter()
     cutoffs = training_cutoffs(day, config.train_days)
     buyers = order_profiles(order_events, cutoffs)
-    data = SequenceData.from_batches(with_labels(histories, buyers, cutoff_column=cutoff_column))
-    if data.cutoff is None:
-        raise ValueError(f"histories need their cut-off day in a {cutoff_column!r} column")
-    wanted = np.array([(c - EPOCH).days for c in cutoffs], dtype=np.int32)
-    data = data.take(np.flatnonzero(np.isin(data.cutoff, wanted)))
-    train_data, valid = data.split(config.validation_share)
-    uncapped = len(train_data)
-    kept, sampled = sample_per_day(train_data.profile_id, train_data.cutoff, config.max_train_histories_per_day)
-    if sampled:
-        train_data = train_data.take(np.flatnonzero(kept))
-    if train_data.label is None or valid.label is None or not len(train_data) or not len(valid):
+    everything = HistoryStream.of(histories, buyers, cutoffs, cutoff_column)
+    uncapped, valid = everything.held_out(config.validation_share, SPLIT_SALT)
+    sampled = cap_shares(uncapped.rows_per_day, config.max_train_histories_per_day)
+    train_data = uncapped.sampled(sampled, SAMPLE_SALT)
+    if not len(train_data) or not len(valid):
         raise ValueError(f"no labelled histories to train and validate on for the cut-off days {cutoffs}")
     loaded = time.perf_counter()
 
     warm = can_warm_start(config, approved)
     init = approved.model if warm and approved is not None else None
-    result = train(config, train_data, valid, init=init, on_epoch=on_epoch)
+    result = fit(config, train_data, valid, init=init)
     abandoned = result if result.worse_than_start else None
     if abandoned is not None:
-        result = train(config, train_data, valid, on_epoch=on_epoch)
+        result = fit(config, train_data, valid)
     trained = time.perf_counter()
 
-    predictions = {"lstm": predict(result.model, valid, config.score_batch_size)}
-    predictions["baseline"] = LogisticBaseline().fit(train_data).predict(valid)
+    baseline = LogisticBaseline().fit(train_data)
+    scorers: dict[str, Callable[[SequenceData], np.ndarray]] = {
+        "lstm": lambda chunk: predict(result.model, chunk, config.score_batch_size),
+        "baseline": baseline.predict,
+    }
     if approved is not None:
-        predictions["approved"] = predict(approved.model, valid, config.score_batch_size)
-    groups = valid.profile_id.to_numpy(zero_copy_only=False)
-    report = validation_report(valid.label, predictions, groups=groups, replicates=replicates, seed=config.seed)
+        scorers["approved"] = lambda chunk: predict(approved.model, chunk, config.score_batch_size)
+    labels, predictions, groups = _score(valid, scorers)
+    report = validation_report(labels, predictions, groups=groups, replicates=replicates, seed=config.seed)
     comparisons: dict[str, dict[str, Comparison]] = report["comparisons"]  # type: ignore[assignment]
 
     metrics: dict[str, float] = dict(report["metrics"])  # type: ignore[arg-type]
@@ -144,14 +164,16 @@ def _train_daily(
             metrics[f"lstm_vs_{name}_{metric}_better_by_lo"] = c.interval[0]
             metrics[f"lstm_vs_{name}_{metric}_better_by_hi"] = c.interval[1]
     for cutoff in cutoffs:
-        metrics[f"histories_{cutoff.isoformat()}"] = float(np.sum(data.cutoff == (cutoff - EPOCH).days))
+        key = (cutoff - EPOCH).days
+        held = uncapped.rows_per_day.get(key, 0) + valid.rows_per_day.get(key, 0)
+        metrics[f"histories_{cutoff.isoformat()}"] = float(held)
     metrics |= {
         "train_histories": float(len(train_data)),
         # Before the cap for huge shops (max_train_histories_per_day) sampled them; validation is whole.
-        "train_histories_before_cap": float(uncapped),
+        "train_histories_before_cap": float(len(uncapped)),
         "train_days_sampled": float(len(sampled)),
         "train_sample_share_min": min(sampled.values(), default=1.0),
-        "train_positives": float(train_data.label.sum()),
+        "train_positives": float(train_data.positives),
         "epochs": float(len(result.epochs)),
         "best_epoch": float(result.best_epoch),
         "warm_started": float(warm),
@@ -195,3 +217,34 @@ def _train_daily(
         warm_started=warm,
         warm_start_fell_back=abandoned is not None,
     )
+
+
+def _fitter(
+    processes: int, threads: int | None, on_epoch: Callable[[EpochStats], None] | None
+) -> Callable[..., TrainResult]:
+    """train.train in this process, or in `processes` processes."""
+    if processes == 1:
+        return functools.partial(train, on_epoch=on_epoch)
+    return functools.partial(train_in_processes, processes=processes, threads=threads or 1, on_epoch=on_epoch)
+
+
+def _score(
+    histories: Histories, scorers: dict[str, Callable[[SequenceData], np.ndarray]]
+) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
+    """(labels, each scorer's probabilities, each row's profile as a group code) of labelled
+    histories, a chunk at a time: what the validation report needs, and nothing per event."""
+    labels: list[np.ndarray] = []
+    scores: dict[str, list[np.ndarray]] = {name: [] for name in scorers}
+    profiles: list[pa.Array] = []
+    for chunk in histories.chunks():
+        if chunk.label is None:
+            raise ValueError("validation needs labelled histories")
+        labels.append(chunk.label)
+        profiles.append(chunk.profile_id)
+        for name, scorer in scorers.items():
+            scores[name].append(np.asarray(scorer(chunk), dtype=np.float64))
+    ids = pa.concat_arrays(profiles) if profiles else pa.array([], pa.string())
+    # The profiles as dense codes in their sorted order: the bootstrap's groups, without a
+    # Python string per row.
+    groups = (pc.rank(ids, sort_keys="ascending", tiebreaker="dense").to_numpy() - 1).astype(np.int64)
+    return np.concatenate(labels), {name: np.concatenate(p) for name, p in scores.items()}, groups

@@ -24,7 +24,8 @@ ORDER_EVENT = "order"
 SPLIT_SALT = "consumer-assets/validation/"
 STOPPING_SALT = "consumer-assets/early-stopping/"
 SAMPLE_SALT = "consumer-assets/training-sample/"
-_SPLIT_RESOLUTION = 10_000
+# Resolution of the hash splits: a share is a whole number of HASH_SLOTS.
+HASH_SLOTS = 10_000
 
 Batches = pa.Table | pa.RecordBatch | pa.RecordBatchReader | Iterable[pa.RecordBatch]
 
@@ -119,37 +120,48 @@ def with_labels(
         yield batch.append_column("label", pc.cast(label, pa.int8()))
 
 
+def hash_slots(profile_ids: pa.Array | pa.ChunkedArray, salt: str) -> np.ndarray:
+    """Each profile's slot in [0, HASH_SLOTS): a salted hash of its id, the same in every process and day."""
+    if isinstance(profile_ids, pa.ChunkedArray):
+        profile_ids = profile_ids.combine_chunks() if profile_ids.num_chunks else pa.array([], pa.string())
+    salted = pc.binary_join_element_wise(pa.scalar(salt), profile_ids.cast(pa.string()), "")
+    # hash_bucket is 1 + crc32 mod (2**31 - 1), stable across processes, languages and Spark.
+    return (hash_bucket(salted, 2**31).astype(np.int64) - 1) % HASH_SLOTS
+
+
+def slots_below(share: float) -> int:
+    """How many slots a share of the profiles takes: slots below it are that share's profiles."""
+    if not 0.0 <= share <= 1.0:
+        raise ValueError(f"share must be in [0, 1], got {share}")
+    return round(share * HASH_SLOTS)
+
+
 def validation_mask(profile_ids: pa.Array | pa.ChunkedArray, share: float, salt: str = SPLIT_SALT) -> np.ndarray:
     """True for the profiles held out for validation: a salted hash of the id, the same on every day.
 
     Another `salt` gives an independent split (training holds out profiles to stop on with one).
     """
-    if not 0.0 <= share <= 1.0:
-        raise ValueError(f"share must be in [0, 1], got {share}")
-    if isinstance(profile_ids, pa.ChunkedArray):
-        profile_ids = profile_ids.combine_chunks() if profile_ids.num_chunks else pa.array([], pa.string())
-    salted = pc.binary_join_element_wise(pa.scalar(salt), profile_ids.cast(pa.string()), "")
-    # hash_bucket is 1 + crc32 mod (2**31 - 1), stable across processes, languages and Spark.
-    slot = (hash_bucket(salted, 2**31).astype(np.int64) - 1) % _SPLIT_RESOLUTION
-    return slot < round(share * _SPLIT_RESOLUTION)
+    return hash_slots(profile_ids, salt) < slots_below(share)
 
 
-def sample_per_day(
-    profile_ids: pa.Array | pa.ChunkedArray, days: np.ndarray, cap: int
-) -> tuple[np.ndarray, dict[int, float]]:
-    """Rows kept when each day's rows are sampled down to about `cap` (0: all) by a salted hash of the
-    profile id, and the share kept of each day that was sampled.
-
-    A day of n > cap rows keeps the profiles whose hash falls below cap / n: the same threshold
-    order every day, so a profile kept on a day of a smaller share is kept on every other day."""
-    keep = np.ones(len(days), dtype=bool)
-    shares: dict[int, float] = {}
+def cap_shares(rows_per_day: dict[int, int], cap: int) -> dict[int, float]:
+    """The share of each day's rows the cap for huge shops keeps (0: no cap), for the days over it."""
     if cap <= 0:
-        return keep, shares
-    ids = profile_ids.combine_chunks() if isinstance(profile_ids, pa.ChunkedArray) else profile_ids
-    for day, count in zip(*np.unique(days, return_counts=True), strict=True):
-        if count > cap:
-            rows = np.flatnonzero(days == day)
-            shares[int(day)] = cap / count
-            keep[rows] = validation_mask(ids.take(pa.array(rows)), cap / count, salt=SAMPLE_SALT)
-    return keep, shares
+        return {}
+    return {day: cap / count for day, count in sorted(rows_per_day.items()) if count > cap}
+
+
+def day_thresholds(days: np.ndarray, shares: dict[int, float]) -> np.ndarray:
+    """Per row, the slots below which its profile is kept when each day in `shares` keeps that share
+    (other days keep every profile). A threshold is monotone in the share: a profile kept on a day
+    of a smaller share is kept on every day of a larger one, so the same profiles every day."""
+    below = np.full(len(days), HASH_SLOTS, dtype=np.int64)
+    for day, share in shares.items():
+        below[days == day] = slots_below(share)
+    return below
+
+
+def sample_mask(profile_ids: pa.Array | pa.ChunkedArray, days: np.ndarray, shares: dict[int, float]) -> np.ndarray:
+    """The rows the cap for huge shops keeps: on each day of `shares`, that share of the profiles by
+    a salted hash of the id (independent of the validation and early-stopping ones); other days whole."""
+    return hash_slots(profile_ids, SAMPLE_SALT) < day_thresholds(days, shares)

@@ -153,13 +153,29 @@ class PairedBootstrap:
         return asdict(self)
 
 
-def bootstrap_weights(n: int, groups: np.ndarray | None, replicates: int, rng: np.random.Generator) -> np.ndarray:
-    """(replicates, n) row weights: how often each row's group was drawn (groups drawn with replacement)."""
+def group_codes(n: int, groups: np.ndarray | None) -> tuple[np.ndarray, int]:
+    """(each row's group as 0 .. k - 1 in the groups' sorted order, k); each row its own group without `groups`."""
     if groups is None:
-        codes, k = np.arange(n), n
-    else:
-        _, codes = np.unique(groups, return_inverse=True)
-        k = int(codes.max()) + 1 if n else 0
+        return np.arange(n), n
+    _, codes = np.unique(groups, return_inverse=True)
+    return codes, int(codes.max()) + 1 if n else 0
+
+
+# Weights of the replicates computed together at most (8 bytes each).
+BOOTSTRAP_CELLS = 4_000_000
+
+
+def bootstrap_weights(
+    n: int,
+    groups: np.ndarray | None,
+    replicates: int,
+    rng: np.random.Generator,
+    *,
+    coded: tuple[np.ndarray, int] | None = None,
+) -> np.ndarray:
+    """(replicates, n) row weights: how often each row's group was drawn (groups drawn with replacement).
+    `coded`: group_codes(n, groups), when the caller has them already."""
+    codes, k = coded if coded is not None else group_codes(n, groups)
     draws = rng.integers(0, k, size=(replicates, k))
     counts = np.stack([np.bincount(d, minlength=k) for d in draws]).astype(np.float64)
     return counts[:, codes]
@@ -214,8 +230,12 @@ def paired_bootstrap(
     else:
         raise ValueError(f"metric must be one of {COMPARED_METRICS}, got {metric!r}")
     values_a, values_b = [], []
+    coded = group_codes(len(y), groups)
+    # Replicates a chunk: their weights are (chunk, rows) floats, several copies in flight; bounded
+    # by BOOTSTRAP_CELLS, however many rows. The draws are the same whatever the chunk.
+    chunk = max(1, min(chunk, BOOTSTRAP_CELLS // max(1, len(y))))
     for start in range(0, replicates, chunk):
-        w = bootstrap_weights(len(y), groups, min(chunk, replicates - start), rng)
+        w = bootstrap_weights(len(y), groups, min(chunk, replicates - start), rng, coded=coded)
         va, vb = replicate(w)
         values_a.append(va)
         values_b.append(vb)

@@ -13,6 +13,16 @@ epoch with the best likelihood there. Seven near-identical cut-off days per prof
 memorising profiles easy once a model has the capacity (a 64-cell LSTM on 20k profiles went from
 validation AUC 0.82 to 0.69 in five epochs); the held-out profiles see that happen, the
 validation profiles, which judge the model, are never used to choose it.
+
+Histories come in memory (SequenceData) or streamed from their files (stream.HistoryStream), a
+chunk at a time: an epoch shuffles within chunks of the stream, and the likelihoods are computed
+chunk by chunk, so memory does not grow with the number of histories.
+
+Data-parallel: in a torch.distributed process group (torchrun; distributed.py launches one),
+every process reads the same stream in the same order and takes its share of each batch's rows,
+and DistributedDataParallel averages the gradients. The batches, and so the steps, are those of
+one process: only the rounding differs. Each process evaluates every epoch itself (the same
+numbers; rank 0's decide when to stop).
 """
 
 from __future__ import annotations
@@ -24,14 +34,17 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
+import torch.distributed as dist
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
 from consumer_assets.ml.model.config import LstmConfig
 from consumer_assets.ml.model.device import autocast, default_device
 from consumer_assets.ml.model.network import EventLstm
 from consumer_assets.ml.scoring.predict import predict
-from consumer_assets.ml.training.data import SequenceData
-from consumer_assets.ml.training.labels import STOPPING_SALT, validation_mask
+from consumer_assets.ml.training.batches import Batch
+from consumer_assets.ml.training.data import Histories
+from consumer_assets.ml.training.labels import STOPPING_SALT
 from consumer_assets.ml.training.metrics import auc, nll
 
 
@@ -97,17 +110,51 @@ def _new_model(config: LstmConfig, init: EventLstm | None) -> EventLstm:
     return model
 
 
-def _likelihood(model: EventLstm, data: SequenceData | None, batch_size: int) -> tuple[float | None, float | None]:
-    if data is None or data.label is None or not len(data):
+class _Objective(nn.Module):
+    """The training step's forward (logits and the id penalty), as one module for DistributedDataParallel."""
+
+    def __init__(self, model: EventLstm) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, batch: Batch, penalty: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        return self.model.run(batch, penalty)
+
+
+def process_group() -> tuple[int, int]:
+    """(this process's rank, the number of processes) of the torch.distributed group; (0, 1) without one."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _likelihood(model: EventLstm, data: Histories | None, batch_size: int) -> tuple[float | None, float | None]:
+    """NLL and AUC on labelled histories, scored a chunk at a time; (None, None) without any."""
+    if data is None or not len(data):
         return None, None
-    p = predict(model, data, batch_size)
-    return nll(data.label, p), auc(data.label, p)
+    labels, scores = [], []
+    for chunk in data.chunks():
+        if chunk.label is None:
+            return None, None
+        labels.append(chunk.label)
+        scores.append(predict(model, chunk, batch_size))
+    y, p = np.concatenate(labels), np.concatenate(scores)
+    return nll(y, p), auc(y, p)
+
+
+def _agreed(value: float, world: int) -> float:
+    """Rank 0's value, on every process (what decides when to stop must be the same everywhere)."""
+    if world == 1:
+        return value
+    box = torch.tensor([value], dtype=torch.float64)
+    dist.broadcast(box, 0)
+    return float(box.item())
 
 
 def train(
     config: LstmConfig,
-    train_data: SequenceData,
-    valid_data: SequenceData | None = None,
+    train_data: Histories,
+    valid_data: Histories | None = None,
     *,
     init: EventLstm | None = None,
     device: torch.device | None = None,
@@ -118,21 +165,27 @@ def train(
 
     A warm start runs config.warm_start_epochs at lr * warm_start_lr_factor (unless `epochs` is
     given) and reports its likelihood before and after (start_nll, end_nll). `valid_data` is only
-    reported on, after every epoch: it never steers training.
+    reported on, after every epoch: it never steers training. In a torch.distributed group every
+    process calls it with the same arguments (see the module's docstring).
     """
-    if train_data.label is None or len(train_data) == 0:
+    if len(train_data) == 0:
         raise ValueError("training needs labelled histories")
     device = device or default_device()
+    rank, world = process_group()
     n_epochs = epochs or (config.warm_start_epochs if init is not None else config.epochs)
     peak_lr = config.lr * (config.warm_start_lr_factor if init is not None else 1.0)
     rng = np.random.default_rng(config.seed)
     fit_data, stop_data = train_data, None
     if config.early_stopping_share > 0:
-        held = validation_mask(train_data.profile_id, config.early_stopping_share, salt=STOPPING_SALT)
-        if held.any() and not held.all():
-            fit_data, stop_data = train_data.take(np.flatnonzero(~held)), train_data.take(np.flatnonzero(held))
+        rest, held = train_data.held_out(config.early_stopping_share, STOPPING_SALT)
+        if len(held) and len(rest):
+            fit_data, stop_data = rest, held
 
     model = _new_model(config, init).to(device)
+    # Averages the gradients over the processes; broadcasts rank 0's initial weights as it starts.
+    step_of: nn.Module = _Objective(model)
+    if world > 1:
+        step_of = DistributedDataParallel(step_of)
     # A warm start is measured before its first step and after its last on the rows that choose
     # the epoch, never on the validation profiles that judge it: whether it ended worse than the
     # weights it started from (train_daily then starts cold instead).
@@ -148,23 +201,33 @@ def train(
     for epoch in range(1, n_epochs + 1):
         began = time.perf_counter()
         model.train()
-        loss_sum, seen = 0.0, 0
-        for rows in fit_data.length_batches(config.batch_size, rng):
-            for group in optimizer.param_groups:
-                group["lr"] = peak_lr * lr_factor(step, total, warmup, config.final_lr_factor)
-            batch = fit_data.batch(rows).to(device)
-            with autocast(device):
-                _, logits, id_penalty = model.run(batch, penalty=config.id_l2 > 0)
-            loss = loss_fn(logits.float(), batch.label)
-            objective = loss + config.id_l2 * id_penalty if id_penalty is not None else loss
-            optimizer.zero_grad(set_to_none=True)
-            objective.backward()
-            if config.grad_clip:
-                nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-            optimizer.step()
-            loss_sum += float(loss.detach()) * len(rows)
-            seen += len(rows)
-            step += 1
+        loss_sum, seen, histories = 0.0, 0, 0
+        for chunk in fit_data.chunks(rng):
+            if chunk.label is None:
+                raise ValueError("training needs labelled histories")
+            for rows in chunk.length_batches(config.batch_size, rng):
+                if len(rows) < world:  # a batch every process has rows of (at most world - 1 rows an epoch)
+                    continue
+                for group in optimizer.param_groups:
+                    group["lr"] = peak_lr * lr_factor(step, total, warmup, config.final_lr_factor)
+                batch = chunk.batch(rows[rank::world]).to(device)
+                with autocast(device):
+                    _, logits, id_penalty = step_of(batch, penalty=config.id_l2 > 0)
+                loss = loss_fn(logits.float(), batch.label)
+                objective = loss + config.id_l2 * id_penalty if id_penalty is not None else loss
+                optimizer.zero_grad(set_to_none=True)
+                objective.backward()
+                if config.grad_clip:
+                    nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+                optimizer.step()
+                loss_sum += float(loss.detach()) * len(batch.lengths)
+                seen += len(batch.lengths)
+                histories += len(rows)
+                step += 1
+        if world > 1:  # the loss over every process's rows
+            sums = torch.tensor([loss_sum, seen], dtype=torch.float64)
+            dist.all_reduce(sums)
+            loss_sum, seen = float(sums[0]), int(sums[1])
         seconds = time.perf_counter() - began
         stopping_nll, _ = _likelihood(model, stop_data, config.score_batch_size)
         valid_nll, valid_auc = _likelihood(model, valid_data, config.score_batch_size)
@@ -176,12 +239,12 @@ def train(
             valid_auc=valid_auc,
             lr=optimizer.param_groups[0]["lr"],
             seconds=seconds,
-            histories_per_s=seen / seconds,
+            histories_per_s=histories / seconds,
         )
         history.append(stats)
         if on_epoch is not None:
             on_epoch(stats)
-        score = stopping_nll if stopping_nll is not None else -epoch  # no stopping set: the last epoch
+        score = _agreed(stopping_nll if stopping_nll is not None else -epoch, world)  # none: the last epoch
         if score < best_nll:
             best_nll, best_epoch = score, epoch
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}

@@ -10,7 +10,14 @@ import pyarrow as pa
 import pytest
 
 from consumer_assets.histories.schema import cutoff_ms
-from consumer_assets.ml.training.labels import epoch_ms, order_profiles, sample_per_day, validation_mask, with_labels
+from consumer_assets.ml.training.labels import (
+    cap_shares,
+    epoch_ms,
+    order_profiles,
+    sample_mask,
+    validation_mask,
+    with_labels,
+)
 from consumer_assets.simulation import ShopSimulator, order_labels
 
 D = dt.date(2026, 5, 10)
@@ -109,8 +116,10 @@ def test_a_capped_day_keeps_about_the_cap_and_the_same_profiles_every_day() -> N
     # Day 1 holds all 4,000 profiles, day 2 the first 1,000, day 3 the first 100 (under the cap).
     profiles = pa.concat_arrays([ids, ids[:1000], ids[:100]])
     days = np.repeat(np.array([1, 2, 3], dtype=np.int32), [4000, 1000, 100])
-    keep, shares = sample_per_day(profiles, days, cap=400)
+    counts = dict(zip(*np.unique(days, return_counts=True), strict=True))
+    shares = cap_shares(counts, cap=400)
     assert shares == {1: 0.1, 2: 0.4}
+    keep = sample_mask(profiles, days, shares)
     assert 320 < keep[days == 1].sum() < 480 and 320 < keep[days == 2].sum() < 480
     assert keep[days == 3].all()  # under the cap: every history
     kept = {d: set(profiles.filter(pa.array(keep & (days == d))).to_pylist()) for d in (1, 2)}
@@ -118,4 +127,4 @@ def test_a_capped_day_keeps_about_the_cap_and_the_same_profiles_every_day() -> N
     # Independent of the validation split's hash.
     held = validation_mask(profiles, 0.3)[days == 1]
     assert abs(keep[days == 1][held].mean() - keep[days == 1][~held].mean()) < 0.05
-    assert sample_per_day(profiles, days, cap=0)[0].all()
+    assert cap_shares(counts, cap=0) == {} and sample_mask(profiles, days, {}).all()
