@@ -188,14 +188,34 @@ def predictions_command(day: dt.datetime, top: int, storage: str | None) -> None
     help="How often to look for a newer approved model or histories day; default "
     "$CONSUMER_ASSETS_SERVE_POLL_SECONDS, else 30.",
 )
+@click.option(
+    "--cache",
+    default=None,
+    help="Local folder for the memory-mapped copy of the histories state; default $CONSUMER_ASSETS_SERVE_CACHE, "
+    "else data/serve-cache.",
+)
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Processes answering on the port, sharing the mapped state (one per core).",
+)
 def serve_command(
-    host: str, port: int, day: dt.datetime | None, storage: str | None, poll_seconds: float | None
+    host: str,
+    port: int,
+    day: dt.datetime | None,
+    storage: str | None,
+    poll_seconds: float | None,
+    cache: str | None,
+    workers: int,
 ) -> None:
     """Score single profiles over HTTP in real time, with the approved model and the histories state."""
     from consumer_assets.service.run import serve
-    from consumer_assets.settings import serve_poll_seconds, storage_uri
+    from consumer_assets.settings import serve_cache, serve_poll_seconds, storage_uri
 
-    serve(storage_uri(storage), host, port, day.date() if day else None, serve_poll_seconds(poll_seconds))
+    day_ = day.date() if day else None
+    serve(storage_uri(storage), host, port, day_, serve_poll_seconds(poll_seconds), serve_cache(cache), workers)
 
 
 @main.command("dagster-home")

@@ -76,3 +76,12 @@ def serve_poll_seconds(explicit: float | None = None) -> float:
     if not value > 0:
         raise ValueError(f"the poll interval must be positive, got {value}")
     return value
+
+
+SERVE_CACHE_ENV = "CONSUMER_ASSETS_SERVE_CACHE"
+
+
+def serve_cache(explicit: str | None = None) -> Path:
+    """Where the scoring service caches the histories state it maps (local disk): option, else
+    $CONSUMER_ASSETS_SERVE_CACHE, else <data dir>/serve-cache."""
+    return Path(explicit or os.environ.get(SERVE_CACHE_ENV) or data_dir() / "serve-cache").resolve()

@@ -148,13 +148,14 @@ def cutoff_features(
     gap_ms: np.ndarray,
     fields: dict[str, np.ndarray],
     day: dt.date,
-    at_ms: int | None = None,
+    at_ms: int | np.ndarray | None = None,
 ) -> dict[str, pa.Array]:
     """The sequence columns and the moment of the prediction of histories as of `day`, from their
     events (flat, cut by `offsets`, none empty): times, gaps to the event before, and the other fields.
 
-    The moment is the cut-off of `day`, or `at_ms` (epoch ms) for a prediction within the day (the
-    scoring service's): the hours since the last event and the weekday are then those of that instant."""
+    The moment is the cut-off of `day`, or `at_ms` (epoch ms; one for all, or one per history) for a
+    prediction within the day (the scoring service's): the hours since the last event and the weekday
+    are then those of that instant."""
     hi = cutoff_ms(day) if at_ms is None else at_ms
     weekday = cutoff_weekday(day) if at_ms is None else epoch_weekday(at_ms // MS_PER_DAY)
     list_offsets = pa.array(offsets.astype(np.int32))

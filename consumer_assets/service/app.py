@@ -15,6 +15,7 @@ Each answer is JSON; the work is consumer_assets.serving's. No state is kept fro
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import logging
@@ -29,8 +30,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from consumer_assets.service.metrics import Metrics, MetricsMiddleware
+from consumer_assets.serving.batching import Batcher
 from consumer_assets.serving.posted import InvalidEventsError, posted_events
-from consumer_assets.serving.score import TooEarlyError, check_at
+from consumer_assets.serving.score import Ask, Score, Scorer, TooEarlyError, check_at, score_asks
 from consumer_assets.serving.snapshot import Live
 
 # The largest request body accepted: about 3,000 landing events (a busy profile's day is a few hundred).
@@ -90,6 +92,7 @@ def parse_request(body: bytes) -> tuple[str, list[Any], int | None]:
 def create_app(live: Live, metrics: Metrics | None = None) -> Starlette:
     """The service answering from `live`'s current scorer; `live` polls storage while the app runs."""
     metrics = metrics or Metrics()
+    batcher: Batcher[tuple[Scorer, Ask], Score] = Batcher(score_asks)
 
     async def health(request: Request) -> Response:
         scorer = live.current
@@ -102,7 +105,8 @@ def create_app(live: Live, metrics: Metrics | None = None) -> Starlette:
             at_ms = at_ms if at_ms is not None else int(time.time() * 1000)
             start_ms = check_at(scorer.state.day, at_ms)
             events = posted_events(objects, profile_id, start_ms, at_ms)
-            result = scorer.score(profile_id, events, at_ms)
+            # Scored with the asks of other requests that arrive meanwhile (serving.batching).
+            result = await asyncio.wrap_future(batcher.submit((scorer, Ask(profile_id, events, at_ms))))
         except BadRequestError as exc:
             _log.info("refused", extra={"fields": {"status": exc.status, "reason": str(exc)}})
             return answer({"error": str(exc), **exc.fields}, exc.status)
@@ -124,9 +128,11 @@ def create_app(live: Live, metrics: Metrics | None = None) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         live.start()
+        batcher.start()
         try:
             yield
         finally:
+            batcher.stop()
             live.stop()
 
     routes = [Route(HEALTH, health), Route(SCORE, score, methods=["POST"]), Route(METRICS_PATH, prometheus)]

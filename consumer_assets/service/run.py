@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import ctypes
 import datetime as dt
 import logging
+import os
+import signal
+import socket
 import time
+from pathlib import Path
 
 import torch
 import uvicorn
@@ -17,6 +22,7 @@ from consumer_assets.serving.snapshot import Live
 from consumer_assets.storage.tables import TableStore
 
 _log = logging.getLogger("consumer_assets.service")
+PR_SET_PDEATHSIG = 1  # prctl(2)
 
 
 def described(scorer: Scorer) -> dict[str, object]:
@@ -24,14 +30,27 @@ def described(scorer: Scorer) -> dict[str, object]:
         "model_version": scorer.model_version,
         "histories_day": scorer.histories_day,
         "profiles": scorer.state.profiles,
-        "state_mb": round(scorer.state.nbytes / 1e6, 1),
+        "state_cache_mb": round(scorer.state.nbytes / 1e6, 1),
     }
 
 
-def serve(storage: str, host: str, port: int, day: dt.date | None, poll_seconds: float) -> None:
-    """Serve until interrupted: binds `host` (127.0.0.1 unless told otherwise)."""
+def listening(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def serve(
+    storage: str, host: str, port: int, day: dt.date | None, poll_seconds: float, cache: Path, workers: int = 1
+) -> None:
+    """Serve until interrupted: binds `host` (127.0.0.1 unless told otherwise). With several `workers`,
+    the loaded process forks the others, which answer on the same socket: they share the model's and
+    the mapped state's pages, and each polls storage and swaps on its own."""
     logs.configure()
-    # One request scores one history: more intra-op threads only wait for each other.
+    # Scoring is one thread per process (serving.batching): more intra-op threads only wait for each other.
     torch.set_num_threads(1)
     metrics = Metrics()
 
@@ -41,8 +60,29 @@ def serve(storage: str, host: str, port: int, day: dt.date | None, poll_seconds:
         _log.info("swapped in a newer model or histories day", extra={"fields": fields})
 
     started = time.perf_counter()
-    live = Live(TableStore.at(storage), day, poll_seconds, on_swap=on_swap)
+    live = Live(TableStore.at(storage), cache, day, poll_seconds, on_swap=on_swap)
     fields = {**described(live.current), "storage": storage, "load_seconds": round(time.perf_counter() - started, 3)}
-    fields |= {"poll_seconds": poll_seconds, "pinned_day": str(day) if day else None}
+    fields |= {"poll_seconds": poll_seconds, "pinned_day": str(day) if day else None, "workers": workers}
     _log.info("loaded", extra={"fields": fields})
-    uvicorn.run(create_app(live, metrics), host=host, port=port, log_config=None, access_log=False)
+    sock = listening(host, port)
+    children = []
+    for _ in range(workers - 1):
+        pid = os.fork()
+        if pid == 0:
+            # A worker ends with the process that forked it.
+            ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+            _answer(live, metrics, sock)
+            os._exit(0)
+        children.append(pid)
+    try:
+        _answer(live, metrics, sock)
+    finally:
+        for pid in children:
+            os.kill(pid, signal.SIGTERM)
+        for pid in children:
+            os.waitpid(pid, 0)
+
+
+def _answer(live: Live, metrics: Metrics, sock: socket.socket) -> None:
+    config = uvicorn.Config(create_app(live, metrics), log_config=None, access_log=False)
+    uvicorn.Server(config).run(sockets=[sock])

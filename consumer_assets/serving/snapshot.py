@@ -16,6 +16,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from consumer_assets.histories.lineage import stale_days
 from consumer_assets.ml.model.artifact import ModelArtifact
@@ -57,11 +58,11 @@ def load_model(registry: ModelRegistry, approved: Approved) -> ModelArtifact:
     return ModelArtifact.from_files(files, source=registry.artifacts.uri(approved.version))
 
 
-def load_scorer(store: TableStore, day: dt.date | None = None) -> Scorer:
-    """The model in force and the state of `day` (default: the newest current one)."""
+def load_scorer(store: TableStore, cache: Path, day: dt.date | None = None) -> Scorer:
+    """The model in force and the state of `day` (default: the newest current one), its cache under `cache`."""
     registry = ModelRegistry(ArtifactStore(store.location), MODEL_NAME)
     approved = in_force(registry)
-    state = load_state(store, day or latest_day(store))
+    state = load_state(store, day or latest_day(store), cache)
     return Scorer(load_model(registry, approved).model, approved.label, state)
 
 
@@ -71,16 +72,18 @@ class Live:
     def __init__(
         self,
         store: TableStore,
+        cache: Path,
         day: dt.date | None = None,
         poll_seconds: float = POLL_SECONDS,
         on_swap: Callable[[Scorer, Scorer, float], None] | None = None,
     ) -> None:
         self.store = store
+        self.cache = cache
         self.pinned = day
         self.poll_seconds = poll_seconds
         self.registry = ModelRegistry(ArtifactStore(store.location), MODEL_NAME)
         self.on_swap = on_swap
-        self.current = load_scorer(store, day)
+        self.current = load_scorer(store, cache, day)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -95,7 +98,7 @@ class Live:
         model = current.model if approved.label == current.model_version else None
         if model is None:
             model = load_model(self.registry, approved).model
-        state = current.state if day == current.state.day else load_state(self.store, day)
+        state = current.state if day == current.state.day else load_state(self.store, day, self.cache)
         fresh = dataclasses.replace(current, model=model, model_version=approved.label, state=state)
         self.current = fresh  # one reference assignment: requests see the old or the new scorer, whole
         if self.on_swap is not None:
