@@ -1,21 +1,26 @@
 """The scoring service under load: real HTTP clients against `consumer-assets serve` on loopback.
 
     .venv/bin/python bench/bench_serve.py [--profiles 20000] [--requests 2000] [--clients 16] [--runs 3]
-        [--data-dir data/bench/serve]
+        [--workers 1] [--data-dir data/bench/serve]
 
 Storage with an approved (untrained) model of the default LstmConfig and a histories state of
 --profiles profiles is built once per size (bench/serve_data.py, cached under --data-dir). The
-service is started as the README starts it, and timed from the process start to its first healthy
-answer. Each request is one profile of the state, drawn at random (seeded), with three new events of
-the next day posted and `at` at its cut-off: the full path (validation, state lookup, advance, encode,
+service is started as the README starts it (with --workers processes), and timed from the process
+start to its first healthy answer: once with no state cache (it reads the Parquet state and writes
+its memory-mapped cache), then again with the cache (a restart, or a worker), which serves the load.
+Each request is one profile of the state, drawn at random (seeded), with three new events of the
+next day posted and `at` at its cut-off: the full path (validation, state lookup, advance, encode,
 LSTM over the whole history, explanations).
 
 Printed: start-up seconds; p50 / p99 latency with one client (sequential requests on one keep-alive
 connection) and with --clients concurrent clients (threads of this process, each with its own
-connection), and requests/s; the service's resident memory (VmRSS, and VmHWM its peak) against the
-state's size on disk. Latencies are the median over --runs runs (each run listed). The clients share
-the machine's cores with the service, and the machine is shared with other work: the load average is
-printed before and after.
+connection), and requests/s; the service's resident memory against the state's size on disk (the
+Parquet files of consumer_histories_state, what the service is given) and its cache's: VmRSS of
+the first process, its part that is mapped cache pages (RssFile), its peak (VmHWM), and with several
+workers the sum of their proportional set sizes (Pss: shared pages counted once across them).
+Latencies are the median over --runs runs (each run listed). The clients share the machine's cores
+with the service, and the machine is shared with other work: the load average is printed before
+and after.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import http.client
 import json
 import os
 import random
+import shutil
 import socket
 import statistics
 import subprocess
@@ -52,7 +58,7 @@ def free_port() -> int:
 
 
 def storage(data_dir: Path, profiles: int) -> Path:
-    root = data_dir / f"profiles-{profiles}"
+    root = (data_dir / f"profiles-{profiles}").resolve()
     if not (root / "consumer_histories" / "_delta_log").exists():
         subprocess.run([sys.executable, str(HERE / "serve_data.py"), root.as_uri(), "--profiles", str(profiles)],
                        env=env(), check=True)  # fmt: skip
@@ -123,36 +129,71 @@ def memory(pid: int) -> dict[str, int]:
     return fields
 
 
+def pss(pids: list[int]) -> int:
+    """The processes' proportional set size, summed: pages shared by several counted once in all."""
+    total = 0
+    for pid in pids:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                total += int(line.split()[1]) * 1024
+    return total
+
+
+def workers_of(pid: int) -> list[int]:
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [pid, *map(int, children)]
+
+
+def start(root: Path, cache: Path, workers: int, log: Path) -> tuple[subprocess.Popen, int, float]:
+    """The service on a free port, once it answers: (process, port, seconds from its start)."""
+    port = free_port()
+    command = [sys.executable, "-c", "from consumer_assets.cli import main; main()", "serve", "--port", str(port),
+               "--storage", root.as_uri(), "--cache", str(cache), "--workers", str(workers)]  # fmt: skip
+    started = time.perf_counter()
+    with log.open("wb") as out:
+        server = subprocess.Popen(command, env=env(), stdout=out, stderr=out)
+    while True:
+        if server.poll() is not None:
+            raise SystemExit(f"the service exited: {log.read_text()}")
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+            conn.request("GET", "/v1/health")
+            if response_of(conn) == 200:
+                return server, port, time.perf_counter() - started
+        except OSError:
+            time.sleep(0.05)
+
+
+def stop(server: subprocess.Popen) -> None:
+    server.terminate()
+    server.wait(timeout=30)
+
+
+def cache_bytes(cache: Path) -> int:
+    return sum(f.stat().st_size for f in cache.rglob("*.npy"))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--profiles", type=int, default=20_000)
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--data-dir", type=Path, default=cached("serve"))
     args = parser.parse_args()
     print(f"load average before: {os.getloadavg()}")
     root = storage(args.data_dir, args.profiles)
     on_disk = sum(f.stat().st_size for f in (root / "consumer_histories_state").rglob("*.parquet"))
-    port = free_port()
-    log = root.parent / f"serve-{port}.log"
-    command = [sys.executable, "-c", "from consumer_assets.cli import main; main()", "serve", "--port", str(port),
-               "--storage", root.as_uri()]  # fmt: skip
-    started = time.perf_counter()
-    with log.open("wb") as out:
-        server = subprocess.Popen(command, env=env(), stdout=out, stderr=out)
+    cache = root.parent / f"cache-{args.profiles}"
+    shutil.rmtree(cache, ignore_errors=True)
+    log = root.parent / f"serve-{args.profiles}.log"
+    server, _, cold = start(root, cache, args.workers, log)
+    cold_rss = memory(server.pid)
+    stop(server)
+    server, port, startup = start(root, cache, args.workers, log)
     try:
-        while True:
-            if server.poll() is not None:
-                raise SystemExit(f"the service exited: {log.read_text()}")
-            try:
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
-                conn.request("GET", "/v1/health")
-                if response_of(conn) == 200:
-                    break
-            except OSError:
-                time.sleep(0.05)
-        startup = time.perf_counter() - started
+        time.sleep(1.0)  # the forked workers, if any, to be listening
         rss_loaded = memory(server.pid)
         ids = state_ids(root, args.requests, seed=1)
         bodies = [body(p, k) for k, p in enumerate(ids)]
@@ -168,22 +209,25 @@ def main() -> None:
                   f"p99 {multi[-1][1] * 1e3:.2f} ms {multi[-1][2]:,.0f} req/s; "
                   f"errors {len(single[-1][3]) + len(multi[-1][3])}")  # fmt: skip
         rss = memory(server.pid)
+        shared = pss(workers_of(server.pid))
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        stop(server)
 
     def med(rows: list[tuple], i: int) -> float:
         return statistics.median(row[i] for row in rows)
 
     print(f"profiles {args.profiles:,}, {args.requests:,} requests a run, {args.runs} runs (medians)")
-    print(f"start-up {startup:.2f} s (process start to the first healthy answer)")
+    print(f"start-up {cold:.2f} s building the state cache (peak RSS {cold_rss['VmHWM'] / 1e6:,.0f} MB), "
+          f"{startup:.2f} s with it (process start to the first healthy answer), {args.workers} worker(s)")  # fmt: skip
     print(f"1 client:  p50 {med(single, 0) * 1e3:.2f} ms  p99 {med(single, 1) * 1e3:.2f} ms  "
           f"{med(single, 2):,.0f} requests/s")  # fmt: skip
     print(f"{args.clients} clients: p50 {med(multi, 0) * 1e3:.2f} ms  p99 {med(multi, 1) * 1e3:.2f} ms  "
           f"{med(multi, 2):,.0f} requests/s")  # fmt: skip
-    print(f"resident memory {rss['VmRSS'] / 1e6:,.0f} MB (after loading {rss_loaded['VmRSS'] / 1e6:,.0f} MB, "
-          f"peak {rss['VmHWM'] / 1e6:,.0f} MB); state on disk {on_disk / 1e6:,.0f} MB: "
-          f"RSS / state on disk {rss['VmRSS'] / on_disk:.2f}x")  # fmt: skip
+    print(f"resident memory {rss['VmRSS'] / 1e6:,.0f} MB, of it mapped cache {rss['RssFile'] / 1e6:,.0f} MB "
+          f"(after loading {rss_loaded['VmRSS'] / 1e6:,.0f} MB, peak {rss['VmHWM'] / 1e6:,.0f} MB); "
+          f"all workers' PSS {shared / 1e6:,.0f} MB; state on disk {on_disk / 1e6:,.0f} MB (Parquet), "
+          f"its cache {cache_bytes(cache) / 1e6:,.0f} MB: RSS / state on disk {rss['VmRSS'] / on_disk:.2f}x, "
+          f"PSS / state on disk {shared / on_disk:.2f}x")  # fmt: skip
     print(f"load average after: {os.getloadavg()}")
 
 
