@@ -16,7 +16,8 @@ Printed: start-up seconds; p50 / p99 latency with one client (sequential request
 connection) and with --clients concurrent clients (threads of this process, each with its own
 connection), and requests/s; the service's resident memory against the state's size on disk (the
 Parquet files of consumer_histories_state, what the service is given) and its cache's: VmRSS of
-the first process, its part that is mapped cache pages (RssFile), its peak (VmHWM), and with several
+the first process, its file-backed part (RssFile: shared libraries, the cache's mapped ids and
+offsets), its peak (VmHWM), and with several
 workers the sum of their proportional set sizes (Pss: shared pages counted once across them).
 Latencies are the median over --runs runs (each run listed). The clients share the machine's cores
 with the service, and the machine is shared with other work: the load average is printed before
@@ -170,7 +171,7 @@ def stop(server: subprocess.Popen) -> None:
 
 
 def cache_bytes(cache: Path) -> int:
-    return sum(f.stat().st_size for f in cache.rglob("*.npy"))
+    return sum(f.stat().st_size for f in cache.rglob("*") if f.is_file())
 
 
 def main() -> None:
@@ -223,7 +224,7 @@ def main() -> None:
           f"{med(single, 2):,.0f} requests/s")  # fmt: skip
     print(f"{args.clients} clients: p50 {med(multi, 0) * 1e3:.2f} ms  p99 {med(multi, 1) * 1e3:.2f} ms  "
           f"{med(multi, 2):,.0f} requests/s")  # fmt: skip
-    print(f"resident memory {rss['VmRSS'] / 1e6:,.0f} MB, of it mapped cache {rss['RssFile'] / 1e6:,.0f} MB "
+    print(f"resident memory {rss['VmRSS'] / 1e6:,.0f} MB, of it file-backed {rss['RssFile'] / 1e6:,.0f} MB "
           f"(after loading {rss_loaded['VmRSS'] / 1e6:,.0f} MB, peak {rss['VmHWM'] / 1e6:,.0f} MB); "
           f"all workers' PSS {shared / 1e6:,.0f} MB; state on disk {on_disk / 1e6:,.0f} MB (Parquet), "
           f"its cache {cache_bytes(cache) / 1e6:,.0f} MB: RSS / state on disk {rss['VmRSS'] / on_disk:.2f}x, "

@@ -122,7 +122,7 @@ def create_app(live: Live, metrics: Metrics | None = None) -> Starlette:
     async def prometheus(request: Request) -> Response:
         scorer = live.current
         info = {"model_version": scorer.model_version, "histories_day": scorer.histories_day}
-        text = metrics.render(info, scorer.state.profiles)
+        text = metrics.render(info, scorer.state.profiles, batcher.batches, batcher.items)
         return Response(text, media_type="text/plain; version=0.0.4; charset=utf-8")
 
     @contextlib.asynccontextmanager

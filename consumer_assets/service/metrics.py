@@ -46,8 +46,9 @@ class Metrics:
         with self._lock:
             self.swaps += 1
 
-    def render(self, info: dict[str, str], profiles: int) -> str:
-        """The exposition text; `info` labels the model version and histories day in use."""
+    def render(self, info: dict[str, str], profiles: int, batches: int = 0, asks: int = 0) -> str:
+        """The exposition text; `info` labels the model version and histories day in use; `batches` and
+        `asks`: the scoring passes so far and the asks they scored (serving.batching)."""
         with self._lock:
             requests, buckets, seconds = (
                 dict(self.requests),
@@ -88,6 +89,12 @@ class Metrics:
             f"# HELP {PREFIX}_swaps_total Newer models or histories days swapped in since the start.",
             f"# TYPE {PREFIX}_swaps_total counter",
             f"{PREFIX}_swaps_total {swaps}",
+            f"# HELP {PREFIX}_batches_total Scoring passes: asks that arrive together are scored in one.",
+            f"# TYPE {PREFIX}_batches_total counter",
+            f"{PREFIX}_batches_total {batches}",
+            f"# HELP {PREFIX}_batched_asks_total Asks scored by those passes.",
+            f"# TYPE {PREFIX}_batched_asks_total counter",
+            f"{PREFIX}_batched_asks_total {asks}",
         ]
         return "\n".join(lines) + "\n"
 

@@ -31,6 +31,7 @@ def described(scorer: Scorer) -> dict[str, object]:
         "histories_day": scorer.histories_day,
         "profiles": scorer.state.profiles,
         "state_cache_mb": round(scorer.state.nbytes / 1e6, 1),
+        "state_cache_built": scorer.state.built,
     }
 
 

@@ -132,6 +132,7 @@ class StateIndex:
     profiles: int
     folder: Path
     buckets: tuple[Bucket, ...]
+    built: bool = False  # whether this load built the cache (else another load had)
 
     @property
     def nbytes(self) -> int:
@@ -188,14 +189,15 @@ def load_state(store: TableStore, day: dt.date, cache: Path) -> StateIndex:
     of_storage = cache / _digest(store.uri(STATE_TABLE))
     folder = of_storage / f"{day}-{_digest(str(CACHE_FORMAT), *uris)}"
     with _locked(of_storage / ".lock"):
-        if not (folder / _META).exists():
+        built = not (folder / _META).exists()
+        if built:
             _build(store, day, files, folder)
             for old in sorted(p for p in of_storage.iterdir() if p.is_dir())[:-CACHES_KEPT]:
                 if old != folder:
                     shutil.rmtree(old, ignore_errors=True)  # a process still mapping it keeps its pages
     meta = json.loads((folder / _META).read_text())
     buckets = tuple(Bucket.opened(folder / f"bucket-{b}") for b in range(meta["buckets"]))
-    return StateIndex(day, meta["horizon_days"], meta["profiles"], folder, buckets)
+    return StateIndex(day, meta["horizon_days"], meta["profiles"], folder, buckets, built)
 
 
 def _build(store: TableStore, day: dt.date, files: list, folder: Path) -> None:

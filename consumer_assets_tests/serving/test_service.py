@@ -7,25 +7,30 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 import pyarrow.compute as pc
 import pytest
 import requests
 
-from consumer_assets.histories.schema import MS_PER_DAY, cutoff_ms
+from consumer_assets.histories.schema import MS_PER_DAY, STATE_SCHEMA, cutoff_ms
+from consumer_assets.histories.state import State
 from consumer_assets.service.app import MAX_BODY_BYTES
+from consumer_assets.serving.lookup import load_state
 from consumer_assets.serving.posted import instant_text, landing_lines
 from consumer_assets.storage.artifacts import ArtifactStore
 from consumer_assets.storage.registry import ModelRegistry
 from consumer_assets.storage.tables import TableStore
-from consumer_assets_tests.support.served_shop import ServedShop, replay_commits, served_shop
+from consumer_assets_tests.support.served_shop import HORIZON, ServedShop, replay_commits, served_shop
 from consumer_assets_tests.support.services import free_port, wait_until
 
 pytestmark = pytest.mark.slow
@@ -36,11 +41,21 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> ServedShop:
     return served_shop(tmp_path_factory.mktemp("served"))
 
 
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The state cache all of the module's services share: each day's is built once."""
+    return tmp_path_factory.mktemp("serve-cache")
+
+
 @contextmanager
-def serving(storage: str, log: Path, *args: str, poll_seconds: float = 30.0) -> Iterator[str]:
+def serving(storage: str, log: Path, cache: Path, *args: str, poll_seconds: float = 30.0) -> Iterator[str]:
     """`consumer-assets serve` in its own process on a free loopback port, until the block ends."""
     port = free_port()
-    env = {**os.environ, "CONSUMER_ASSETS_SERVE_POLL_SECONDS": str(poll_seconds)}
+    env = {
+        **os.environ,
+        "CONSUMER_ASSETS_SERVE_POLL_SECONDS": str(poll_seconds),
+        "CONSUMER_ASSETS_SERVE_CACHE": str(cache),
+    }
     command = [sys.executable, "-c", "from consumer_assets.cli import main; main()", "serve"]
     with log.open("wb") as out:
         server = subprocess.Popen(
@@ -79,20 +94,60 @@ def same_as_batch(answer: dict, row: dict) -> None:
     assert [e["hours_before_cutoff"] for e in got] == pytest.approx([e["hours_before_cutoff"] for e in want], abs=1e-3)
 
 
-def test_every_profile_gets_the_batch_prediction_over_http(shop: ServedShop, tmp_path: Path) -> None:
+def test_the_state_cache_is_built_once_and_holds_the_committed_state(shop: ServedShop, tmp_path: Path) -> None:
+    day, _ = shop.days
+    store = TableStore.at(shop.root)
+    built = load_state(store, day, tmp_path)
+    again = load_state(store, day, tmp_path)
+    assert (built.built, again.built) == (True, False) and again.folder == built.folder
+    # Every profile's row read from the cache is its row in the committed Parquet state, field by field.
+    table = store.read("consumer_histories_state", [day])
+    table = table.drop_columns([c for c in table.column_names if c not in STATE_SCHEMA.names])
+    want = State.from_table(table.take(pc.sort_indices(table["profile_id"])), day, HORIZON)
+    got = again.rows(want.profile_ids.to_pylist())
+    assert again.profiles == len(want) and got.profile_ids.equals(want.profile_ids)
+    assert np.array_equal(got.event_offsets, want.event_offsets) and np.array_equal(got.day_offsets, want.day_offsets)
+    for name, values in [*want.events.items(), *want.days.items()]:
+        mine = got.events.get(name, got.days.get(name))
+        assert mine.dtype == values.dtype and np.array_equal(mine, values), name
+    assert again.rows(["nobody", want.profile_ids[0].as_py() + "x"]).profile_ids.to_pylist() == []
+
+
+def ask_all(url: str, bodies: list[dict]) -> list[dict]:
+    """The answers to `bodies`, posted by CLIENTS concurrent clients (so the service scores them in batches)."""
+    local = threading.local()
+
+    def post(body: dict) -> dict:
+        if not hasattr(local, "http"):
+            local.http = requests.Session()
+        response = local.http.post(f"{url}/v1/score", json=body)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    with ThreadPoolExecutor(CLIENTS) as pool:
+        return list(pool.map(post, bodies))
+
+
+CLIENTS = 8
+
+
+def test_every_profile_gets_the_batch_prediction_over_http(shop: ServedShop, tmp_path: Path, cache: Path) -> None:
     day, next_day = shop.days
     store = TableStore.at(shop.root)
-    with serving(shop.root, tmp_path / "serve.log", "--day", str(day)) as url, requests.Session() as http:
-        health = http.get(f"{url}/v1/health").json()
+    with serving(shop.root, tmp_path / "serve.log", cache, "--day", str(day)) as url:
+        health = requests.get(f"{url}/v1/health").json()
         state_profiles = health["profiles"]
         assert health == {"model_version": f"{day}/v1", "histories_day": str(day), "profiles": state_profiles}
 
         # No events, at D's cut-off: predictions[D], for every profile it scored.
         batch = {r["profile_id"]: r for r in store.read("predictions", [day]).to_pylist()}
         assert 500 < len(batch) < state_profiles
-        for profile, row in batch.items():
-            answer = http.post(f"{url}/v1/score", json={"profile_id": profile, "events": [], "at": at(day)}).json()
-            assert (answer["model_version"], answer["histories_day"]) == (f"{day}/v1", str(day))
+        answers = ask_all(url, [{"profile_id": p, "events": [], "at": at(day)} for p in batch])
+        asked = len(answers)
+        for answer, (profile, row) in zip(answers, batch.items(), strict=True):
+            assert (answer["profile_id"], answer["model_version"], answer["histories_day"]) == (
+                profile, f"{day}/v1", str(day)
+            )  # fmt: skip
             same_as_batch(answer, row)
 
         # Each profile's raw events of D+1, at D+1's cut-off: predictions[D+1], eligible exactly where it is.
@@ -100,12 +155,14 @@ def test_every_profile_gets_the_batch_prediction_over_http(shop: ServedShop, tmp
         batch = {r["profile_id"]: r for r in store.read("predictions", [next_day]).to_pylist()}
         state_ids = TableStore.at(shop.root).read("consumer_histories_state", [day], columns=["profile_id"])
         profiles = sorted(set(raw["profile_id"].to_pylist()) | set(state_ids["profile_id"].to_pylist()))
+        events: dict[str, list[dict]] = {p: [] for p in profiles}
+        for event in landing_lines(raw):
+            events[event["profile_id"]].append(event)
+        answers = ask_all(url, [{"profile_id": p, "events": events[p], "at": at(next_day)} for p in profiles])
+        asked += len(answers)
         eligible = set()
-        for profile in profiles:
-            events = landing_lines(raw.filter(pc.equal(raw["profile_id"], profile)))
-            answer = http.post(
-                f"{url}/v1/score", json={"profile_id": profile, "events": events, "at": at(next_day)}
-            ).json()
+        for profile, answer in zip(profiles, answers, strict=True):
+            assert answer["profile_id"] == profile
             if answer["probability"] is None:
                 assert answer["reason"].startswith("not eligible: ") and answer["explanations"] == []
             else:
@@ -113,9 +170,14 @@ def test_every_profile_gets_the_batch_prediction_over_http(shop: ServedShop, tmp
                 same_as_batch(answer, batch[profile])
         assert eligible == set(batch)
         assert len(profiles) > len(batch) > 500
+        metrics = requests.get(f"{url}/metrics").text
+    # Concurrent requests were scored together.
+    asks = int(re.search(r"^consumer_assets_serve_batched_asks_total (\d+)$", metrics, re.M).group(1))
+    batches = int(re.search(r"^consumer_assets_serve_batches_total (\d+)$", metrics, re.M).group(1))
+    assert asks == asked and batches < asks
 
 
-def test_errors_metrics_and_logs(shop: ServedShop, tmp_path: Path) -> None:
+def test_errors_metrics_and_logs(shop: ServedShop, tmp_path: Path, cache: Path) -> None:
     day, next_day = shop.days
     store = TableStore.at(shop.root)
     raw = store.read("raw_events", [next_day])
@@ -126,7 +188,7 @@ def test_errors_metrics_and_logs(shop: ServedShop, tmp_path: Path) -> None:
         for e in landing_lines(raw.filter(pc.equal(raw["profile_id"], profile)))
     ]
     log = tmp_path / "serve.log"
-    with serving(shop.root, log) as url:
+    with serving(shop.root, log, cache) as url:
         # The latest committed day by default.
         assert requests.get(f"{url}/v1/health").json()["histories_day"] == str(next_day)
         score = f"{url}/v1/score"
@@ -186,7 +248,10 @@ def test_errors_metrics_and_logs(shop: ServedShop, tmp_path: Path) -> None:
     assert any(line["message"] == "invalid events" and line["status"] == 422 for line in lines)
 
 
-def test_a_newer_model_and_day_are_swapped_in_without_failing_a_request(shop: ServedShop, tmp_path: Path) -> None:
+def test_a_newer_model_and_day_are_swapped_in_without_failing_a_request(
+    shop: ServedShop, tmp_path: Path, cache: Path
+) -> None:
+    """With two worker processes: each swaps on its own, and every answer names what computed it."""
     day, next_day = shop.days
     storage = tmp_path / "storage"
     shutil.copytree(shop.before, storage)
@@ -195,8 +260,14 @@ def test_a_newer_model_and_day_are_swapped_in_without_failing_a_request(shop: Se
     answers: list[tuple[int, str | None, str | None, float | None]] = []
     done = threading.Event()
 
-    with serving(root, tmp_path / "serve.log", poll_seconds=0.2) as url:
+    with serving(root, tmp_path / "serve.log", cache, "--workers", "2", poll_seconds=0.2) as url:
         assert requests.get(f"{url}/v1/health").json()["histories_day"] == str(day)
+
+        def everywhere(model: str, served: dt.date) -> bool:
+            """Whether 10 new connections, which either worker may accept, all answer with `model` and `served`."""
+            seen = {(h["model_version"], h["histories_day"]) for h in (requests.get(f"{url}/v1/health").json()
+                                                                       for _ in range(10))}  # fmt: skip
+            return seen == {(model, str(served))}
 
         def client() -> None:
             with requests.Session() as http:
@@ -214,13 +285,11 @@ def test_a_newer_model_and_day_are_swapped_in_without_failing_a_request(shop: Se
             old = registry.require_in_force(day)
             version = registry.publish(next_day, registry.load(old.version), {"note": "republished for the test"})
             registry.approve(version, {"copied": {"passed": True}})
-            wait_until(lambda: requests.get(f"{url}/v1/health").json()["model_version"] == f"{next_day}/v1", 60,
-                       "the newer model")  # fmt: skip
+            wait_until(lambda: everywhere(f"{next_day}/v1", day), 60, "the newer model in both workers")
             # A newer day committed: the state first, then the histories naming it, as consumer_histories does.
             replay_commits(Path(shop.root.removeprefix("file://")), storage, ["consumer_histories_state",
                            "consumer_histories"])  # fmt: skip
-            wait_until(lambda: requests.get(f"{url}/v1/health").json()["histories_day"] == str(next_day), 60,
-                       "the newer histories day")  # fmt: skip
+            wait_until(lambda: everywhere(f"{next_day}/v1", next_day), 60, "the newer histories day in both workers")
             seen = len(answers)
             wait_until(lambda: len(answers) > seen + 5, 60, "answers after the swaps")
         finally:
@@ -237,7 +306,7 @@ def test_a_newer_model_and_day_are_swapped_in_without_failing_a_request(shop: Se
     assert "consumer_assets_serve_swaps_total 2" in metrics
 
 
-def test_the_readme_starts_the_service_and_scores_with_curl(shop: ServedShop, tmp_path: Path) -> None:
+def test_the_readme_starts_the_service_and_scores_with_curl(shop: ServedShop, tmp_path: Path, cache: Path) -> None:
     """The README's commands as written, but for the shop's days and a free port, with its storage as the default."""
     from consumer_assets_tests.test_readme import readme_commands
 
@@ -253,7 +322,7 @@ def test_the_readme_starts_the_service_and_scores_with_curl(shop: ServedShop, tm
     commands = [c for c in readme_commands() if "consumer-assets serve" in c or c.startswith(("curl -s 127", "P=$("))]
     serve, *asking = commands
     assert serve.endswith("&") and len(asking) == 3
-    env = {**os.environ, "CONSUMER_ASSETS_STORAGE": shop.root}
+    env = {**os.environ, "CONSUMER_ASSETS_STORAGE": shop.root, "CONSUMER_ASSETS_SERVE_CACHE": str(cache)}
     log = tmp_path / "serve.log"
     with log.open("wb") as out:
         server = subprocess.Popen(["bash", "-c", as_here(serve).removesuffix("&")], stdout=out, stderr=out, env=env)
