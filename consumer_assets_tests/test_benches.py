@@ -54,7 +54,7 @@ BENCHES = {
     ),
     "serve": (
         "bench_serve.py",
-        [*"--profiles 600 --requests 40 --clients 2 --runs 1 --workers 2".split(), "--data-dir", "{tmp}"],
+        ["--profiles=600", "--requests=40", "--clients=2", "--runs=1", "--workers=2", "--data-dir", "{tmp}"],
         r"2 clients: p50 [\d.]+ ms  p99 [\d.]+ ms  [\d,]+ requests/s",
     ),
     "predict": (

@@ -35,12 +35,12 @@ def described(scorer: Scorer) -> dict[str, object]:
     }
 
 
-def listening(host: str, port: int) -> socket.socket:
+def bound(host: str, port: int) -> socket.socket:
+    """The service's socket, bound but not listening: connections are refused until a worker has
+    loaded and uvicorn listens on it."""
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
-    sock.listen(2048)
-    sock.set_inheritable(True)
     return sock
 
 
@@ -48,11 +48,36 @@ def serve(
     storage: str, host: str, port: int, day: dt.date | None, poll_seconds: float, cache: Path, workers: int = 1
 ) -> None:
     """Serve until interrupted: binds `host` (127.0.0.1 unless told otherwise). With several `workers`,
-    the loaded process forks the others, which answer on the same socket: they share the model's and
-    the mapped state's pages, and each polls storage and swaps on its own."""
+    the process forks the others before loading anything (deltalake's runtime does not survive a
+    fork); they answer on the same socket, each loads the model and maps the state cache (the first
+    to get there builds it, the others wait for it and share its pages), and each polls storage and
+    swaps on its own."""
     logs.configure()
     # Scoring is one thread per process (serving.batching): more intra-op threads only wait for each other.
     torch.set_num_threads(1)
+    sock = bound(host, port)
+    children = []
+    for _ in range(workers - 1):
+        pid = os.fork()
+        if pid == 0:
+            # A worker ends with the process that forked it.
+            ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+            _worker(storage, day, poll_seconds, cache, workers, sock)
+            os._exit(0)
+        children.append(pid)
+    try:
+        _worker(storage, day, poll_seconds, cache, workers, sock)
+    finally:
+        for pid in children:
+            os.kill(pid, signal.SIGTERM)
+        for pid in children:
+            os.waitpid(pid, 0)
+
+
+def _worker(
+    storage: str, day: dt.date | None, poll_seconds: float, cache: Path, workers: int, sock: socket.socket
+) -> None:
+    """Load, then answer on `sock` until told to stop."""
     metrics = Metrics()
 
     def on_swap(old: Scorer, new: Scorer, seconds: float) -> None:
@@ -65,25 +90,5 @@ def serve(
     fields = {**described(live.current), "storage": storage, "load_seconds": round(time.perf_counter() - started, 3)}
     fields |= {"poll_seconds": poll_seconds, "pinned_day": str(day) if day else None, "workers": workers}
     _log.info("loaded", extra={"fields": fields})
-    sock = listening(host, port)
-    children = []
-    for _ in range(workers - 1):
-        pid = os.fork()
-        if pid == 0:
-            # A worker ends with the process that forked it.
-            ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-            _answer(live, metrics, sock)
-            os._exit(0)
-        children.append(pid)
-    try:
-        _answer(live, metrics, sock)
-    finally:
-        for pid in children:
-            os.kill(pid, signal.SIGTERM)
-        for pid in children:
-            os.waitpid(pid, 0)
-
-
-def _answer(live: Live, metrics: Metrics, sock: socket.socket) -> None:
     config = uvicorn.Config(create_app(live, metrics), log_config=None, access_log=False)
     uvicorn.Server(config).run(sockets=[sock])

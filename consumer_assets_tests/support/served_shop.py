@@ -1,5 +1,8 @@
 """A small shop through the real chain for the scoring service: raw_events, an approved model, histories and
-their state of two days by a real Spark run, and both days' batch predictions, in Delta storage."""
+their state of two days by a real Spark run, and both days' batch predictions, in Delta storage.
+
+The model is seeded, not trained (training has tests of its own; the service and the batch predictions only
+need the same approved model): a training run would double the fixture's time."""
 
 from __future__ import annotations
 
@@ -11,15 +14,22 @@ from pathlib import Path
 
 import dagster as dg
 import pyarrow as pa
+import torch
 
 from consumer_assets.assets.consumer_histories import HistoriesConfig, consumer_histories
 from consumer_assets.assets.predictions import predictions
 from consumer_assets.assets.raw_events import raw_events
 from consumer_assets.automation.jobs import RANGE_END, RANGE_START
+from consumer_assets.ml.model.artifact import ModelArtifact
+from consumer_assets.ml.model.config import LstmConfig
+from consumer_assets.ml.model.network import EventLstm
 from consumer_assets.resources.landing import LandingZone
 from consumer_assets.resources.spark import SparkResource
 from consumer_assets.resources.storage import storage_resources
-from consumer_assets_tests.support.model_shop import ONE_DAY, D, build_shop, materialize_day, train
+from consumer_assets.storage.artifacts import ArtifactStore
+from consumer_assets.storage.registry import ModelRegistry
+from consumer_assets.storage.tables import TableStore
+from consumer_assets_tests.support.model_shop import ONE_DAY, D, build_shop, materialize_day
 
 # The histories' horizon: the eligibility window, the shortest allowed (the shop is younger anyway).
 HORIZON = 28
@@ -51,13 +61,22 @@ def histories_run(root: str, first: dt.date, last: dt.date, instance: dg.Dagster
     assert result.success
 
 
+def approve_model(root: str, day: dt.date, seed: int = 3) -> None:
+    """A seeded, untrained model published as the model of `day` and approved."""
+    torch.manual_seed(seed)
+    registry = ModelRegistry(ArtifactStore(TableStore.at(root).location), "trained_lstm_model")
+    model = EventLstm(LstmConfig(hidden=16)).eval()
+    version = registry.publish(day, ModelArtifact(model).to_files(), {"served_shop": "seeded, untrained"})
+    registry.approve(version, {"served_shop": {"passed": True, "reason": "the served shop's model"}})
+
+
 def served_shop(folder: Path) -> ServedShop:
-    """Under `folder`/storage: raw_events of D-12 .. D+1, the model of D approved, histories and state of D
+    """Under `folder`/storage: raw_events of D-12 .. D+1, a model of D approved, histories and state of D
     (from the horizon) and D+1 (continued from D's state, a run of its own), and predictions of D and D+1
     with the model of D; `folder`/before: the storage before D+1 was committed."""
     root = (folder / "storage").as_uri()
     events = build_shop(root)
-    assert train(root, D).success
+    approve_model(root, D)
     instance = dg.DagsterInstance.ephemeral()
     histories_run(root, D, D, instance)
     shutil.copytree(folder / "storage", folder / "before")
