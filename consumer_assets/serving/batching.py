@@ -16,8 +16,8 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import Generic, TypeVar
 
-T = TypeVar("T")
-R = TypeVar("R")
+_Item = TypeVar("_Item")
+_Result = TypeVar("_Result")
 
 # The most items scored in one pass: the LSTM pads a batch to 32 rows and runs 64 in about the
 # time of 32; beyond that a batch's wait grows faster than its cost per item falls.
@@ -26,10 +26,10 @@ MAX_BATCH = 64
 _STOP = object()
 
 
-class Batcher(Generic[T, R]):
+class Batcher(Generic[_Item, _Result]):
     """Scores items with `score` (a list of items to a list of results, in order) on a thread of its own."""
 
-    def __init__(self, score: Callable[[Sequence[T]], list[R]], max_batch: int = MAX_BATCH) -> None:
+    def __init__(self, score: Callable[[Sequence[_Item]], list[_Result]], max_batch: int = MAX_BATCH) -> None:
         self.score = score
         self.max_batch = max_batch
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
@@ -37,11 +37,11 @@ class Batcher(Generic[T, R]):
         self.batches = 0
         self.items = 0
 
-    def submit(self, item: T) -> Future[R]:
+    def submit(self, item: _Item) -> Future[_Result]:
         """The future result of `item`, set by the scoring thread."""
         if self._thread is None:
             raise RuntimeError("the batcher is not started")
-        future: Future[R] = Future()
+        future: Future[_Result] = Future()
         self._queue.put((item, future))
         return future
 
@@ -72,7 +72,7 @@ class Batcher(Generic[T, R]):
                 batch.append(item)
             self._settle(batch)
 
-    def _settle(self, batch: list[tuple[T, Future[R]]]) -> None:
+    def _settle(self, batch: list[tuple[_Item, Future[_Result]]]) -> None:
         live = [(item, future) for item, future in batch if future.set_running_or_notify_cancel()]
         if not live:
             return
