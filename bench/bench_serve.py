@@ -19,7 +19,8 @@ Parquet files of consumer_histories_state, what the service is given) and its ca
 the first process, its file-backed part (RssFile: shared libraries, the cache's mapped ids and
 offsets), its peak (VmHWM), and with several
 workers the sum of their proportional set sizes (Pss: shared pages counted once across them).
-Latencies are the median over --runs runs (each run listed). The clients share the machine's cores
+Latencies are the median over --runs runs (each run listed). The service's CPU time per request
+(all its processes, from /proc) says what it would answer on cores of its own. The clients share the machine's cores
 with the service, and the machine is shared with other work: the load average is printed before
 and after.
 """
@@ -140,6 +141,16 @@ def pss(pids: list[int]) -> int:
     return total
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User and system CPU time the processes have used so far."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
+
+
 def workers_of(pid: int) -> list[int]:
     children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
     return [pid, *map(int, children)]
@@ -200,11 +211,16 @@ def main() -> None:
         bodies = [body(p, k) for k, p in enumerate(ids)]
         run(port, bodies[:100], 1)  # warm-up: the LSTM's kernels for the lengths seen
         single, multi = [], []
+        pids = workers_of(server.pid)
         for r in range(args.runs):
+            cpu = cpu_seconds(pids)
             lat, wall, errors = run(port, bodies, 1)
-            single.append((quantile(lat, 0.5), quantile(lat, 0.99), len(lat) / wall, errors))
+            single.append((quantile(lat, 0.5), quantile(lat, 0.99), len(lat) / wall, errors,
+                           (cpu_seconds(pids) - cpu) / len(lat)))  # fmt: skip
+            cpu = cpu_seconds(pids)
             lat, wall, errors = run(port, bodies, args.clients)
-            multi.append((quantile(lat, 0.5), quantile(lat, 0.99), len(lat) / wall, errors))
+            multi.append((quantile(lat, 0.5), quantile(lat, 0.99), len(lat) / wall, errors,
+                          (cpu_seconds(pids) - cpu) / len(lat)))  # fmt: skip
             print(f"run {r + 1}: 1 client p50 {single[-1][0] * 1e3:.2f} ms p99 {single[-1][1] * 1e3:.2f} ms "
                   f"{single[-1][2]:,.0f} req/s; {args.clients} clients p50 {multi[-1][0] * 1e3:.2f} ms "
                   f"p99 {multi[-1][1] * 1e3:.2f} ms {multi[-1][2]:,.0f} req/s; "
@@ -221,9 +237,10 @@ def main() -> None:
     print(f"start-up {cold:.2f} s building the state cache (peak RSS {cold_rss['VmHWM'] / 1e6:,.0f} MB), "
           f"{startup:.2f} s with it (process start to the first healthy answer), {args.workers} worker(s)")  # fmt: skip
     print(f"1 client:  p50 {med(single, 0) * 1e3:.2f} ms  p99 {med(single, 1) * 1e3:.2f} ms  "
-          f"{med(single, 2):,.0f} requests/s")  # fmt: skip
+          f"{med(single, 2):,.0f} requests/s  (service CPU {med(single, 4) * 1e3:.2f} ms a request)")  # fmt: skip
     print(f"{args.clients} clients: p50 {med(multi, 0) * 1e3:.2f} ms  p99 {med(multi, 1) * 1e3:.2f} ms  "
-          f"{med(multi, 2):,.0f} requests/s")  # fmt: skip
+          f"{med(multi, 2):,.0f} requests/s  (service CPU {med(multi, 4) * 1e3:.2f} ms a request: "
+          f"{1 / med(multi, 4):,.0f} requests/s per core it has to itself)")  # fmt: skip
     print(f"resident memory {rss['VmRSS'] / 1e6:,.0f} MB, of it file-backed {rss['RssFile'] / 1e6:,.0f} MB "
           f"(after loading {rss_loaded['VmRSS'] / 1e6:,.0f} MB, peak {rss['VmHWM'] / 1e6:,.0f} MB); "
           f"all workers' PSS {shared / 1e6:,.0f} MB; state on disk {on_disk / 1e6:,.0f} MB (Parquet), "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import datetime as dt
+import gc
 import logging
 import os
 import signal
@@ -90,5 +91,9 @@ def _worker(
     fields = {**described(live.current), "storage": storage, "load_seconds": round(time.perf_counter() - started, 3)}
     fields |= {"poll_seconds": poll_seconds, "pinned_day": str(day) if day else None, "workers": workers}
     _log.info("loaded", extra={"fields": fields})
+    # What is loaded lives as long as the process: out of the garbage collector's way, so its full
+    # collections, which would walk every object of torch, pyarrow and the rest, stay short.
+    gc.collect()
+    gc.freeze()
     config = uvicorn.Config(create_app(live, metrics), log_config=None, access_log=False)
     uvicorn.Server(config).run(sockets=[sock])

@@ -123,13 +123,10 @@ class Scorer:
         day, profiles = self.histories_day, self.state.profiles
         return {"model_version": self.model_version, "histories_day": day, "profiles": profiles}
 
-    def score(self, profile_id: str, events: pa.Table, at_ms: int) -> Score:
-        """`profile_id`'s probability as of `at_ms` with its posted `events` (raw_events rows, checked)."""
-        return self.score_many([Ask(profile_id, events, at_ms)])[0]
-
     def score_many(self, asks: Sequence[Ask]) -> list[Score]:
-        """Each ask's Score, as `score` gives it alone, computed together: the state rows of all of a
-        group's profiles advanced by all their events in one call, encoded in one, scored in one."""
+        """Each ask's Score (`profile_id`'s probability as of `at_ms` with its posted events), computed
+        together: the state rows of a group's profiles advanced by all their events in one call,
+        encoded in one, scored in one; the same as each alone, up to float32 rounding."""
         out: list[Score | None] = [None] * len(asks)
         for positions in groups(asks):
             group = [asks[i] for i in positions]
