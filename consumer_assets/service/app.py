@@ -15,7 +15,6 @@ Each answer is JSON; the work is consumer_assets.serving's. No state is kept fro
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import datetime as dt
 import logging
@@ -106,7 +105,7 @@ def create_app(live: Live, metrics: Metrics | None = None) -> Starlette:
             start_ms = check_at(scorer.state.day, at_ms)
             events = posted_events(objects, profile_id, start_ms, at_ms)
             # Scored with the asks of other requests that arrive meanwhile (serving.batching).
-            result = await asyncio.wrap_future(batcher.submit((scorer, Ask(profile_id, events, at_ms))))
+            result = await batcher.submit((scorer, Ask(profile_id, events, at_ms)))
         except BadRequestError as exc:
             _log.info("refused", extra={"fields": {"status": exc.status, "reason": str(exc)}})
             return answer({"error": str(exc), **exc.fields}, exc.status)
@@ -128,11 +127,9 @@ def create_app(live: Live, metrics: Metrics | None = None) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         live.start()
-        batcher.start()
         try:
             yield
         finally:
-            batcher.stop()
             live.stop()
 
     routes = [Route(HEALTH, health), Route(SCORE, score, methods=["POST"]), Route(METRICS_PATH, prometheus)]

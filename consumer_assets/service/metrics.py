@@ -89,7 +89,7 @@ class Metrics:
             f"# HELP {PREFIX}_swaps_total Newer models or histories days swapped in since the start.",
             f"# TYPE {PREFIX}_swaps_total counter",
             f"{PREFIX}_swaps_total {swaps}",
-            f"# HELP {PREFIX}_batches_total Scoring passes: asks that arrive together are scored in one.",
+            f"# HELP {PREFIX}_batches_total Scoring passes that succeeded (asks that arrive together share one).",
             f"# TYPE {PREFIX}_batches_total counter",
             f"{PREFIX}_batches_total {batches}",
             f"# HELP {PREFIX}_batched_asks_total Asks scored by those passes.",

@@ -54,7 +54,7 @@ def serve(
     to get there builds it, the others wait for it and share its pages), and each polls storage and
     swaps on its own."""
     logs.configure()
-    # Scoring is one thread per process (serving.batching): more intra-op threads only wait for each other.
+    # Scoring runs on the event loop (serving.batching): more intra-op threads only wait for each other.
     torch.set_num_threads(1)
     sock = bound(host, port)
     children = []

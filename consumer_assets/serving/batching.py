@@ -1,79 +1,57 @@
-"""Asks scored together: whatever arrived while one batch was being scored is scored as the next batch.
+"""Asks scored together: the requests that arrive while one batch is scored are scored as the next.
 
-One thread scores; a request puts its item in the queue and waits on a future. An item that finds
-the thread idle is scored at once, alone: there is no window to wait for, so one client's latency is
-one item's. Under load, the items that queued while a batch was scored (up to `max_batch`) go
-together, so the fixed cost of a pass (some dozens of numpy and Arrow calls, an LSTM batch of 32
-rows however few are filled) is shared by all of them. A batch that raises is scored again one item
-at a time, so an error fails only the item that caused it.
+Scoring runs on the event loop that reads the requests, between its rounds of I/O: a request adds
+its item to the pending ones and, if no pass is due yet, schedules one for the loop's next turn. So an
+item that arrives alone is scored at once (no window to wait for: one client's latency is one
+item's), while under load every request read in the meantime, up to `max_batch`, joins the next pass,
+and the fixed cost of a pass (some dozens of numpy and Arrow calls, an LSTM batch of 32 rows however
+few are filled) is shared by all of them. No thread: nothing waits for the GIL or a wake-up between
+reading a request and scoring it. A pass that raises is scored again one item at a time, so an error
+fails only the item that caused it.
 """
 
 from __future__ import annotations
 
-import queue
-import threading
+import asyncio
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future
 from typing import Generic, TypeVar
 
 _Item = TypeVar("_Item")
 _Result = TypeVar("_Result")
 
 # The most items scored in one pass: the LSTM pads a batch to 32 rows and runs 64 in about the
-# time of 32; beyond that a batch's wait grows faster than its cost per item falls.
+# time of 32; beyond that a pass holds the loop (and the requests it would read) too long.
 MAX_BATCH = 64
-
-_STOP = object()
 
 
 class Batcher(Generic[_Item, _Result]):
-    """Scores items with `score` (a list of items to a list of results, in order) on a thread of its own."""
+    """Scores items with `score` (a list of items to a list of results, in order) on the running loop."""
 
     def __init__(self, score: Callable[[Sequence[_Item]], list[_Result]], max_batch: int = MAX_BATCH) -> None:
         self.score = score
         self.max_batch = max_batch
-        self._queue: queue.SimpleQueue = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
+        self._pending: list[tuple[_Item, asyncio.Future[_Result]]] = []
+        self._due = False
         self.batches = 0
         self.items = 0
 
-    def submit(self, item: _Item) -> Future[_Result]:
-        """The future result of `item`, set by the scoring thread."""
-        if self._thread is None:
-            raise RuntimeError("the batcher is not started")
-        future: Future[_Result] = Future()
-        self._queue.put((item, future))
-        return future
+    async def submit(self, item: _Item) -> _Result:
+        """The result of `item`, scored with the others pending at the loop's next turn."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[_Result] = loop.create_future()
+        self._pending.append((item, future))
+        if not self._due:
+            self._due = True
+            loop.call_soon(loop.call_soon, self._pass)
+        return await future
 
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="scoring", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        if self._thread is not None:
-            self._queue.put(_STOP)
-            self._thread.join(timeout=30)
-
-    def _run(self) -> None:
-        stopping = False
-        while not stopping:
-            first = self._queue.get()
-            if first is _STOP:
-                return
-            batch = [first]
-            while len(batch) < self.max_batch:
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is _STOP:
-                    stopping = True
-                    break
-                batch.append(item)
-            self._settle(batch)
-
-    def _settle(self, batch: list[tuple[_Item, Future[_Result]]]) -> None:
-        live = [(item, future) for item, future in batch if future.set_running_or_notify_cancel()]
+    def _pass(self) -> None:
+        batch, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch :]
+        if self._pending:
+            asyncio.get_running_loop().call_soon(self._pass)
+        else:
+            self._due = False
+        live = [(item, future) for item, future in batch if not future.done()]
         if not live:
             return
         try:
