@@ -191,15 +191,15 @@ def predictions_command(day: dt.datetime, top: int, storage: str | None) -> None
 @click.option(
     "--cache",
     default=None,
-    help="Local folder for the memory-mapped copy of the histories state; default $CONSUMER_ASSETS_SERVE_CACHE, "
-    "else data/serve-cache.",
+    help="Local folder for the served copy of the histories state (built once per day); default "
+    "$CONSUMER_ASSETS_SERVE_CACHE, else data/serve-cache.",
 )
 @click.option(
     "--workers",
     default=1,
     show_default=True,
     type=click.IntRange(min=1),
-    help="Processes answering on the port, sharing the mapped state (one per core).",
+    help="Processes answering on the port, sharing the cached state (one per core).",
 )
 def serve_command(
     host: str,
