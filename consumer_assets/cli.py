@@ -170,6 +170,54 @@ def predictions_command(day: dt.datetime, top: int, storage: str | None) -> None
         click.echo(f"{rank:>4}  {row['profile_id']}  {row['probability']:.3f}  {why}")
 
 
+@main.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind; 0.0.0.0 for every interface.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="Port to listen on.")
+@click.option(
+    "--day",
+    default=None,
+    type=click.DateTime(["%Y-%m-%d"]),
+    help="Serve the histories state of this day (kept while newer days are committed); default: the latest "
+    "committed day, followed as new days are committed.",
+)
+@click.option("--storage", default=None, help="Storage root URI (default: where the main job writes).")
+@click.option(
+    "--poll-seconds",
+    default=None,
+    type=click.FloatRange(min=0, min_open=True),
+    help="How often to look for a newer approved model or histories day; default "
+    "$CONSUMER_ASSETS_SERVE_POLL_SECONDS, else 30.",
+)
+@click.option(
+    "--cache",
+    default=None,
+    help="Local folder for the served copy of the histories state (built once per day); default "
+    "$CONSUMER_ASSETS_SERVE_CACHE, else data/serve-cache.",
+)
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Processes answering on the port, sharing the cached state (one per core).",
+)
+def serve_command(
+    host: str,
+    port: int,
+    day: dt.datetime | None,
+    storage: str | None,
+    poll_seconds: float | None,
+    cache: str | None,
+    workers: int,
+) -> None:
+    """Score single profiles over HTTP in real time, with the approved model and the histories state."""
+    from consumer_assets.service.run import serve
+    from consumer_assets.settings import serve_cache, serve_poll_seconds, storage_uri
+
+    day_ = day.date() if day else None
+    serve(storage_uri(storage), host, port, day_, serve_poll_seconds(poll_seconds), serve_cache(cache), workers)
+
+
 @main.command("dagster-home")
 def dagster_home_command() -> None:
     """Print the Dagster instance folder every command uses (created with telemetry off)."""

@@ -64,3 +64,24 @@ def ui_url(explicit: str | None = None) -> str | None:
     """The Dagster UI's base URL that alerts link runs to: config, else $CONSUMER_ASSETS_UI_URL, else None."""
     url = explicit or os.environ.get(UI_URL_ENV)
     return url.rstrip("/") if url else None
+
+
+SERVE_POLL_ENV = "CONSUMER_ASSETS_SERVE_POLL_SECONDS"
+
+
+def serve_poll_seconds(explicit: float | None = None) -> float:
+    """How often the scoring service looks for a newer model or histories day: option, else
+    $CONSUMER_ASSETS_SERVE_POLL_SECONDS, else 30 s."""
+    value = explicit if explicit is not None else float(os.environ.get(SERVE_POLL_ENV) or 30.0)
+    if not value > 0:
+        raise ValueError(f"the poll interval must be positive, got {value}")
+    return value
+
+
+SERVE_CACHE_ENV = "CONSUMER_ASSETS_SERVE_CACHE"
+
+
+def serve_cache(explicit: str | None = None) -> Path:
+    """Where the scoring service caches the histories state it maps (local disk): option, else
+    $CONSUMER_ASSETS_SERVE_CACHE, else <data dir>/serve-cache."""
+    return Path(explicit or os.environ.get(SERVE_CACHE_ENV) or data_dir() / "serve-cache").resolve()

@@ -14,8 +14,8 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "consumer_assets"
 # Layers from the bottom up: a module imports only its own layer or lower ones.
-DOMAIN = ("events", "ingest", "histories", "ml", "storage", "simulation")
-ABOVE_DOMAIN = ("assets", "resources", "automation", "definitions", "cli")
+DOMAIN = ("events", "ingest", "histories", "ml", "storage", "simulation", "serving")
+ABOVE_DOMAIN = ("assets", "resources", "automation", "definitions", "cli", "service")
 
 
 def module_name(path: Path) -> str:

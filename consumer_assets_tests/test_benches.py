@@ -57,6 +57,11 @@ BENCHES = {
         ["--profiles", "500", "--train-epochs", "1", "--train-days", "1", "--data-dir", "{tmp}"],
         r"DAY \(4 steps\): [\d.]+ s in Dagster runs[\s\S]*TRAINING: [\d.]+ s for [\d,]+ histories",
     ),
+    "serve": (
+        "bench_serve.py",
+        ["--profiles=600", "--requests=40", "--clients=2", "--runs=1", "--workers=2", "--data-dir", "{tmp}"],
+        r"2 clients: p50 [\d.]+ ms  p99 [\d.]+ ms  [\d,]+ requests/s",
+    ),
     "predict": (
         "bench_predict.py",
         ["--profiles", "3000", "--runs", "1", "--memory-profiles", "3000", "--data-dir", "{tmp}"],

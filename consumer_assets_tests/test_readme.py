@@ -39,6 +39,10 @@ RUN_BY = {
     # No Docker engine here: the Dockerfile is linted and its image's command run outside a container.
     r"docker (build|run) ": "deploy/test_image.py::test_image_command_serves_the_code_location_as_its_user",
     r"\.venv/bin/python bench/\w+\.py": "test_benches.py::test_benchmark_runs_at_a_tiny_size",
+    # Started, asked for its health and a score with curl as written, against a served simulated shop.
+    r"(\.venv/bin/consumer-assets serve|curl -s 127\.0\.0\.1:8000/|P=\$\(\.venv/bin/consumer-assets predictions)": (
+        "serving/test_service.py::test_the_readme_starts_the_service_and_scores_with_curl"
+    ),
 }
 
 

@@ -9,6 +9,8 @@ buffer, one byte position at a time, so millions of ids cost milliseconds, not a
 
 from __future__ import annotations
 
+import zlib
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -28,6 +30,9 @@ def _crc32_table() -> np.ndarray:
 
 
 _CRC32_TABLE = _crc32_table()
+# Up to this many strings, zlib hashing each one is faster than the vectorised loop's fixed cost
+# (the scoring service hashes a request's few ids).
+SMALL = 32
 
 
 def as_string_array(values: pa.Array | pa.ChunkedArray) -> pa.Array:
@@ -45,6 +50,8 @@ def crc32(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
     """CRC-32 of each string's UTF-8 bytes as uint32 (what zlib.crc32 and Spark's crc32 give); 0 for null."""
     arr = as_string_array(values)
     n = len(arr)
+    if n <= SMALL:
+        return np.array([0 if v is None else zlib.crc32(v.encode()) for v in arr.to_pylist()], np.uint32)
     offset_type = np.int64 if pa.types.is_large_string(arr.type) else np.int32
     _, offsets_buf, data_buf = arr.buffers()
     offsets = np.frombuffer(offsets_buf, dtype=offset_type)[arr.offset : arr.offset + n + 1].astype(np.int64)

@@ -6,11 +6,13 @@ computes zlib's or Spark's `crc32()` puts an id in the same bucket.
 
 from __future__ import annotations
 
+import zlib
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from consumer_assets.events.bucketing import as_string_array, crc32
+from consumer_assets.events.bucketing import SMALL, as_string_array, crc32
 
 
 def hash_bucket(values: pa.Array | pa.ChunkedArray, size: int) -> np.ndarray:
@@ -22,6 +24,8 @@ def hash_bucket(values: pa.Array | pa.ChunkedArray, size: int) -> np.ndarray:
     if size < 2:
         raise ValueError(f"size must leave room for the null bucket, got {size}")
     arr = as_string_array(values)
+    if len(arr) <= SMALL:
+        return np.array([1 + zlib.crc32(v.encode()) % (size - 1) if v else 0 for v in arr.to_pylist()], np.int32)
     encoded = pc.dictionary_encode(arr)
     dictionary = encoded.dictionary
     by_id = (1 + crc32(dictionary) % np.uint32(size - 1)).astype(np.int32)

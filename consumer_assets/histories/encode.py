@@ -128,6 +128,11 @@ def between(events: SortedEvents, lo_ms: int, hi_ms: int) -> SortedEvents:
     return SortedEvents(profile_ids=events.profile_ids, **{k: v[keep] for k, v in fields.items()})
 
 
+def epoch_weekday(epoch_day: int) -> int:
+    """Weekday (Monday = 0) of a day counted from 1970-01-01 (a Thursday)."""
+    return (epoch_day + 3) % 7
+
+
 # The largest float32 below 24: 23:59:59.999 is 23.99999972 h, which float32 rounds up to 24.0.
 LAST_HOUR = np.nextafter(np.float32(24.0), np.float32(0.0))
 
@@ -138,11 +143,21 @@ def _hour_of_day(ts: np.ndarray) -> np.ndarray:
 
 
 def cutoff_features(
-    offsets: np.ndarray, ts: np.ndarray, gap_ms: np.ndarray, fields: dict[str, np.ndarray], day: dt.date
+    offsets: np.ndarray,
+    ts: np.ndarray,
+    gap_ms: np.ndarray,
+    fields: dict[str, np.ndarray],
+    day: dt.date,
+    at_ms: int | np.ndarray | None = None,
 ) -> dict[str, pa.Array]:
     """The sequence columns and the moment of the prediction of histories as of `day`, from their
-    events (flat, cut by `offsets`, none empty): times, gaps to the event before, and the other fields."""
-    hi = cutoff_ms(day)
+    events (flat, cut by `offsets`, none empty): times, gaps to the event before, and the other fields.
+
+    The moment is the cut-off of `day`, or `at_ms` (epoch ms; one for all, or one per history) for a
+    prediction within the day (the scoring service's): the hours since the last event and the weekday
+    are then those of that instant."""
+    hi = cutoff_ms(day) if at_ms is None else at_ms
+    weekday = cutoff_weekday(day) if at_ms is None else epoch_weekday(at_ms // MS_PER_DAY)
     list_offsets = pa.array(offsets.astype(np.int32))
     if offsets[-1] >= 2**31:
         raise ValueError("too many history events for one bucket: use more profile buckets")
@@ -160,6 +175,6 @@ def cutoff_features(
         "category_bucket": as_list(fields["category_bucket"]),
         "log_price": as_list(fields["log_price"]),
         "hours_since_last_event": pa.array(((hi - last_ts) / MS_PER_HOUR).astype(np.float32)),
-        "cutoff_weekday": pa.array(np.full(n, cutoff_weekday(day), dtype=np.int8)),
+        "cutoff_weekday": pa.array(np.full(n, weekday, dtype=np.int8)),
         "last_event_hour": pa.array(_hour_of_day(last_ts)),
     }

@@ -44,7 +44,8 @@ from consumer_assets.windows import ELIGIBILITY, HORIZON_DAYS, horizon
 
 EVENT_FIELDS = ("ts", "event_type", "article_bucket", "brand_bucket", "category_bucket", "log_price")
 DAY_FIELDS = ("day", "day_events", "day_orders", "day_returns")
-_DTYPES = {
+# The type of each event and day field in memory.
+FIELD_DTYPES = {
     "ts": np.int64,
     "event_type": np.int8,
     "article_bucket": np.int32,
@@ -83,9 +84,9 @@ class State:
             horizon_days,
             pa.array([], pa.string()),
             np.zeros(1, np.int64),
-            {k: np.zeros(0, _DTYPES[k]) for k in EVENT_FIELDS},
+            {k: np.zeros(0, FIELD_DTYPES[k]) for k in EVENT_FIELDS},
             np.zeros(1, np.int64),
-            {k: np.zeros(0, _DTYPES[k]) for k in DAY_FIELDS},
+            {k: np.zeros(0, FIELD_DTYPES[k]) for k in DAY_FIELDS},
         )
 
     def to_table(self) -> pa.Table:
@@ -158,7 +159,7 @@ def _new_profiles(events: SortedEvents) -> tuple[pa.Array, np.ndarray, dict[str,
     starts = np.flatnonzero(np.r_[True, rank[1:] != rank[:-1]]) if n else np.zeros(0, np.int64)
     ids = events.profile_ids.take(pa.array(rank[starts])) if n else pa.array([], pa.string())
     event_offsets = np.r_[starts, n].astype(np.int64)
-    fields = {k: np.asarray(getattr(events, k), _DTYPES[k]) for k in EVENT_FIELDS}
+    fields = {k: np.asarray(getattr(events, k), FIELD_DTYPES[k]) for k in EVENT_FIELDS}
     # Active days: runs of equal (profile, day) in the (profile, ts) order.
     day = (events.ts // MS_PER_DAY).astype(np.int32)
     run_starts = np.flatnonzero(np.r_[True, (rank[1:] != rank[:-1]) | (day[1:] != day[:-1])]) if n else starts
@@ -259,8 +260,10 @@ def advance(state: State, events: SortedEvents, day: dt.date) -> State:
     )
 
 
-def encode(state: State) -> pa.Table:
-    """The histories as of the state's day, in HISTORIES_SCHEMA, one row per eligible profile, by id."""
+def encode(state: State, at_ms: int | np.ndarray | None = None) -> pa.Table:
+    """The histories as of the state's day, in HISTORIES_SCHEMA, one row per eligible profile, by id;
+    predicting at `at_ms` (epoch ms, within the day's last 24 hours; one for all profiles, or one per
+    row of the state) instead of at its cut-off."""
     day = state.day
     day_row = _row_of(state.day_offsets)
     n = len(state)
@@ -269,6 +272,8 @@ def encode(state: State) -> pa.Table:
     n_recent = np.bincount(day_row[recent], weights=per_day["day_events"][recent], minlength=n).astype(np.int64)
     eligible = np.flatnonzero(n_recent >= MIN_EVENTS)
     n_recent = n_recent[eligible]
+    if isinstance(at_ms, np.ndarray):
+        at_ms = at_ms[eligible]
     # The newest MAX_EVENTS events of each eligible profile, gathered once from the state's arrays.
     counts = np.diff(state.event_offsets)[eligible]  # <= STATE_EVENTS
     lengths = np.minimum(counts, MAX_EVENTS)
@@ -299,7 +304,7 @@ def encode(state: State) -> pa.Table:
         "profile_id": state.profile_ids.take(pa.array(eligible)),
         "n_events": pa.array(lengths.astype(np.int32)),
         "n_window_events": pa.array(total("day_events")),
-        **cutoff_features(offsets, ts, gap_ms, {k: state.events[k][rows] for k in EVENT_FIELDS[1:]}, day),
+        **cutoff_features(offsets, ts, gap_ms, {k: state.events[k][rows] for k in EVENT_FIELDS[1:]}, day, at_ms),
         "n_recent_events": pa.array(n_recent.astype(np.int32)),
         "active_days": pa.array(np.diff(state.day_offsets)[eligible].astype(np.int32)),
         "days_since_first_event": pa.array((today - per_day["day"][state.day_offsets[:-1][eligible]]).astype(np.int32)),

@@ -115,16 +115,27 @@ def check_lines(
     gc.disable()
     try:
         numbers = range(1, len(lines) + 1) if numbers is None else numbers
-        return _check_lines(day, source, lines, numbers, too_long or {})
+        return _check_lines(day_bounds_ms(day), f"on {day}", source, lines, numbers, too_long or {})
     finally:
         if collecting:
             gc.enable()
 
 
+def check_between(lines: Sequence[bytes], start_ms: int, end_ms: int, where: str, source: str) -> CheckedFile:
+    """`check_lines` for events that may lie anywhere in [start_ms, end_ms) instead of on one day
+    (the scoring service's posted events); `where` words that span in a `timestamp_outside_day` detail."""
+    return _check_lines((start_ms, end_ms), where, source, lines, range(1, len(lines) + 1), {})
+
+
 def _check_lines(
-    day: dt.date, source: str, lines: Sequence[bytes], numbers: Sequence[int], too_long: Mapping[int, int]
+    bounds: tuple[int, int],
+    where: str,
+    source: str,
+    lines: Sequence[bytes],
+    numbers: Sequence[int],
+    too_long: Mapping[int, int],
 ) -> CheckedFile:
-    start_ms, end_ms = day_bounds_ms(day)
+    start_ms, end_ms = bounds
     kept: list[tuple] = []
     kept_lines: list[int] = []
     rejected: list[tuple[int, str, str, bytes]] = []
@@ -173,7 +184,7 @@ def _check_lines(
             kept.append(record)
             kept_lines.append(number)
         else:
-            rejected.append((number, *explain(raw, day, start_ms, end_ms), raw))
+            rejected.append((number, *explain(raw, where, start_ms, end_ms), raw))
 
     columns = list(zip(*kept, strict=True)) or [()] * len(RAW_EVENTS_SCHEMA)
     events = pa.Table.from_arrays(
@@ -194,8 +205,9 @@ def _check_lines(
     return CheckedFile(events, quarantine)
 
 
-def explain(raw: bytes, day: dt.date, start_ms: int, end_ms: int) -> tuple[str, str]:
-    """The first rule a line breaks, and where; called only for lines the fast path rejected."""
+def explain(raw: bytes, where: str, start_ms: int, end_ms: int) -> tuple[str, str]:
+    """The first rule a line breaks, and where; called only for lines the fast path rejected.
+    `where` words the span [start_ms, end_ms) the timestamps must lie in ("on 2026-10-30")."""
     try:
         obj = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
@@ -233,7 +245,7 @@ def explain(raw: bytes, day: dt.date, start_ms: int, end_ms: int) -> tuple[str, 
         return "invalid_timestamp", f"ts {obj['ts'][:64]!r} has no time zone"
     ts_ms = (ts - _EPOCH) // _MS
     if not start_ms <= ts_ms < end_ms:
-        return "timestamp_outside_day", f"ts {obj['ts']} is not on {day}"
+        return "timestamp_outside_day", f"ts {obj['ts']} is not {where}"
     if price is not None and not (math.isfinite(price) and price >= 0):
         return "invalid_value", f"price {price} is negative or not finite"
     raise AssertionError(f"validation rules disagree on line {raw[:200]!r}")

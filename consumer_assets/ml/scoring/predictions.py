@@ -84,12 +84,18 @@ class PredictionSummary:
 
 
 def predict_histories(
-    model: EventLstm, histories: Batches, model_version: str, summary: PredictionSummary, *, threads: int | None = 1
+    model: EventLstm,
+    histories: Batches,
+    model_version: str,
+    summary: PredictionSummary | None,
+    *,
+    threads: int | None = 1,
 ) -> Iterator[pa.RecordBatch]:
     """PREDICTIONS_SCHEMA batches for HISTORIES_SCHEMA rows, one per input batch, in input order.
 
-    Each batch is also added to `summary`. Give batches of about scoring.predict.CHUNK_ROWS rows (a dataset's
-    `to_batches(batch_size=...)`): bigger ones cost memory, smaller ones sort less well by length.
+    Each batch is also added to `summary` (None: no drift summaries, as the scoring service scores).
+    Give batches of about scoring.predict.CHUNK_ROWS rows (a dataset's `to_batches(batch_size=...)`):
+    bigger ones cost memory, smaller ones sort less well by length.
     Torch scores each batch on `threads` threads (None: as set): one is fastest on CPU, where a
     scoring op is too small to share out; scoring.buckets uses more cores by scoring profile
     buckets side by side.
@@ -105,7 +111,8 @@ def predict_histories(
         with torch_threads(threads):
             probability, per_event = predict_all(model, data, model.config.score_batch_size, per_event=True)
         assert per_event is not None
-        summary.add(batch, probability, hours)
+        if summary is not None:
+            summary.add(batch, probability, hours)
         yield pa.RecordBatch.from_arrays(
             [
                 data.profile_id,
