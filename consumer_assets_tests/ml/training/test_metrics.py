@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import log_loss, roc_auc_score
 
+from consumer_assets.ml.training import metrics
 from consumer_assets.ml.training.evaluate import compare_models, validation_metrics
 from consumer_assets.ml.training.metrics import (
     COMPARED_METRICS,
@@ -151,3 +152,22 @@ def test_validation_metrics_are_plain_numbers() -> None:
     assert set(metrics) >= {"valid_auc", "valid_nll", "valid_ece", "valid_histories", "valid_positives"}
     assert all(isinstance(v, float) for v in metrics.values())
     assert metrics["valid_positives"] == y.sum() and metrics["valid_histories"] == 2000
+
+
+@pytest.mark.parametrize("metric", ["auc", "nll", "ece"])
+def test_a_subset_bootstrap_of_a_large_sample_gives_the_whole_samples_interval(
+    metric: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    y, sharp, blurred = problem(4000, 5)
+    # 4,000 profiles, each on 5 days: the replicates of the whole 20,000 rows, and of a fifth of the profiles.
+    y5, a5, b5 = (np.repeat(x, 5) for x in (y, sharp, blurred))
+    groups = np.repeat(np.arange(4000), 5)
+    whole = paired_bootstrap(y5, a5, b5, metric, groups=groups, replicates=400)
+    monkeypatch.setattr(metrics, "BOOTSTRAP_MAX_ROWS", 4000)
+    subset = paired_bootstrap(y5, a5, b5, metric, groups=groups, replicates=400)
+    assert subset.diff == whole.diff and subset.a == whole.a  # the values are the whole sample's
+    width = whole.diff_interval[1] - whole.diff_interval[0]
+    assert subset.diff_interval[1] - subset.diff_interval[0] == pytest.approx(width, rel=0.3)
+    assert abs(np.mean(subset.diff_interval) - np.mean(whole.diff_interval)) < 0.3 * width
+    # Without the scaling, a fifth of the profiles would give an interval sqrt(5) times as wide.
+    assert subset.diff_se == pytest.approx(whole.diff_se, rel=0.3)
