@@ -290,6 +290,10 @@ def test_a_newer_model_and_day_are_swapped_in_without_failing_a_request(
             replay_commits(Path(shop.root.removeprefix("file://")), storage, ["consumer_histories_state",
                            "consumer_histories"])  # fmt: skip
             wait_until(lambda: everywhere(f"{next_day}/v1", next_day), 60, "the newer histories day in both workers")
+            # The client's connection stays with one worker, which the 10 health connections may all
+            # have missed: its own answers say when that worker has swapped too.
+            newest = (f"{next_day}/v1", str(next_day))
+            wait_until(lambda: bool(answers) and answers[-1][1:3] == newest, 60, "the client's worker on the newer day")
             seen = len(answers)
             wait_until(lambda: len(answers) > seen + 5, 60, "answers after the swaps")
         finally:
