@@ -31,8 +31,9 @@ def _crc32_table() -> np.ndarray:
 
 _CRC32_TABLE = _crc32_table()
 # Up to this many strings, zlib hashing each one is faster than the vectorised loop's fixed cost
-# (the scoring service hashes a request's few ids).
-SMALL = 32
+# of about 0.35 ms (measured: 12 us against 650 at 48 strings, 54 against 360 at 256, even near
+# 1,000): the scoring service hashes the ids of a pass's few dozen posted events.
+SMALL = 512
 
 
 def as_string_array(values: pa.Array | pa.ChunkedArray) -> pa.Array:

@@ -63,6 +63,7 @@ _MS = dt.timedelta(milliseconds=1)
 
 # Valid events of a file (or a block of it): raw_events plus the line each came from.
 CHECKED_SCHEMA = pa.schema([*RAW_EVENTS_SCHEMA, QUARANTINE_SCHEMA.field("line_number")])
+_NO_QUARANTINE = QUARANTINE_SCHEMA.empty_table()
 
 
 @dataclass(frozen=True)
@@ -115,26 +116,64 @@ def check_lines(
     gc.disable()
     try:
         numbers = range(1, len(lines) + 1) if numbers is None else numbers
-        return _check_lines(day_bounds_ms(day), f"on {day}", source, lines, numbers, too_long or {})
+        return _check_lines(day_bounds_ms(day), f"on {day}", lines, numbers, too_long or {}).as_tables(source)
     finally:
         if collecting:
             gc.enable()
 
 
-def check_between(lines: Sequence[bytes], start_ms: int, end_ms: int, where: str, source: str) -> CheckedFile:
+def check_between(lines: Sequence[bytes], start_ms: int, end_ms: int, where: str) -> CheckedLines:
     """`check_lines` for events that may lie anywhere in [start_ms, end_ms) instead of on one day
-    (the scoring service's posted events); `where` words that span in a `timestamp_outside_day` detail."""
-    return _check_lines((start_ms, end_ms), where, source, lines, range(1, len(lines) + 1), {})
+    (the scoring service's posted events), as Python values; `where` words that span in a
+    `timestamp_outside_day` detail."""
+    return _check_lines((start_ms, end_ms), where, lines, range(1, len(lines) + 1), {})
+
+
+def events_table(records: Sequence[tuple], numbers: Sequence[int] | None = None) -> pa.Table:
+    """Kept records (RAW_EVENTS_SCHEMA's fields in order) as raw_events rows; with their line
+    `numbers`, as CHECKED_SCHEMA rows."""
+    schema = RAW_EVENTS_SCHEMA if numbers is None else CHECKED_SCHEMA
+    columns = list(zip(*records, strict=True)) or [()] * len(RAW_EVENTS_SCHEMA)
+    if numbers is not None:
+        columns.append(numbers)
+    return pa.Table.from_arrays([pa.array(c, type=f.type) for c, f in zip(columns, schema, strict=True)], schema=schema)
+
+
+@dataclass(frozen=True)
+class CheckedLines:
+    """Lines after validation as Python values, in line order: the kept records (RAW_EVENTS_SCHEMA's
+    fields in order) with their line numbers, and the rejected lines as (number, reason, detail, raw)."""
+
+    records: list[tuple]
+    numbers: list[int]
+    rejected: list[tuple[int, str, str, bytes]]
+
+    def as_tables(self, source: str) -> CheckedFile:
+        """The events and quarantine tables of lines read from `source`."""
+        events = events_table(self.records, self.numbers)
+        if not self.rejected:
+            return CheckedFile(events, _NO_QUARANTINE)
+        rejected_lines, reasons, details, raws = zip(*self.rejected, strict=True)
+        quarantine = pa.table(
+            {
+                "source_file": pa.array([source] * len(rejected_lines), pa.string()),
+                "line_number": pa.array(rejected_lines, pa.int64()),
+                "reason": pa.array(reasons, pa.string()),
+                "detail": pa.array(details, pa.string()),
+                "raw_line": pa.array(raws, pa.binary()),
+            },
+            schema=QUARANTINE_SCHEMA,
+        )
+        return CheckedFile(events, quarantine)
 
 
 def _check_lines(
     bounds: tuple[int, int],
     where: str,
-    source: str,
     lines: Sequence[bytes],
     numbers: Sequence[int],
     too_long: Mapping[int, int],
-) -> CheckedFile:
+) -> CheckedLines:
     start_ms, end_ms = bounds
     kept: list[tuple] = []
     kept_lines: list[int] = []
@@ -186,23 +225,7 @@ def _check_lines(
         else:
             rejected.append((number, *explain(raw, where, start_ms, end_ms), raw))
 
-    columns = list(zip(*kept, strict=True)) or [()] * len(RAW_EVENTS_SCHEMA)
-    events = pa.Table.from_arrays(
-        [pa.array(col, type=f.type) for col, f in zip([*columns, kept_lines], CHECKED_SCHEMA, strict=True)],
-        schema=CHECKED_SCHEMA,
-    )
-    rejected_lines, reasons, details, raws = zip(*rejected, strict=True) if rejected else ((), (), (), ())
-    quarantine = pa.table(
-        {
-            "source_file": pa.array([source] * len(rejected_lines), pa.string()),
-            "line_number": pa.array(rejected_lines, pa.int64()),
-            "reason": pa.array(reasons, pa.string()),
-            "detail": pa.array(details, pa.string()),
-            "raw_line": pa.array(raws, pa.binary()),
-        },
-        schema=QUARANTINE_SCHEMA,
-    )
-    return CheckedFile(events, quarantine)
+    return CheckedLines(kept, kept_lines, rejected)
 
 
 def explain(raw: bytes, where: str, start_ms: int, end_ms: int) -> tuple[str, str]:

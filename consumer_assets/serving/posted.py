@@ -23,6 +23,7 @@ from consumer_assets.ingest.validate import check_between
 
 # A reason of the service's own, beside the quarantine's (ingest.validate.REASONS).
 WRONG_PROFILE = "wrong_profile"
+_EVENT_ID, _PROFILE_ID = RAW_EVENTS_SCHEMA.get_field_index("event_id"), RAW_EVENTS_SCHEMA.get_field_index("profile_id")
 
 
 @dataclass(frozen=True)
@@ -50,34 +51,25 @@ def instant_text(ms: int) -> str:
     return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def posted_events(objects: Sequence[Any], profile_id: str, start_ms: int, end_ms: int) -> pa.Table:
-    """The posted events as raw_events rows (RAW_EVENTS_SCHEMA), if every one is valid, of `profile_id`,
-    and lies in [start_ms, end_ms); InvalidEventsError naming each one that is not."""
+def posted_events(objects: Sequence[Any], profile_id: str, start_ms: int, end_ms: int) -> list[tuple]:
+    """The posted events as raw_events records (RAW_EVENTS_SCHEMA's fields in order: ingest.validate.
+    events_table makes rows of them), if every one is valid, of `profile_id`, and lies in
+    [start_ms, end_ms); InvalidEventsError naming each one that is not."""
     lines = [orjson.dumps(obj) for obj in objects]
     where = f"between the state's cut-off {instant_text(start_ms)} and the prediction instant {instant_text(end_ms)}"
-    checked = check_between(lines, start_ms, end_ms, where, source="request")
-    problems = [
-        Problem(number - 1, reason, detail)
-        for number, reason, detail in zip(
-            checked.quarantine["line_number"].to_pylist(),
-            checked.quarantine["reason"].to_pylist(),
-            checked.quarantine["detail"].to_pylist(),
-            strict=True,
-        )
-    ]
-    events = checked.events
-    numbers = events["line_number"].to_pylist()
-    for number, owner in zip(numbers, events["profile_id"].to_pylist(), strict=True):
+    checked = check_between(lines, start_ms, end_ms, where)
+    problems = [Problem(number - 1, reason, detail) for number, reason, detail, _ in checked.rejected]
+    seen: set[str] = set()
+    for number, record in zip(checked.numbers, checked.records, strict=True):
+        event_id, owner = record[_EVENT_ID], record[_PROFILE_ID]
         if owner != profile_id:
             problems.append(Problem(number - 1, WRONG_PROFILE, f"profile_id {owner[:64]!r} is not {profile_id!r}"))
-    seen: set[str] = set()
-    for number, event_id in zip(numbers, events["event_id"].to_pylist(), strict=True):
         if event_id in seen:
             problems.append(Problem(number - 1, "duplicate_event_id", f"event_id {event_id[:64]!r} posted twice"))
         seen.add(event_id)
     if problems:
         raise InvalidEventsError(sorted(problems, key=lambda p: p.index))
-    return events.drop_columns(["line_number"]).cast(RAW_EVENTS_SCHEMA)
+    return checked.records
 
 
 def landing_lines(events: pa.Table) -> list[dict[str, Any]]:

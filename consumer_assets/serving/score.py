@@ -20,11 +20,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
 
 from consumer_assets.histories.encode import sort_events
 from consumer_assets.histories.schema import MIN_EVENTS, MS_PER_DAY, cutoff_ms, epoch_day
 from consumer_assets.histories.state import State, advance, encode
+from consumer_assets.ingest.validate import events_table
 from consumer_assets.ml.model.network import EventLstm
 from consumer_assets.ml.scoring.predictions import predict_histories
 from consumer_assets.serving.lookup import StateIndex
@@ -85,10 +85,11 @@ def recent_events(state: State) -> dict[str, int]:
 
 @dataclass(frozen=True)
 class Ask:
-    """One profile to score: its posted events (raw_events rows, checked) and the prediction instant."""
+    """One profile to score: its posted events (raw_events records, checked: serving.posted) and the
+    prediction instant."""
 
     profile_id: str
-    events: pa.Table
+    events: Sequence[tuple]
     at_ms: int
 
 
@@ -134,9 +135,9 @@ class Scorer:
                 check_at(self.state.day, ask.at_ms)
             day = day_of(group[0].at_ms)
             state = self.state.rows([ask.profile_id for ask in group])
-            posted = [ask.events for ask in group if ask.events.num_rows]
+            posted = [record for ask in group for record in ask.events]
             if day != state.day or posted:
-                state = advance(state, sort_events(pa.concat_tables(posted) if posted else group[0].events), day)
+                state = advance(state, sort_events(events_table(posted)), day)
             at_of = {ask.profile_id: ask.at_ms for ask in group}
             at_ms = np.array([at_of[p] for p in state.profile_ids.to_pylist()], np.int64)
             history = encode(state, at_ms)

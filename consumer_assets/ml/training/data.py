@@ -86,7 +86,9 @@ def _summary_matrix(batch: pa.RecordBatch) -> np.ndarray:
         column = batch.column(name)
         if column.null_count and name not in NULLABLE_SUMMARIES:
             raise ValueError(f"{name} has nulls")
-        values = pc.fill_null(column, NULL).to_numpy(zero_copy_only=False).astype(np.int32)
+        if column.null_count:
+            column = pc.fill_null(column, NULL)
+        values = column.to_numpy(zero_copy_only=False).astype(np.int32)
         if len(values) and values.min() < (NULL if name in NULLABLE_SUMMARIES else 0):
             raise ValueError(f"{name} has negative values")
         out[:, j] = values
