@@ -1,7 +1,7 @@
 """The scoring service under load: real HTTP clients against `consumer-assets serve` on loopback.
 
     .venv/bin/python bench/bench_serve.py [--profiles 20000] [--requests 2000] [--clients 16] [--runs 3]
-        [--workers 1] [--data-dir data/bench/serve]
+        [--workers 1] [--client-processes 4] [--data-dir data/bench/serve]
 
 Storage with an approved (untrained) model of the default LstmConfig and a histories state of
 --profiles profiles is built once per size (bench/serve_data.py, cached under --data-dir). The
@@ -13,8 +13,9 @@ next day posted and `at` at its cut-off: the full path (validation, state lookup
 LSTM over the whole history, explanations).
 
 Printed: start-up seconds; p50 / p99 latency with one client (sequential requests on one keep-alive
-connection) and with --clients concurrent clients (threads of this process, each with its own
-connection), and requests/s; the service's resident memory against the state's size on disk (the
+connection) and with --clients concurrent clients (threads, each with its own connection, spread
+over --client-processes processes: 16 threads of one Python process queue for its GIL and feed the
+service fewer requests than it can answer), and requests/s; the service's resident memory against the state's size on disk (the
 Parquet files of consumer_histories_state, what the service is given) and its cache's: VmRSS of
 the first process, its file-backed part (RssFile: shared libraries, the cache's mapped ids and
 offsets), its peak (VmHWM), and with several
@@ -31,6 +32,7 @@ import argparse
 import datetime as dt
 import http.client
 import json
+import multiprocessing
 import os
 import random
 import shutil
@@ -41,6 +43,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from scratch import cached
 
@@ -104,17 +107,48 @@ def response_of(conn: http.client.HTTPConnection) -> int:
     return r.status
 
 
-def run(port: int, bodies: list[bytes], clients: int) -> tuple[list[float], float, list[int]]:
-    per = [bodies[i::clients] for i in range(clients)]
+def _threads(port: int, parts: list[list[bytes]]) -> tuple[list[float], list[int]]:
+    """One client per part, each a thread with its own connection; their latencies and error statuses."""
     latencies: list[float] = []
     errors: list[int] = []
-    threads = [threading.Thread(target=client, args=(port, p, latencies, errors)) for p in per]
-    started = time.perf_counter()
+    threads = [threading.Thread(target=client, args=(port, p, latencies, errors)) for p in parts]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    return latencies, time.perf_counter() - started, errors
+    return latencies, errors
+
+
+def _process(port: int, parts: list[list[bytes]], go: Any, out: Any) -> None:
+    go.wait()
+    out.send(_threads(port, parts))
+
+
+def run(port: int, bodies: list[bytes], clients: int, processes: int = 1) -> tuple[list[float], float, list[int]]:
+    """The bodies posted by `clients` concurrent clients (threads, spread over `processes` processes so
+    that the clients' own Python does not queue for one GIL): latencies, wall seconds, error statuses."""
+    per = [bodies[i::clients] for i in range(clients)]
+    processes = max(1, min(processes, clients))
+    if processes == 1:
+        started = time.perf_counter()
+        latencies, errors = _threads(port, per)
+        return latencies, time.perf_counter() - started, errors
+    context = multiprocessing.get_context("fork")
+    go = context.Event()
+    pipes = [context.Pipe(duplex=False) for _ in range(processes)]
+    workers = [
+        context.Process(target=_process, args=(port, per[i::processes], go, pipes[i][1]), daemon=True)
+        for i in range(processes)
+    ]
+    for w in workers:
+        w.start()
+    started = time.perf_counter()
+    go.set()
+    results = [receiver.recv() for receiver, _ in pipes]
+    wall = time.perf_counter() - started
+    for w in workers:
+        w.join()
+    return [x for lat, _ in results for x in lat], wall, [e for _, err in results for e in err]
 
 
 def quantile(values: list[float], q: float) -> float:
@@ -192,6 +226,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--client-processes", type=int, default=4, help="processes the concurrent clients run in")
     parser.add_argument("--data-dir", type=Path, default=cached("serve"))
     args = parser.parse_args()
     print(f"load average before: {os.getloadavg()}")
@@ -218,7 +253,7 @@ def main() -> None:
             single.append((quantile(lat, 0.5), quantile(lat, 0.99), len(lat) / wall, errors,
                            (cpu_seconds(pids) - cpu) / len(lat)))  # fmt: skip
             cpu = cpu_seconds(pids)
-            lat, wall, errors = run(port, bodies, args.clients)
+            lat, wall, errors = run(port, bodies, args.clients, args.client_processes)
             multi.append((quantile(lat, 0.5), quantile(lat, 0.99), len(lat) / wall, errors,
                           (cpu_seconds(pids) - cpu) / len(lat)))  # fmt: skip
             print(f"run {r + 1}: 1 client p50 {single[-1][0] * 1e3:.2f} ms p99 {single[-1][1] * 1e3:.2f} ms "

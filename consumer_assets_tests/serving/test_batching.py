@@ -34,3 +34,32 @@ def test_items_that_arrive_together_are_scored_in_one_pass_and_an_error_fails_on
     # At most max_batch a pass; the pass that raised, again one by one.
     assert passes == [[1], [2, -3, 4], [2], [-3], [4], [5, 6]]
     assert (batcher.batches, batcher.items) == (2, 3)
+
+
+def test_under_load_a_pass_lingers_for_more_asks_and_a_full_pass_does_not_wait() -> None:
+    passes: list[list[int]] = []
+
+    def score(items: Sequence[int]) -> list[int]:
+        passes.append(list(items))
+        return list(items)
+
+    # A linger far longer than the test's pauses: whether a pass waited is not a matter of timing.
+    batcher: Batcher[int, int] = Batcher(score, max_batch=4, linger=30.0)
+
+    async def later(item: int, seconds: float) -> int:
+        await asyncio.sleep(seconds)
+        return await batcher.submit(item)
+
+    async def main() -> float:
+        await batcher.submit(0)  # one item: the next pass does not linger
+        await asyncio.gather(batcher.submit(1), later(2, 0.01))  # two passes, the second of one
+        await asyncio.gather(batcher.submit(3), batcher.submit(4))  # one pass of two
+        # Under load: asks that arrive 10 ms apart wait for each other, up to a full pass.
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await asyncio.gather(batcher.submit(5), later(6, 0.01), later(7, 0.02), later(8, 0.03))
+        return loop.time() - started
+
+    waited = asyncio.run(main())
+    assert passes == [[0], [1], [2], [3, 4], [5, 6, 7, 8]]
+    assert waited < 10.0  # the full pass went at once, not after the 30 s linger
