@@ -6,7 +6,10 @@ D advanced by the posted events to E (histories.state.advance), encoded as of E 
 with the moment of the prediction at `at`. At `at` = the cut-off of E that is exactly the row of
 consumer_histories[E], which the batch predictions score: the same functions, the same eligibility,
 horizon and inputs. Scoring is the batch path's too (ml.scoring.predictions.predict_histories), so the
-probability and its three explaining events are those predictions[E] stores.
+probability and its three explaining events are those predictions[E] stores. The state row is the
+only thing carried over: the LSTM runs over the whole history again, because each event's input
+includes its age at the prediction instant (ml.training.sequences.hours_before_cutoff), so no hidden
+state of the stored day stays valid at another instant.
 
 Those functions work on many profiles at once, and cost about the same for a few dozen as for one:
 `Scorer.score_many` scores the asks that arrive together (serving.batching) in one pass.
