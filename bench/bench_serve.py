@@ -15,11 +15,11 @@ LSTM over the whole history, explanations).
 Printed: start-up seconds; p50 / p99 latency with one client (sequential requests on one keep-alive
 connection) and with --clients concurrent clients (threads, each with its own connection, spread
 over --client-processes processes: 16 threads of one Python process queue for its GIL and feed the
-service fewer requests than it can answer), and requests/s; the service's resident memory against the state's size on disk (the
-Parquet files of consumer_histories_state, what the service is given) and its cache's: VmRSS of
-the first process, its file-backed part (RssFile: shared libraries, the cache's mapped ids and
-offsets), its peak (VmHWM), and with several
-workers the sum of their proportional set sizes (Pss: shared pages counted once across them).
+service fewer requests than it can answer), and requests/s; the service's resident memory against
+the state's size on disk (the Parquet files of consumer_histories_state, what the service is
+given) and its cache's: VmRSS of the first process, its file-backed part (RssFile: shared
+libraries, the cache's mapped ids and offsets), its peak (VmHWM), and with several workers the
+sum of their proportional set sizes (Pss: shared pages counted once across them).
 Latencies are the median over --runs runs (each run listed). The service's CPU time per request
 (all its processes, from /proc) says what it would answer on cores of its own. The clients share the machine's cores
 with the service, and the machine is shared with other work: the load average is printed before
