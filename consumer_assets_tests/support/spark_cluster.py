@@ -16,6 +16,10 @@ import requests
 from consumer_assets_tests.support.services import free_port, wait_until
 
 SPARK_CLASS = Path(pyspark.__file__).parent / "bin" / "spark-class"
+# The daemons start with SIGTERM and SIGINT at their defaults: a JVM keeps a signal ignored that it
+# inherited ignored, and an in-process Dagster run maps SIGTERM to SIGINT's handler, which is "ignore"
+# in a test process started in the background; terminate() would then leave the daemons running.
+DAEMON = ["env", "--default-signal=TERM,INT", str(SPARK_CLASS)]
 
 
 def port_open(port: int) -> bool:
@@ -42,7 +46,7 @@ def standalone_cluster(
         with (logs / "master.log").open("wb") as out:
             started.append(
                 subprocess.Popen(
-                    [str(SPARK_CLASS), "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1",
+                    [*DAEMON, "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1",
                      "--port", str(port), "--webui-port", str(ui)],
                     env=env, stdout=out, stderr=out,
                 )
@@ -51,7 +55,7 @@ def standalone_cluster(
             with (logs / f"worker{n}.log").open("wb") as out:
                 started.append(
                     subprocess.Popen(
-                        [str(SPARK_CLASS), "org.apache.spark.deploy.worker.Worker", "--host", "127.0.0.1",
+                        [*DAEMON, "org.apache.spark.deploy.worker.Worker", "--host", "127.0.0.1",
                          "--webui-port", str(free_port()), "--cores", str(cores), "--memory", memory,
                          "--work-dir", str(work_dir / f"work{n}"), master_url],
                         env=env, stdout=out, stderr=out, start_new_session=True,
