@@ -18,7 +18,7 @@ from consumer_assets.windows import MAX_TRAIN_DAYS
 
 # Bumped whenever data.py derives the model's inputs from a history differently (a new per-event
 # input, another scaling): artifacts of an older version are refused like a changed encoding.
-# 2: the horizon's summaries (data.SUMMARIES) join the static inputs.
+# 2: the horizon's summaries (model.inputs.SUMMARIES) join the static inputs.
 INPUT_VERSION = 2
 
 

@@ -4,7 +4,7 @@ Each event is the embedding of its action type and of its hashed article, brand 
 plus its log gap to the previous event, log price and log age at the cut-off; one LSTM layer
 reads the events oldest first. The logistic output layer sees the LSTM state and the inputs
 about the prediction moment (time since the last event, weekday, hour), as in the paper, and the
-summaries of the whole horizon that the last 200 events may not reach back over (data.SUMMARIES). It is
+summaries of the whole horizon that the last 200 events may not reach back over (inputs.SUMMARIES). It is
 applied after every event, so a history gets a probability per event: the last one is the
 prediction, the way it moves along the sequence explains it.
 """
@@ -15,8 +15,8 @@ import torch
 from torch import nn
 
 from consumer_assets.ml.model.config import Encoding, LstmConfig
+from consumer_assets.ml.model.inputs import N_CONTINUOUS, N_STATIC
 from consumer_assets.ml.training.batches import Batch
-from consumer_assets.ml.training.data import N_CONTINUOUS, N_STATIC
 
 
 class EventLstm(nn.Module):

@@ -21,7 +21,8 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from consumer_assets.events.schema import ACTION_TYPES
-from consumer_assets.ml.training.data import NULL, NULLABLE_SUMMARIES, SUMMARY_COLUMNS, Histories, SequenceData
+from consumer_assets.ml.model.inputs import NULL, NULLABLE_SUMMARIES, SUMMARY_COLUMNS
+from consumer_assets.ml.training.data import Histories, SequenceData
 from consumer_assets.ml.training.labels import SAMPLE_SALT
 from consumer_assets.windows import ELIGIBILITY_DAYS, HORIZON_DAYS
 

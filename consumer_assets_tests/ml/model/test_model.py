@@ -16,9 +16,10 @@ from consumer_assets.histories import cutoff_ms, encode_histories
 from consumer_assets.ml.model.artifact import EncodingMismatchError, ModelArtifact
 from consumer_assets.ml.model.config import Encoding, LstmConfig
 from consumer_assets.ml.model.device import autocast, bf16_enabled
+from consumer_assets.ml.model.inputs import MOMENT_STATIC, NULL, SUMMARIES, static_names
 from consumer_assets.ml.model.network import EventLstm
 from consumer_assets.ml.scoring.predict import predict, predict_all
-from consumer_assets.ml.training.data import MOMENT_STATIC, NULL, SUMMARIES, SequenceData, static_names
+from consumer_assets.ml.training.data import SequenceData
 from consumer_assets.ml.training.train import train
 from consumer_assets_testing.simulated import SimulatedHistories, simulate_histories
 

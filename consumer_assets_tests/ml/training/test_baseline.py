@@ -10,8 +10,9 @@ import pytest
 
 from consumer_assets.events.schema import RAW_EVENTS_SCHEMA
 from consumer_assets.histories import cutoff_ms, encode_histories
+from consumer_assets.ml.model.inputs import SUMMARY_COLUMNS
 from consumer_assets.ml.training.baseline import NO_EVENT_HOURS, LogisticBaseline, baseline_features, feature_names
-from consumer_assets.ml.training.data import SUMMARY_COLUMNS, SequenceData
+from consumer_assets.ml.training.data import SequenceData
 from consumer_assets.ml.training.metrics import auc
 from consumer_assets.windows import HORIZON_DAYS
 from consumer_assets_testing.simulated import simulate_histories
