@@ -21,8 +21,9 @@ chunk by chunk, so memory does not grow with the number of histories.
 Data-parallel: in a torch.distributed process group (torchrun; distributed.py launches one),
 every process reads the same stream in the same order and takes its share of each batch's rows,
 and DistributedDataParallel averages the gradients. The batches, and so the steps, are those of
-one process: only the rounding differs. Each process evaluates every epoch itself (the same
-numbers; rank 0's decide when to stop).
+one process: only the rounding differs. Every epoch's likelihoods are shared out too: each process
+scores every world-th chunk, the scores are gathered, and each computes the same figures from all of
+them (rank 0's decide when to stop).
 """
 
 from __future__ import annotations
@@ -129,17 +130,38 @@ def process_group() -> tuple[int, int]:
 
 
 def _likelihood(model: EventLstm, data: Histories | None, batch_size: int) -> tuple[float | None, float | None]:
-    """NLL and AUC on labelled histories, scored a chunk at a time; (None, None) without any."""
+    """NLL and AUC on labelled histories, scored a chunk at a time; (None, None) without any. With
+    several processes each scores every world-th chunk and every process gets the figures over all."""
     if data is None or not len(data):
         return None, None
-    labels, scores = [], []
-    for chunk in data.chunks():
-        if chunk.label is None:
+    rank, world = process_group()
+    labels, scores = [np.zeros(0, np.float32)], [np.zeros(0, np.float32)]
+    for i, chunk in enumerate(data.chunks()):
+        if chunk.label is None:  # the same on every process: none gathers
             return None, None
-        labels.append(chunk.label)
-        scores.append(predict(model, chunk, batch_size))
+        if i % world == rank:
+            labels.append(chunk.label)
+            scores.append(predict(model, chunk, batch_size))
     y, p = np.concatenate(labels), np.concatenate(scores)
+    if world > 1:
+        y, p = _gathered(np.stack([y.astype(np.float64), p.astype(np.float64)]), model)
     return nll(y, p), auc(y, p)
+
+
+def _gathered(mine: np.ndarray, model: EventLstm) -> tuple[np.ndarray, np.ndarray]:
+    """The (2, n) label and score rows of every process, joined in rank order (tensors on the model's
+    device, as the process group's backend wants them: padded to the longest, then cut back)."""
+    device = next(model.parameters()).device
+    world = dist.get_world_size()
+    sizes = [torch.zeros(1, dtype=torch.int64, device=device) for _ in range(world)]
+    dist.all_gather(sizes, torch.tensor([mine.shape[1]], dtype=torch.int64, device=device))
+    longest = max(int(n.item()) for n in sizes)
+    padded = torch.zeros((2, longest), dtype=torch.float64, device=device)
+    padded[:, : mine.shape[1]] = torch.from_numpy(mine).to(device)
+    parts = [torch.empty_like(padded) for _ in range(world)]
+    dist.all_gather(parts, padded)
+    joined = np.concatenate([part[:, : int(n.item())].cpu().numpy() for part, n in zip(parts, sizes, strict=True)], 1)
+    return joined[0], joined[1]
 
 
 def _agreed(value: float, world: int) -> float:

@@ -19,7 +19,7 @@ from consumer_assets.ml.training.data import SequenceData
 from consumer_assets.ml.training.day import train_daily
 from consumer_assets.ml.training.distributed import train_in_processes
 from consumer_assets.ml.training.labels import SPLIT_SALT, STOPPING_SALT, order_profiles
-from consumer_assets.ml.training.metrics import auc
+from consumer_assets.ml.training.metrics import auc, nll
 from consumer_assets.ml.training.stream import HistoryStream
 from consumer_assets.ml.training.train import train
 from consumer_assets.storage.tables import DATE, TableStore
@@ -173,4 +173,9 @@ def test_two_processes_train_the_model_one_process_trains(sim: SimulatedHistorie
     # steps but for the rounding (and the mean of two halves' means where a batch has odd rows).
     assert np.abs(p_one - p_two).max() < 0.01, np.abs(p_one - p_two).max()
     assert two.epochs[-1].valid_auc == pytest.approx(one.epochs[-1].valid_auc, abs=0.01)
+    # Each process scored part of the validation histories; the figures are those of them all (the
+    # model returned is the best epoch's).
+    best = two.epochs[two.best_epoch - 1]
+    assert best.valid_auc == pytest.approx(auc(valid_data.label, p_two), abs=1e-6)
+    assert best.valid_nll == pytest.approx(nll(valid_data.label, p_two), rel=1e-5)
     assert two.best_epoch == one.best_epoch and two.device == "cpu"
