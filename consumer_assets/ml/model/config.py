@@ -16,8 +16,9 @@ from consumer_assets.events.schema import ACTION_TYPES
 from consumer_assets.histories.schema import ARTICLE_BUCKETS, BRAND_BUCKETS, CATEGORY_BUCKETS, MAX_EVENTS
 from consumer_assets.windows import MAX_TRAIN_DAYS
 
-# Bumped whenever data.py derives the model's inputs from a history differently (a new per-event
-# input, another scaling): artifacts of an older version are refused like a changed encoding.
+# Bumped whenever model.inputs (or training.data, which applies it) derives the model's inputs from
+# a history differently (a new per-event input, another scaling): artifacts of an older version are
+# refused like a changed encoding.
 # 2: the horizon's summaries (model.inputs.SUMMARIES) join the static inputs.
 INPUT_VERSION = 2
 

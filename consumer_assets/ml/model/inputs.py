@@ -13,7 +13,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 # Continuous inputs per event, each centred and scaled to about unit range: (x - centre) / scale.
-# Part of INPUT_VERSION: changing them changes what a trained model's weights mean.
 CONTINUOUS = (("log_dt", 5.0, 4.0), ("log_price", 3.0, 2.0), ("log_age_hours", 4.0, 2.0))
 N_CONTINUOUS = len(CONTINUOUS)
 # Inputs about the prediction moment and the long past, joined at the output layer: log hours
