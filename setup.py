@@ -44,6 +44,8 @@ setup(
             "pytest-xdist>=3.8",
             "moto[server]>=5.2",
             "duckdb>=2.0",
+            # bench_serve's HTTP client (libcurl: its CPU per request leaves the shared cores to the service).
+            "pycurl>=7.45",
             "requests>=2.31",
             # Drives Debian's chromium (make test installs it); its own browser downloads are never used.
             "playwright==1.65.2",

@@ -14,16 +14,17 @@ LSTM over the whole history, explanations).
 
 Printed: start-up seconds; p50 / p99 latency with one client (sequential requests on one keep-alive
 connection) and with --clients concurrent clients (threads, each with its own connection, spread
-over --client-processes processes: 16 threads of one Python process queue for its GIL and feed the
-service fewer requests than it can answer), and requests/s; the service's resident memory against
+over --client-processes processes), and requests/s; the service's resident memory against
 the state's size on disk (the Parquet files of consumer_histories_state, what the service is
 given) and its cache's: VmRSS of the first process, its file-backed part (RssFile: shared
 libraries, the cache's mapped ids and offsets), its peak (VmHWM), and with several workers the
 sum of their proportional set sizes (Pss: shared pages counted once across them).
 Latencies are the median over --runs runs (each run listed). The service's CPU time per request
-(all its processes, from /proc) says what it would answer on cores of its own. The clients share the machine's cores
-with the service, and the machine is shared with other work: the load average is printed before
-and after.
+(all its processes, from /proc) says what it would answer on cores of its own. The clients share
+the machine's cores with the service, so the client is libcurl (pycurl: the HTTP client of curl,
+C code that releases the GIL while it waits), whose CPU per request (printed) is a fraction of a
+pure-Python client's; `--client python` uses the standard library's http.client instead, to
+compare. The machine is shared with other work: the load average is printed before and after.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import http.client
+import io
 import json
 import multiprocessing
 import os
@@ -45,6 +47,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pycurl
 from scratch import cached
 
 HERE = Path(__file__).resolve().parent
@@ -88,17 +91,35 @@ def body(profile: str, k: int) -> bytes:
     return json.dumps({"profile_id": profile, "events": events, "at": CUTOFF}).encode()
 
 
-def client(port: int, bodies: list[bytes], latencies: list[float], errors: list[int]) -> None:
-    conn = http.client.HTTPConnection("127.0.0.1", port)
-    headers = {"content-type": "application/json"}
+def client(port: int, bodies: list[bytes], latencies: list[float], errors: list[int], kind: str = "curl") -> None:
+    """Post `bodies` one after another on one keep-alive connection: their latencies, statuses but 200."""
+    if kind == "python":
+        conn = http.client.HTTPConnection("127.0.0.1", port)
+        headers = {"content-type": "application/json"}
+        for b in bodies:
+            started = time.perf_counter()
+            conn.request("POST", "/v1/score", b, headers)
+            status = response_of(conn)
+            latencies.append(time.perf_counter() - started)
+            if status != 200:
+                errors.append(status)
+        conn.close()
+        return
+    curl, sink = pycurl.Curl(), io.BytesIO()
+    curl.setopt(pycurl.URL, f"http://127.0.0.1:{port}/v1/score")
+    curl.setopt(pycurl.HTTPHEADER, ["content-type: application/json", "Expect:"])  # no 100-continue round trip
+    curl.setopt(pycurl.WRITEFUNCTION, sink.write)
     for b in bodies:
         started = time.perf_counter()
-        conn.request("POST", "/v1/score", b, headers)
-        response = response_of(conn)
+        curl.setopt(pycurl.POSTFIELDS, b)
+        curl.perform()
         latencies.append(time.perf_counter() - started)
-        if response != 200:
-            errors.append(response)
-    conn.close()
+        status = curl.getinfo(pycurl.RESPONSE_CODE)
+        if status != 200:
+            errors.append(status)
+        sink.seek(0)
+        sink.truncate()
+    curl.close()
 
 
 def response_of(conn: http.client.HTTPConnection) -> int:
@@ -107,37 +128,43 @@ def response_of(conn: http.client.HTTPConnection) -> int:
     return r.status
 
 
-def _threads(port: int, parts: list[list[bytes]]) -> tuple[list[float], list[int]]:
-    """One client per part, each a thread with its own connection; their latencies and error statuses."""
+def _threads(port: int, parts: list[list[bytes]], kind: str) -> tuple[list[float], list[int], float]:
+    """One client per part, each a thread with its own connection: their latencies, error statuses and
+    the CPU seconds this process spent."""
     latencies: list[float] = []
     errors: list[int] = []
-    threads = [threading.Thread(target=client, args=(port, p, latencies, errors)) for p in parts]
+    before = os.times()
+    threads = [threading.Thread(target=client, args=(port, p, latencies, errors, kind)) for p in parts]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    return latencies, errors
+    after = os.times()
+    return latencies, errors, after.user + after.system - before.user - before.system
 
 
-def _process(port: int, parts: list[list[bytes]], go: Any, out: Any) -> None:
+def _process(port: int, parts: list[list[bytes]], kind: str, go: Any, out: Any) -> None:
     go.wait()
-    out.send(_threads(port, parts))
+    out.send(_threads(port, parts, kind))
 
 
-def run(port: int, bodies: list[bytes], clients: int, processes: int = 1) -> tuple[list[float], float, list[int]]:
+def run(
+    port: int, bodies: list[bytes], clients: int, processes: int = 1, kind: str = "curl"
+) -> tuple[list[float], float, list[int], float]:
     """The bodies posted by `clients` concurrent clients (threads, spread over `processes` processes so
-    that the clients' own Python does not queue for one GIL): latencies, wall seconds, error statuses."""
+    that the clients' own Python does not queue for one GIL): latencies, wall seconds, error statuses,
+    the clients' CPU seconds."""
     per = [bodies[i::clients] for i in range(clients)]
     processes = max(1, min(processes, clients))
     if processes == 1:
         started = time.perf_counter()
-        latencies, errors = _threads(port, per)
-        return latencies, time.perf_counter() - started, errors
+        latencies, errors, cpu = _threads(port, per, kind)
+        return latencies, time.perf_counter() - started, errors, cpu
     context = multiprocessing.get_context("fork")
     go = context.Event()
     pipes = [context.Pipe(duplex=False) for _ in range(processes)]
     workers = [
-        context.Process(target=_process, args=(port, per[i::processes], go, pipes[i][1]), daemon=True)
+        context.Process(target=_process, args=(port, per[i::processes], kind, go, pipes[i][1]), daemon=True)
         for i in range(processes)
     ]
     for w in workers:
@@ -148,7 +175,8 @@ def run(port: int, bodies: list[bytes], clients: int, processes: int = 1) -> tup
     wall = time.perf_counter() - started
     for w in workers:
         w.join()
-    return [x for lat, _ in results for x in lat], wall, [e for _, err in results for e in err]
+    latencies = [x for lat, _, _ in results for x in lat]
+    return latencies, wall, [e for _, err, _ in results for e in err], sum(cpu for _, _, cpu in results)
 
 
 def quantile(values: list[float], q: float) -> float:
@@ -226,7 +254,8 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--client-processes", type=int, default=4, help="processes the concurrent clients run in")
+    parser.add_argument("--client-processes", type=int, default=2, help="processes the concurrent clients run in")
+    parser.add_argument("--client", choices=["curl", "python"], default="curl", help="libcurl, or http.client")
     parser.add_argument("--data-dir", type=Path, default=cached("serve"))
     args = parser.parse_args()
     print(f"load average before: {os.getloadavg()}")
@@ -244,18 +273,18 @@ def main() -> None:
         rss_loaded = memory(server.pid)
         ids = state_ids(root, args.requests, seed=1)
         bodies = [body(p, k) for k, p in enumerate(ids)]
-        run(port, bodies[:100], 1)  # warm-up: the LSTM's kernels for the lengths seen
+        run(port, bodies[:100], 1, kind=args.client)  # warm-up: the LSTM's kernels for the lengths seen
         single, multi = [], []
         pids = workers_of(server.pid)
         for r in range(args.runs):
             cpu = cpu_seconds(pids)
-            lat, wall, errors = run(port, bodies, 1)
+            lat, wall, errors, client_cpu = run(port, bodies, 1, kind=args.client)
             single.append((quantile(lat, 0.5), quantile(lat, 0.99), len(lat) / wall, errors,
-                           (cpu_seconds(pids) - cpu) / len(lat)))  # fmt: skip
+                           (cpu_seconds(pids) - cpu) / len(lat), client_cpu / len(lat)))  # fmt: skip
             cpu = cpu_seconds(pids)
-            lat, wall, errors = run(port, bodies, args.clients, args.client_processes)
+            lat, wall, errors, client_cpu = run(port, bodies, args.clients, args.client_processes, args.client)
             multi.append((quantile(lat, 0.5), quantile(lat, 0.99), len(lat) / wall, errors,
-                          (cpu_seconds(pids) - cpu) / len(lat)))  # fmt: skip
+                          (cpu_seconds(pids) - cpu) / len(lat), client_cpu / len(lat)))  # fmt: skip
             print(f"run {r + 1}: 1 client p50 {single[-1][0] * 1e3:.2f} ms p99 {single[-1][1] * 1e3:.2f} ms "
                   f"{single[-1][2]:,.0f} req/s; {args.clients} clients p50 {multi[-1][0] * 1e3:.2f} ms "
                   f"p99 {multi[-1][1] * 1e3:.2f} ms {multi[-1][2]:,.0f} req/s; "
@@ -275,7 +304,8 @@ def main() -> None:
           f"{med(single, 2):,.0f} requests/s  (service CPU {med(single, 4) * 1e3:.2f} ms a request)")  # fmt: skip
     print(f"{args.clients} clients: p50 {med(multi, 0) * 1e3:.2f} ms  p99 {med(multi, 1) * 1e3:.2f} ms  "
           f"{med(multi, 2):,.0f} requests/s  (service CPU {med(multi, 4) * 1e3:.2f} ms a request: "
-          f"{1 / med(multi, 4):,.0f} requests/s per core it has to itself)")  # fmt: skip
+          f"{1 / med(multi, 4):,.0f} requests/s per core it has to itself; the clients' CPU "
+          f"{med(multi, 5) * 1e3:.2f} ms a request, {args.client})")  # fmt: skip
     print(f"resident memory {rss['VmRSS'] / 1e6:,.0f} MB, of it file-backed {rss['RssFile'] / 1e6:,.0f} MB "
           f"(after loading {rss_loaded['VmRSS'] / 1e6:,.0f} MB, peak {rss['VmHWM'] / 1e6:,.0f} MB); "
           f"all workers' PSS {shared / 1e6:,.0f} MB; state on disk {on_disk / 1e6:,.0f} MB (Parquet), "

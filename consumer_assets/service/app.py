@@ -104,8 +104,9 @@ def create_app(live: Live, metrics: Metrics | None = None) -> Starlette:
             at_ms = at_ms if at_ms is not None else int(time.time() * 1000)
             start_ms = check_at(scorer.state.day, at_ms)
             events = posted_events(objects, profile_id, start_ms, at_ms)
-            # Scored with the asks of other requests that arrive meanwhile (serving.batching).
-            result = await batcher.submit((scorer, Ask(profile_id, events, at_ms)))
+            # Scored with the asks of other requests that arrive meanwhile (serving.batching); the
+            # asker is the connection (its client address), whose next ask the next pass may wait for.
+            result = await batcher.submit((scorer, Ask(profile_id, events, at_ms)), request.scope.get("client"))
         except BadRequestError as exc:
             _log.info("refused", extra={"fields": {"status": exc.status, "reason": str(exc)}})
             return answer({"error": str(exc), **exc.fields}, exc.status)

@@ -36,7 +36,7 @@ def test_items_that_arrive_together_are_scored_in_one_pass_and_an_error_fails_on
     assert (batcher.batches, batcher.items) == (2, 3)
 
 
-def test_under_load_a_pass_lingers_for_more_asks_and_a_full_pass_does_not_wait() -> None:
+def test_under_load_a_pass_waits_for_the_askers_of_the_last_and_a_full_pass_does_not_wait() -> None:
     passes: list[list[int]] = []
 
     def score(items: Sequence[int]) -> list[int]:
@@ -46,20 +46,31 @@ def test_under_load_a_pass_lingers_for_more_asks_and_a_full_pass_does_not_wait()
     # A linger far longer than the test's pauses: whether a pass waited is not a matter of timing.
     batcher: Batcher[int, int] = Batcher(score, max_batch=4, linger=30.0)
 
-    async def later(item: int, seconds: float) -> int:
+    async def later(item: int, asker: str, seconds: float) -> int:
         await asyncio.sleep(seconds)
-        return await batcher.submit(item)
+        return await batcher.submit(item, asker)
 
-    async def main() -> float:
-        await batcher.submit(0)  # one item: the next pass does not linger
-        await asyncio.gather(batcher.submit(1), later(2, 0.01))  # two passes, the second of one
-        await asyncio.gather(batcher.submit(3), batcher.submit(4))  # one pass of two
-        # Under load: asks that arrive 10 ms apart wait for each other, up to a full pass.
+    async def main() -> tuple[float, float, float]:
         loop = asyncio.get_running_loop()
+        await batcher.submit(0, "a")  # nobody awaited: at once
+        await batcher.submit(1, "a")  # a, the one asker of the last pass, is back: at once
+        await asyncio.gather(batcher.submit(2, "a"), batcher.submit(3, "b"))  # one pass of both
+        # Both asked last: the next pass waits for b, who asks 10 ms after a.
+        await asyncio.gather(batcher.submit(4, "a"), later(5, "b", 0.01))
+        # Asks of others, 10 ms apart: a and b are awaited, but a full pass goes at once.
         started = loop.time()
-        await asyncio.gather(batcher.submit(5), later(6, 0.01), later(7, 0.02), later(8, 0.03))
-        return loop.time() - started
+        await asyncio.gather(batcher.submit(6, "c"), later(7, "d", 0.01), later(8, "e", 0.02), later(9, "f", 0.03))
+        full = loop.time() - started
+        # Askers that have gone cost the next pass one linger, once.
+        batcher.linger = 0.2
+        started = loop.time()
+        await batcher.submit(10, "c")
+        gone = loop.time() - started
+        started = loop.time()
+        await batcher.submit(11, "c")
+        return full, gone, loop.time() - started
 
-    waited = asyncio.run(main())
-    assert passes == [[0], [1], [2], [3, 4], [5, 6, 7, 8]]
-    assert waited < 10.0  # the full pass went at once, not after the 30 s linger
+    full, gone, back = asyncio.run(main())
+    assert passes == [[0], [1], [2, 3], [4, 5], [6, 7, 8, 9], [10], [11]]
+    assert full < 10.0  # the full pass went at once, not after the 30 s linger
+    assert gone >= 0.2 and back < 0.2  # d, e and f were awaited for one linger; c alone is not
