@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import gc
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import orjson
@@ -122,9 +122,10 @@ def check_lines(
             gc.enable()
 
 
-def check_between(lines: Sequence[bytes], start_ms: int, end_ms: int, where: str) -> CheckedLines:
+def check_between(lines: Sequence[bytes], start_ms: int, end_ms: int, where: Callable[[], str]) -> CheckedLines:
     """`check_lines` for events that may lie anywhere in [start_ms, end_ms) instead of on one day
-    (the scoring service's posted events), as Python values; `where` words that span in a
+    (the scoring service's posted events), as Python values; `where()` words that span (asked only
+    when a line is rejected: the service formats no instants for valid requests) in a
     `timestamp_outside_day` detail."""
     return _check_lines((start_ms, end_ms), where, lines, range(1, len(lines) + 1), {})
 
@@ -169,7 +170,7 @@ class CheckedLines:
 
 def _check_lines(
     bounds: tuple[int, int],
-    where: str,
+    where: str | Callable[[], str],
     lines: Sequence[bytes],
     numbers: Sequence[int],
     too_long: Mapping[int, int],
@@ -223,7 +224,8 @@ def _check_lines(
             kept.append(record)
             kept_lines.append(number)
         else:
-            rejected.append((number, *explain(raw, where, start_ms, end_ms), raw))
+            span = where if isinstance(where, str) else where()
+            rejected.append((number, *explain(raw, span, start_ms, end_ms), raw))
 
     return CheckedLines(kept, kept_lines, rejected)
 

@@ -56,7 +56,10 @@ def posted_events(objects: Sequence[Any], profile_id: str, start_ms: int, end_ms
     events_table makes rows of them), if every one is valid, of `profile_id`, and lies in
     [start_ms, end_ms); InvalidEventsError naming each one that is not."""
     lines = [orjson.dumps(obj) for obj in objects]
-    where = f"between the state's cut-off {instant_text(start_ms)} and the prediction instant {instant_text(end_ms)}"
+
+    def where() -> str:
+        return f"between the state's cut-off {instant_text(start_ms)} and the prediction instant {instant_text(end_ms)}"
+
     checked = check_between(lines, start_ms, end_ms, where)
     problems = [Problem(number - 1, reason, detail) for number, reason, detail, _ in checked.rejected]
     seen: set[str] = set()
