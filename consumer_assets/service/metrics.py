@@ -1,7 +1,7 @@
 """Request counts, error counts and latency in Prometheus' text exposition format (version 0.0.4).
 
 prometheus_client is not a dependency of this project, and these few series need no more than this.
-A pure ASGI middleware times each request to its last byte and labels it by route (one of the
+The app (service.app) times each request to its last byte and records it by route (one of the
 app's, else "other": paths never become labels) and status.
 """
 
@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import bisect
 import threading
-import time
 from collections import defaultdict
-from collections.abc import Callable
-from typing import Any
 
 PREFIX = "consumer_assets_serve"
 # Upper bounds of the latency histogram's buckets, in seconds.
@@ -97,29 +94,3 @@ class Metrics:
             f"{PREFIX}_batched_asks_total {asks}",
         ]
         return "\n".join(lines) + "\n"
-
-
-class MetricsMiddleware:
-    """Times every HTTP request and records it in `metrics` under its route."""
-
-    def __init__(self, app: Callable, metrics: Metrics, routes: set[str]) -> None:
-        self.app, self.metrics, self.routes = app, metrics, routes
-
-    async def __call__(self, scope: dict[str, Any], receive: Callable, send: Callable) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500
-
-        async def sending(message: dict[str, Any]) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, sending)
-        finally:
-            route = scope["path"] if scope["path"] in self.routes else "other"
-            self.metrics.observe(route, status, time.perf_counter() - started)

@@ -236,11 +236,18 @@ def test_errors_metrics_and_logs(shop: ServedShop, tmp_path: Path, cache: Path) 
         mid_day = post({"profile_id": profile, "events": [], "at": "2026-05-22T13:30:00+02:00"}).json()
         assert mid_day["histories_day"] == str(next_day)
 
+        # Paths and methods the service has not: 404 and 405 (with the method it takes).
+        assert requests.get(f"{url}/v2/score").status_code == 404
+        wrong_method = requests.get(score)
+        assert wrong_method.status_code == 405 and wrong_method.headers["allow"] == "POST"
+
         metrics = requests.get(f"{url}/metrics").text
+    assert 'consumer_assets_serve_requests_total{route="other",status="404"} 1' in metrics
+    assert 'consumer_assets_serve_requests_total{route="/v1/score",status="405"} 1' in metrics
     assert 'consumer_assets_serve_requests_total{route="/v1/score",status="422"} 3' in metrics
     assert 'consumer_assets_serve_requests_total{route="/v1/score",status="400"} 4' in metrics
-    assert 'consumer_assets_serve_errors_total{route="/v1/score",kind="client"} 8' in metrics
-    assert 'consumer_assets_serve_request_seconds_count{route="/v1/score"} 10' in metrics
+    assert 'consumer_assets_serve_errors_total{route="/v1/score",kind="client"} 9' in metrics
+    assert 'consumer_assets_serve_request_seconds_count{route="/v1/score"} 11' in metrics
     assert f'consumer_assets_serve_info{{model_version="{day}/v1",histories_day="{next_day}"}} 1' in metrics
     lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
     loaded = next(line for line in lines if line["message"] == "loaded")
