@@ -52,8 +52,8 @@ def instant_text(ms: int) -> str:
 
 
 def posted_events(objects: Sequence[Any], profile_id: str, start_ms: int, end_ms: int) -> list[tuple]:
-    """The posted events as raw_events records (RAW_EVENTS_SCHEMA's fields in order: ingest.validate.
-    events_table makes rows of them), if every one is valid, of `profile_id`, and lies in
+    """The posted events as raw_events records (RAW_EVENTS_SCHEMA's fields in order, ts in epoch ms:
+    histories.encode.sort_records encodes them), if every one is valid, of `profile_id`, and lies in
     [start_ms, end_ms); InvalidEventsError naming each one that is not."""
     lines = [orjson.dumps(obj) for obj in objects]
 

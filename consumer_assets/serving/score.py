@@ -24,10 +24,9 @@ from typing import Any
 
 import numpy as np
 
-from consumer_assets.histories.encode import sort_events
+from consumer_assets.histories.encode import sort_records
 from consumer_assets.histories.schema import MIN_EVENTS, MS_PER_DAY, cutoff_ms, epoch_day
 from consumer_assets.histories.state import State, advance, encode
-from consumer_assets.ingest.validate import events_table
 from consumer_assets.ml.model.network import EventLstm
 from consumer_assets.ml.scoring.predictions import predict_histories
 from consumer_assets.serving.lookup import StateIndex
@@ -140,7 +139,7 @@ class Scorer:
             state = self.state.rows([ask.profile_id for ask in group])
             posted = [record for ask in group for record in ask.events]
             if day != state.day or posted:
-                state = advance(state, sort_events(events_table(posted)), day)
+                state = advance(state, sort_records(posted), day)
             at_of = {ask.profile_id: ask.at_ms for ask in group}
             at_ms = np.array([at_of[p] for p in state.profile_ids.to_pylist()], np.int64)
             history = encode(state, at_ms)
