@@ -21,6 +21,7 @@ from consumer_assets.histories.schema import (
     ARTICLE_BUCKETS,
     BRAND_BUCKETS,
     CATEGORY_BUCKETS,
+    HISTORIES_SCHEMA,
     MS_PER_DAY,
     MS_PER_HOUR,
     cutoff_ms,
@@ -181,32 +182,54 @@ def cutoff_features(
     fields: dict[str, np.ndarray],
     day: dt.date,
     at_ms: int | np.ndarray | None = None,
-) -> dict[str, pa.Array]:
-    """The sequence columns and the moment of the prediction of histories as of `day`, from their
-    events (flat, cut by `offsets`, none empty): times, gaps to the event before, and the other fields.
+) -> dict[str, np.ndarray]:
+    """The sequence columns (flat, along `offsets`) and the moment of the prediction of histories as
+    of `day`, from their events (flat, cut by `offsets`, none empty): times, gaps to the event
+    before, and the other fields; each in the type HISTORIES_SCHEMA stores.
 
     The moment is the cut-off of `day`, or `at_ms` (epoch ms; one for all, or one per history) for a
     prediction within the day (the scoring service's): the hours since the last event and the weekday
     are then those of that instant."""
     hi = cutoff_ms(day) if at_ms is None else at_ms
     weekday = cutoff_weekday(day) if at_ms is None else epoch_weekday(at_ms // MS_PER_DAY)
-    list_offsets = pa.array(offsets.astype(np.int32))
-    if offsets[-1] >= 2**31:
-        raise ValueError("too many history events for one bucket: use more profile buckets")
     last_ts = ts[offsets[1:] - 1] if len(offsets) > 1 else ts
-    n = len(offsets) - 1
-
-    def as_list(values: np.ndarray) -> pa.ListArray:
-        return pa.ListArray.from_arrays(list_offsets, pa.array(values))
-
     return {
-        "event_type": as_list(fields["event_type"]),
-        "log_dt": as_list(np.log1p(gap_ms / 1000.0).astype(np.float32)),
-        "article_bucket": as_list(fields["article_bucket"]),
-        "brand_bucket": as_list(fields["brand_bucket"]),
-        "category_bucket": as_list(fields["category_bucket"]),
-        "log_price": as_list(fields["log_price"]),
-        "hours_since_last_event": pa.array(((hi - last_ts) / MS_PER_HOUR).astype(np.float32)),
-        "cutoff_weekday": pa.array(np.full(n, weekday, dtype=np.int8)),
-        "last_event_hour": pa.array(_hour_of_day(last_ts)),
+        "event_type": fields["event_type"],
+        "log_dt": np.log1p(gap_ms / 1000.0).astype(np.float32),
+        "article_bucket": fields["article_bucket"],
+        "brand_bucket": fields["brand_bucket"],
+        "category_bucket": fields["category_bucket"],
+        "log_price": fields["log_price"],
+        "hours_since_last_event": ((hi - last_ts) / MS_PER_HOUR).astype(np.float32),
+        "cutoff_weekday": np.full(len(offsets) - 1, weekday, dtype=np.int8),
+        "last_event_hour": _hour_of_day(last_ts),
     }
+
+
+@dataclass(frozen=True)
+class EncodedHistories:
+    """Histories as histories.state.encode_arrays computes them, before they become HISTORIES_SCHEMA
+    rows: the profile ids, and each other column as numpy in the type the schema stores, the list
+    columns' values flat along `offsets`; `nulls` marks the null values of the nullable columns.
+    The model reads them as they are (ml.training.data.SequenceData.from_encoded: the scoring
+    service), or as the table (`table()`) every stored history is."""
+
+    profile_id: pa.Array
+    offsets: np.ndarray  # int64, rows + 1
+    columns: dict[str, np.ndarray]
+    nulls: dict[str, np.ndarray]
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def table(self) -> pa.Table:
+        if self.offsets[-1] >= 2**31:
+            raise ValueError("too many history events for one bucket: use more profile buckets")
+        list_offsets = pa.array(self.offsets.astype(np.int32))
+        arrays: dict[str, pa.Array] = {"profile_id": self.profile_id}
+        for field in HISTORIES_SCHEMA:
+            if field.name in self.columns:
+                values = pa.array(self.columns[field.name], mask=self.nulls.get(field.name))
+                is_list = pa.types.is_list(field.type)
+                arrays[field.name] = pa.ListArray.from_arrays(list_offsets, values) if is_list else values
+        return pa.Table.from_pydict(arrays, schema=HISTORIES_SCHEMA)

@@ -29,9 +29,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from consumer_assets.events.schema import ACTION_INDEX
-from consumer_assets.histories.encode import SortedEvents, between, cutoff_features, sort_events
+from consumer_assets.histories.encode import EncodedHistories, SortedEvents, between, cutoff_features, sort_events
 from consumer_assets.histories.schema import (
-    HISTORIES_SCHEMA,
     MAX_EVENTS,
     MIN_EVENTS,
     MS_PER_DAY,
@@ -264,6 +263,11 @@ def encode(state: State, at_ms: int | np.ndarray | None = None) -> pa.Table:
     """The histories as of the state's day, in HISTORIES_SCHEMA, one row per eligible profile, by id;
     predicting at `at_ms` (epoch ms, within the day's last 24 hours; one for all profiles, or one per
     row of the state) instead of at its cut-off."""
+    return encode_arrays(state, at_ms).table()
+
+
+def encode_arrays(state: State, at_ms: int | np.ndarray | None = None) -> EncodedHistories:
+    """encode's histories as numpy arrays, before they become a table."""
     day = state.day
     day_row = _row_of(state.day_offsets)
     n = len(state)
@@ -293,27 +297,29 @@ def encode(state: State, at_ms: int | np.ndarray | None = None) -> pa.Table:
     def total(name: str) -> np.ndarray:
         return np.bincount(day_row, weights=per_day[name], minlength=n)[eligible].astype(np.int32)
 
-    def days_since_last(name: str) -> pa.Array:
+    nulls: dict[str, np.ndarray] = {}
+
+    def days_since_last(name: str, column: str) -> np.ndarray:
         last = np.full(n, -1, np.int64)
         has = per_day[name] > 0
         np.maximum.at(last, day_row[has], per_day["day"][has].astype(np.int64))
         last = last[eligible]
-        return pa.array(today - last, pa.int32(), mask=last < 0)
+        nulls[column] = last < 0
+        return (today - last).astype(np.int32)
 
     columns = {
-        "profile_id": state.profile_ids.take(pa.array(eligible)),
-        "n_events": pa.array(lengths.astype(np.int32)),
-        "n_window_events": pa.array(total("day_events")),
+        "n_events": lengths.astype(np.int32),
+        "n_window_events": total("day_events"),
         **cutoff_features(offsets, ts, gap_ms, {k: state.events[k][rows] for k in EVENT_FIELDS[1:]}, day, at_ms),
-        "n_recent_events": pa.array(n_recent.astype(np.int32)),
-        "active_days": pa.array(np.diff(state.day_offsets)[eligible].astype(np.int32)),
-        "days_since_first_event": pa.array((today - per_day["day"][state.day_offsets[:-1][eligible]]).astype(np.int32)),
-        "n_orders": pa.array(total("day_orders")),
-        "n_returns": pa.array(total("day_returns")),
-        "days_since_last_order": days_since_last("day_orders"),
-        "days_since_last_return": days_since_last("day_returns"),
+        "n_recent_events": n_recent.astype(np.int32),
+        "active_days": np.diff(state.day_offsets)[eligible].astype(np.int32),
+        "days_since_first_event": (today - per_day["day"][state.day_offsets[:-1][eligible]]).astype(np.int32),
+        "n_orders": total("day_orders"),
+        "n_returns": total("day_returns"),
+        "days_since_last_order": days_since_last("day_orders", "days_since_last_order"),
+        "days_since_last_return": days_since_last("day_returns", "days_since_last_return"),
     }
-    return pa.Table.from_pydict(columns, schema=HISTORIES_SCHEMA)
+    return EncodedHistories(state.profile_ids.take(pa.array(eligible)), offsets, columns, nulls)
 
 
 def encode_histories(

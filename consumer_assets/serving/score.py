@@ -2,14 +2,16 @@
 
 The history as of an instant `at` (at or after the state's cut-off) is the one the batch path would
 compute for the day E that `at` falls in (E's cut-off is the first at or after `at`): the state of day
-D advanced by the posted events to E (histories.state.advance), encoded as of E (histories.state.encode)
-with the moment of the prediction at `at`. At `at` = the cut-off of E that is exactly the row of
-consumer_histories[E], which the batch predictions score: the same functions, the same eligibility,
-horizon and inputs. Scoring is the batch path's too (ml.scoring.predictions.predict_histories), so the
-probability and its three explaining events are those predictions[E] stores. The state row is the
-only thing carried over: the LSTM runs over the whole history again, because each event's input
-includes its age at the prediction instant (ml.training.sequences.hours_before_cutoff), so no hidden
-state of the stored day stays valid at another instant.
+D advanced by the posted events to E (histories.state.advance), encoded as of E (histories.state.encode's
+arrays, encode_arrays) with the moment of the prediction at `at`. At `at` = the cut-off of E that is
+exactly the row of consumer_histories[E], which the batch predictions score: the same functions, the
+same eligibility, horizon and inputs. Scoring is the batch path's too (ml.scoring.predictions.
+predict_data, which predict_histories runs on each stored batch; the arrays reach the model without
+the table in between, SequenceData.from_encoded), so the probability and its three explaining events
+are those predictions[E] stores. The state row is the only thing carried over: the LSTM runs over
+the whole history again, because each event's input includes its age at the prediction instant
+(ml.training.sequences.hours_before_cutoff), so no hidden state of the stored day stays valid at
+another instant.
 
 Those functions work on many profiles at once, and cost about the same for a few dozen as for one:
 `Scorer.score_many` scores the asks that arrive together (serving.batching) in one pass.
@@ -26,9 +28,11 @@ import numpy as np
 
 from consumer_assets.histories.encode import sort_records
 from consumer_assets.histories.schema import MIN_EVENTS, MS_PER_DAY, cutoff_ms, epoch_day
-from consumer_assets.histories.state import State, advance, encode
+from consumer_assets.histories.state import State, advance, encode_arrays
 from consumer_assets.ml.model.network import EventLstm
-from consumer_assets.ml.scoring.predictions import predict_histories
+from consumer_assets.ml.scoring.predictions import predict_data
+from consumer_assets.ml.training.data import SequenceData
+from consumer_assets.ml.training.sequences import hours_before_cutoff
 from consumer_assets.serving.lookup import StateIndex
 from consumer_assets.windows import ELIGIBILITY, ELIGIBILITY_DAYS
 
@@ -142,10 +146,13 @@ class Scorer:
                 state = advance(state, sort_records(posted), day)
             at_of = {ask.profile_id: ask.at_ms for ask in group}
             at_ms = np.array([at_of[p] for p in state.profile_ids.to_pylist()], np.int64)
-            history = encode(state, at_ms)
+            history = encode_arrays(state, at_ms)
             scored: dict[str, tuple[float, list]] = {}
-            if history.num_rows:
-                (batch,) = predict_histories(self.model, history.to_batches(), self.model_version, None, threads=None)
+            if len(history):
+                columns = history.columns
+                hours = hours_before_cutoff(columns["log_dt"], history.offsets, columns["hours_since_last_event"])
+                data = SequenceData.from_encoded(history, age_hours=hours)
+                _, batch = predict_data(self.model, data, hours, self.model_version, threads=None)
                 rows = zip(
                     batch["profile_id"].to_pylist(),
                     batch["probability"].to_numpy().tolist(),  # float32 values as Python floats, exactly

@@ -8,6 +8,8 @@ any of them changes what a trained model's weights mean: that is INPUT_VERSION (
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -67,15 +69,36 @@ def static_inputs(hours_since: np.ndarray, weekday: np.ndarray, hour: np.ndarray
 
 def summary_matrix(batch: pa.RecordBatch) -> np.ndarray:
     """(rows, len(SUMMARY_COLUMNS)) int32, nulls as NULL; only NULLABLE_SUMMARIES may be null."""
-    out = np.empty((batch.num_rows, len(SUMMARY_COLUMNS)), np.int32)
-    for j, name in enumerate(SUMMARY_COLUMNS):
+
+    def values(name: str) -> tuple[np.ndarray, bool]:
         column = batch.column(name)
-        if column.null_count and name not in NULLABLE_SUMMARIES:
+        if not column.null_count:
+            return column.to_numpy(zero_copy_only=False), False
+        return pc.fill_null(column, NULL).to_numpy(zero_copy_only=False), True
+
+    return _stacked(batch.num_rows, values)
+
+
+def summary_of(columns: Mapping[str, np.ndarray], nulls: Mapping[str, np.ndarray]) -> np.ndarray:
+    """summary_matrix of the columns as numpy arrays; `nulls` marks a column's null values."""
+
+    def values(name: str) -> tuple[np.ndarray, bool]:
+        null = nulls.get(name)
+        if null is None or not null.any():
+            return columns[name], False
+        return np.where(null, NULL, columns[name]), True
+
+    return _stacked(len(columns[SUMMARY_COLUMNS[0]]), values)
+
+
+def _stacked(rows: int, values: Callable[[str], tuple[np.ndarray, bool]]) -> np.ndarray:
+    out = np.empty((rows, len(SUMMARY_COLUMNS)), np.int32)
+    for j, name in enumerate(SUMMARY_COLUMNS):
+        column, had_nulls = values(name)
+        if had_nulls and name not in NULLABLE_SUMMARIES:
             raise ValueError(f"{name} has nulls")
-        if column.null_count:
-            column = pc.fill_null(column, NULL)
-        values = column.to_numpy(zero_copy_only=False).astype(np.int32)
-        if len(values) and values.min() < (NULL if name in NULLABLE_SUMMARIES else 0):
+        column = column.astype(np.int32)
+        if len(column) and column.min() < (NULL if name in NULLABLE_SUMMARIES else 0):
             raise ValueError(f"{name} has negative values")
-        out[:, j] = values
+        out[:, j] = column
     return out

@@ -108,20 +108,30 @@ def predict_histories(
         log_dt, offsets = list_parts(batch["log_dt"])
         hours = hours_before_cutoff(log_dt, offsets, batch["hours_since_last_event"].to_numpy(zero_copy_only=False))
         data = SequenceData.from_batch(batch, label_column="", cutoff_column="", age_hours=hours)
-        with torch_threads(threads):
-            probability, per_event = predict_all(model, data, model.config.score_batch_size, per_event=True)
-        assert per_event is not None
+        probability, predictions = predict_data(model, data, hours, model_version, threads=threads)
         if summary is not None:
             summary.add(batch, probability, hours)
-        yield pa.RecordBatch.from_arrays(
-            [
-                data.profile_id,
-                pa.array(probability),
-                pa.repeat(pa.scalar(model_version, pa.string()), batch.num_rows),
-                explanations(per_event, data.offsets, data.event_type, data.article, hours),
-            ],
-            schema=PREDICTIONS_SCHEMA,
-        )
+        yield predictions
+
+
+def predict_data(
+    model: EventLstm, data: SequenceData, hours: np.ndarray, model_version: str, *, threads: int | None = 1
+) -> tuple[np.ndarray, pa.RecordBatch]:
+    """predict_histories of histories read already (`hours`: each event's hours before the cut-off):
+    (the probabilities, the PREDICTIONS_SCHEMA batch)."""
+    with torch_threads(threads):
+        probability, per_event = predict_all(model, data, model.config.score_batch_size, per_event=True)
+    assert per_event is not None
+    predictions = pa.RecordBatch.from_arrays(
+        [
+            data.profile_id,
+            pa.array(probability),
+            pa.repeat(pa.scalar(model_version, pa.string()), len(data)),
+            explanations(per_event, data.offsets, data.event_type, data.article, hours),
+        ],
+        schema=PREDICTIONS_SCHEMA,
+    )
+    return probability, predictions
 
 
 def top_profiles(scores: pa.Table, n: int) -> pa.ChunkedArray | pa.Array:

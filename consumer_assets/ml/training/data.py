@@ -13,7 +13,7 @@ mattered most in the prototype).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import torch
 
+from consumer_assets.histories.encode import EncodedHistories
 from consumer_assets.ml.model.inputs import (
     CONTINUOUS,
     N_CONTINUOUS,
@@ -29,10 +30,22 @@ from consumer_assets.ml.model.inputs import (
     SUMMARY_COLUMNS,
     static_inputs,
     summary_matrix,
+    summary_of,
 )
 from consumer_assets.ml.training.batches import Batch, length_batches
 from consumer_assets.ml.training.labels import SPLIT_SALT, Batches, record_batches, validation_mask
 from consumer_assets.ml.training.sequences import hours_before_cutoff, list_parts
+
+# The sequence columns as the model reads them: ids as int32 (torch's embeddings take them as they
+# are), the stored floats as they are.
+_SEQUENCES = (
+    ("event_type", np.int32),
+    ("article_bucket", np.int32),
+    ("brand_bucket", np.int32),
+    ("category_bucket", np.int32),
+    ("log_dt", np.float32),
+    ("log_price", np.float32),
+)
 
 
 class Histories(Protocol):
@@ -114,36 +127,16 @@ class SequenceData:
         """One record batch; `age_hours`: each event's hours before the cut-off, if the caller has
         them already (sequences.hours_before_cutoff of the batch, as computed here otherwise)."""
         n_events = batch.column("n_events").to_numpy(zero_copy_only=False).astype(np.int64)
-        if len(n_events) and n_events.min() < 1:
-            raise ValueError("every history needs at least one event")
         flat = {}
-        for name, dtype in (
-            ("event_type", np.int32),
-            ("article_bucket", np.int32),
-            ("brand_bucket", np.int32),
-            ("category_bucket", np.int32),
-            ("log_dt", np.float32),
-            ("log_price", np.float32),
-        ):
+        for name, _ in _SEQUENCES:
             values, list_offsets = list_parts(batch.column(name))
             if not np.array_equal(np.diff(list_offsets), n_events):
                 raise ValueError(f"{name} lists do not have n_events items")
-            flat[name] = values.astype(dtype, copy=False)
-        offsets = np.zeros(len(n_events) + 1, dtype=np.int64)
-        np.cumsum(n_events, out=offsets[1:])
-        hours_since = batch.column("hours_since_last_event").to_numpy(zero_copy_only=False).astype(np.float32)
-        weekday = batch.column("cutoff_weekday").to_numpy(zero_copy_only=False).astype(np.int8)
-        hour = batch.column("last_event_hour").to_numpy(zero_copy_only=False).astype(np.float32)
-        summary = summary_matrix(batch)
-        age = hours_before_cutoff(flat["log_dt"], offsets, hours_since) if age_hours is None else age_hours
-        if len(age) != len(flat["log_dt"]):
-            raise ValueError("age_hours must have one value per event")
-        raw = (flat["log_dt"], flat["log_price"], np.log1p(np.maximum(age, 0.0)))
-        # Each input scaled in its own precision (float32 for the stored ones, float64 for the
-        # age), then rounded into one float32 matrix.
-        continuous = np.empty((len(age), N_CONTINUOUS), np.float32)
-        for j, (x, (_, c, s)) in enumerate(zip(raw, CONTINUOUS, strict=True)):
-            continuous[:, j] = (x - c) / s
+            flat[name] = values
+        per_row = {
+            name: batch.column(name).to_numpy(zero_copy_only=False)
+            for name in ("hours_since_last_event", "cutoff_weekday", "last_event_hour")
+        }
         names = batch.schema.names
         label = None
         if label_column in names:
@@ -152,13 +145,55 @@ class SequenceData:
         if cutoff_column in names:
             days = pc.cast(batch.column(cutoff_column), pa.date32())
             cutoff = pc.cast(days, pa.int32()).to_numpy(zero_copy_only=False).astype(np.int32)
+        profile_id = batch.column("profile_id").cast(pa.string())
+        return cls._of(profile_id, n_events, flat, per_row, summary_matrix(batch), age_hours, label, cutoff)
+
+    @classmethod
+    def from_encoded(cls, histories: EncodedHistories, age_hours: np.ndarray | None = None) -> SequenceData:
+        """Histories as histories.state.encode_arrays gives them, without a table in between: the same
+        arrays from_batch reads from encode's table (the scoring service's path)."""
+        columns = histories.columns
+        summary = summary_of(columns, histories.nulls)
+        n_events = np.diff(histories.offsets)
+        return cls._of(histories.profile_id, n_events, columns, columns, summary, age_hours, None, None)
+
+    @classmethod
+    def _of(
+        cls,
+        profile_id: pa.Array,
+        n_events: np.ndarray,
+        flat: Mapping[str, np.ndarray],
+        per_row: Mapping[str, np.ndarray],
+        summary: np.ndarray,
+        age_hours: np.ndarray | None,
+        label: np.ndarray | None,
+        cutoff: np.ndarray | None,
+    ) -> SequenceData:
+        """From the sequence columns (flat), the moment's columns and the summaries (summary_matrix)."""
+        if len(n_events) and n_events.min() < 1:
+            raise ValueError("every history needs at least one event")
+        sequences = {name: flat[name].astype(dtype, copy=False) for name, dtype in _SEQUENCES}
+        offsets = np.zeros(len(n_events) + 1, dtype=np.int64)
+        np.cumsum(n_events, out=offsets[1:])
+        hours_since = per_row["hours_since_last_event"].astype(np.float32)
+        weekday = per_row["cutoff_weekday"].astype(np.int8)
+        hour = per_row["last_event_hour"].astype(np.float32)
+        age = hours_before_cutoff(sequences["log_dt"], offsets, hours_since) if age_hours is None else age_hours
+        if len(age) != len(sequences["log_dt"]):
+            raise ValueError("age_hours must have one value per event")
+        raw = (sequences["log_dt"], sequences["log_price"], np.log1p(np.maximum(age, 0.0)))
+        # Each input scaled in its own precision (float32 for the stored ones, float64 for the
+        # age), then rounded into one float32 matrix.
+        continuous = np.empty((len(age), N_CONTINUOUS), np.float32)
+        for j, (x, (_, c, s)) in enumerate(zip(raw, CONTINUOUS, strict=True)):
+            continuous[:, j] = (x - c) / s
         return cls(
-            profile_id=batch.column("profile_id").cast(pa.string()),
+            profile_id=profile_id,
             offsets=offsets,
-            event_type=flat["event_type"],
-            article=flat["article_bucket"],
-            brand=flat["brand_bucket"],
-            category=flat["category_bucket"],
+            event_type=sequences["event_type"],
+            article=sequences["article_bucket"],
+            brand=sequences["brand_bucket"],
+            category=sequences["category_bucket"],
             continuous=continuous,
             static=static_inputs(hours_since, weekday, hour, summary),
             hours_since=hours_since,
