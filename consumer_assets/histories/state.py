@@ -30,6 +30,7 @@ import pyarrow.compute as pc
 
 from consumer_assets.events.schema import ACTION_INDEX
 from consumer_assets.histories.encode import EncodedHistories, SortedEvents, between, cutoff_features, sort_events
+from consumer_assets.histories.lists import gather, gather_both, per_row, row_of, tails, union_of
 from consumer_assets.histories.schema import (
     MAX_EVENTS,
     MIN_EVENTS,
@@ -125,8 +126,8 @@ class State:
 
     def take(self, rows: np.ndarray) -> State:
         """The profiles at positions `rows` (sorted), e.g. one finer bucket of them."""
-        ev_idx, ev_off = _gather(self.event_offsets, rows)
-        dy_idx, dy_off = _gather(self.day_offsets, rows)
+        ev_idx, ev_off = gather(self.event_offsets, rows)
+        dy_idx, dy_off = gather(self.day_offsets, rows)
         return dataclasses.replace(
             self,
             profile_ids=self.profile_ids.take(pa.array(rows)),
@@ -135,20 +136,6 @@ class State:
             day_offsets=dy_off,
             days={k: v[dy_idx] for k, v in self.days.items()},
         )
-
-
-def _gather(offsets: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The flat positions of the lists of `rows`, and their new offsets."""
-    lengths = np.diff(offsets)[rows]
-    new = np.zeros(len(rows) + 1, np.int64)
-    np.cumsum(lengths, out=new[1:])
-    idx = np.arange(new[-1], dtype=np.int64) + np.repeat(offsets[:-1][rows] - new[:-1], lengths)
-    return idx, new
-
-
-def _row_of(offsets: np.ndarray) -> np.ndarray:
-    """The row of each flat element."""
-    return np.repeat(np.arange(len(offsets) - 1, dtype=np.int64), np.diff(offsets))
 
 
 def _new_profiles(events: SortedEvents) -> tuple[pa.Array, np.ndarray, dict[str, np.ndarray], np.ndarray, dict]:
@@ -177,49 +164,6 @@ def _new_profiles(events: SortedEvents) -> tuple[pa.Array, np.ndarray, dict[str,
     return ids, event_offsets, fields, day_offsets, days
 
 
-def _per_row(n: int, pos: np.ndarray, offsets: np.ndarray, old: np.ndarray) -> tuple[np.ndarray, ...]:
-    """For n merged rows, of which rows `pos` hold one side's lists: each row's list start, length, and
-    how many of its oldest elements (`old`, a mask over the flat elements) leave."""
-    cumulative = np.zeros(len(old) + 1, np.int64)
-    np.cumsum(old, out=cumulative[1:])
-    start, length, leaving = np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n, np.int64)
-    start[pos], length[pos] = offsets[:-1], np.diff(offsets)
-    leaving[pos] = cumulative[offsets[1:]] - cumulative[offsets[:-1]]
-    return start, length, leaving
-
-
-def _tails(
-    a: tuple[np.ndarray, ...], b: tuple[np.ndarray, ...], rows: np.ndarray, size_a: int, cap: int | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Offsets of `rows`, each holding the newest of its list in A followed by its list in B (all of A
-    older than all of B) but for the elements leaving, at most `cap`; and the position of each kept
-    element in A's flat values followed by B's."""
-    start_a, len_a, leaving_a = (x[rows] for x in a)
-    start_b, len_b, leaving_b = (x[rows] for x in b)
-    keep = len_a + len_b - leaving_a - leaving_b  # the leaving ones are the oldest: a prefix
-    if cap is not None:
-        keep = np.minimum(keep, cap)
-    from_b = np.minimum(keep, len_b)
-    from_a = keep - from_b
-    offsets = np.zeros(len(rows) + 1, np.int64)
-    np.cumsum(keep, out=offsets[1:])
-    # Two runs per row, A's tail then B's, each copied from a contiguous range of A + B.
-    run_length = np.column_stack([from_a, from_b]).ravel()
-    run_source = np.column_stack([start_a + len_a - from_a, size_a + start_b + len_b - from_b]).ravel()
-    run_start = np.cumsum(run_length) - run_length
-    source = np.arange(offsets[-1], dtype=np.int64) + np.repeat(run_source - run_start, run_length)
-    return offsets, source
-
-
-def _gather_both(a: dict[str, np.ndarray], b: dict[str, np.ndarray], source: np.ndarray) -> dict[str, np.ndarray]:
-    """Each field's values at `source`, positions in A's values followed by B's."""
-    out = {}
-    for name, values in a.items():
-        other = b[name].astype(values.dtype, copy=False)
-        out[name] = (np.concatenate([values, other]) if len(other) else values)[source]
-    return out
-
-
 def advance(state: State, events: SortedEvents, day: dt.date) -> State:
     """The state as of the end of `day` from the state of an earlier day and every event after it up
     to the end of `day` (sorted, as sort_events gives them)."""
@@ -229,33 +173,29 @@ def advance(state: State, events: SortedEvents, day: dt.date) -> State:
         raise ValueError(f"events to advance a state of {state.day} to {day} must lie after {state.day}, up to {day}")
     ids, ev_off_b, ev_b, dy_off_b, dy_b = _new_profiles(events)
 
-    # Every profile of either side, sorted by id; where each side's rows go.
-    union = pc.unique(pa.concat_arrays([state.profile_ids, ids]))
-    union = union.take(pc.sort_indices(union))
-    pos_a = pc.index_in(state.profile_ids, value_set=union).to_numpy(zero_copy_only=False).astype(np.int64)
-    pos_b = pc.index_in(ids, value_set=union).to_numpy(zero_copy_only=False).astype(np.int64)
+    union, pos_a, pos_b = union_of(state.profile_ids, ids)
     n = len(union)
 
     # Keep what is in the horizon of `day`: the newest STATE_EVENTS events, the active days. A row's
     # lists in the state are older than its new ones and sorted, so what leaves is a prefix of each.
     first_day = horizon(state.horizon_days).first(day)
     lo_ms, lo_day = cutoff_ms(first_day) - MS_PER_DAY, epoch_day(first_day)
-    rows_ev_a = _per_row(n, pos_a, state.event_offsets, state.events["ts"] < lo_ms)
-    rows_ev_b = _per_row(n, pos_b, ev_off_b, ev_b["ts"] < lo_ms)
-    rows_dy_a = _per_row(n, pos_a, state.day_offsets, state.days["day"] < lo_day)
-    rows_dy_b = _per_row(n, pos_b, dy_off_b, dy_b["day"] < lo_day)
+    rows_ev_a = per_row(n, pos_a, state.event_offsets, state.events["ts"] < lo_ms)
+    rows_ev_b = per_row(n, pos_b, ev_off_b, ev_b["ts"] < lo_ms)
+    rows_dy_a = per_row(n, pos_a, state.day_offsets, state.days["day"] < lo_day)
+    rows_dy_b = per_row(n, pos_b, dy_off_b, dy_b["day"] < lo_day)
     # A profile with no day left in the horizon has no event left either: it leaves the state.
     alive = np.flatnonzero(rows_dy_a[1] + rows_dy_b[1] - rows_dy_a[2] - rows_dy_b[2] > 0)
-    ev_off, ev_source = _tails(rows_ev_a, rows_ev_b, alive, len(state.events["ts"]), STATE_EVENTS)
-    dy_off, dy_source = _tails(rows_dy_a, rows_dy_b, alive, len(state.days["day"]))
+    ev_off, ev_source = tails(rows_ev_a, rows_ev_b, alive, len(state.events["ts"]), STATE_EVENTS)
+    dy_off, dy_source = tails(rows_dy_a, rows_dy_b, alive, len(state.days["day"]))
     return State(
         day,
         state.horizon_days,
         union if len(alive) == n else union.take(pa.array(alive)),
         ev_off,
-        _gather_both(state.events, ev_b, ev_source),
+        gather_both(state.events, ev_b, ev_source),
         dy_off,
-        _gather_both(state.days, dy_b, dy_source),
+        gather_both(state.days, dy_b, dy_source),
     )
 
 
@@ -269,7 +209,7 @@ def encode(state: State, at_ms: int | np.ndarray | None = None) -> pa.Table:
 def encode_arrays(state: State, at_ms: int | np.ndarray | None = None) -> EncodedHistories:
     """encode's histories as numpy arrays, before they become a table."""
     day = state.day
-    day_row = _row_of(state.day_offsets)
+    day_row = row_of(state.day_offsets)
     n = len(state)
     per_day = state.days
     recent = per_day["day"] >= epoch_day(ELIGIBILITY.first(day))

@@ -1,4 +1,4 @@
-"""histories.encode.sort_records (the scoring service's posted events) encodes and orders exactly as sort_events."""
+"""The paths a scoring pass takes for a few values (sort_records, union_of in Python) equal the vectorised ones."""
 
 from __future__ import annotations
 
@@ -6,9 +6,11 @@ import dataclasses
 import random
 
 import numpy as np
+import pyarrow as pa
 import pytest
 
 from consumer_assets.events.schema import ACTION_TYPES
+from consumer_assets.histories import lists
 from consumer_assets.histories.encode import sort_events, sort_records
 from consumer_assets.ingest.validate import events_table
 
@@ -53,3 +55,17 @@ def test_sort_records_refuses_what_sort_events_refuses() -> None:
         sort_records([(*row[:4], "teleport", *row[5:])])
     with pytest.raises(ValueError, match="must have a profile_id and a ts"):
         sort_records([(row[0], None, *row[2:])])
+
+
+IDS = [([], []), (["p1"], []), ([], ["z", "p1"]), (["a", "p1", "é", "Ω"], ["b", "p1", "Ω", "ü"])]
+
+
+@pytest.mark.parametrize(("a", "b"), IDS)
+def test_union_of_few_ids_is_the_vectorised_union(monkeypatch: pytest.MonkeyPatch, a: list[str], b: list[str]) -> None:
+    left, right = pa.array(a, pa.string()), pa.array(b, pa.string())
+    union, pos_a, pos_b = lists.union_of(left, right)
+    monkeypatch.setattr(lists, "SMALL", -1)  # the Arrow path, whatever the size
+    want_union, want_a, want_b = lists.union_of(left, right)
+    assert union.equals(want_union) and union.to_pylist() == sorted({*a, *b})
+    assert pos_a.dtype == want_a.dtype == pos_b.dtype == want_b.dtype == np.int64
+    assert pos_a.tolist() == want_a.tolist() and pos_b.tolist() == want_b.tolist()
