@@ -20,6 +20,7 @@ import gc
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 import pyarrow as pa
@@ -122,12 +123,17 @@ def check_lines(
             gc.enable()
 
 
-def check_between(lines: Sequence[bytes], start_ms: int, end_ms: int, where: Callable[[], str]) -> CheckedLines:
-    """`check_lines` for events that may lie anywhere in [start_ms, end_ms) instead of on one day
-    (the scoring service's posted events), as Python values; `where()` words that span (asked only
-    when a line is rejected: the service formats no instants for valid requests) in a
-    `timestamp_outside_day` detail."""
-    return _check_lines((start_ms, end_ms), where, lines, range(1, len(lines) + 1), {})
+def check_between(objects: Sequence[Any], start_ms: int, end_ms: int, where: Callable[[], str]) -> CheckedLines:
+    """`check_lines` for lines parsed already (the scoring service's posted events: each a line's
+    JSON value) that may lie anywhere in [start_ms, end_ms) instead of on one day, as Python values;
+    `where()` words that span (asked only when a line is rejected: the service formats no instants
+    for valid requests) in a `timestamp_outside_day` detail. A rejected line's raw text is its value
+    as JSON again."""
+    return _check_lines((start_ms, end_ms), where, objects, range(1, len(objects) + 1), {}, _as_parsed)
+
+
+def _as_parsed(value: Any) -> Any:
+    return value
 
 
 def events_table(records: Sequence[tuple], numbers: Sequence[int] | None = None) -> pa.Table:
@@ -171,15 +177,17 @@ class CheckedLines:
 def _check_lines(
     bounds: tuple[int, int],
     where: str | Callable[[], str],
-    lines: Sequence[bytes],
+    lines: Sequence[Any],
     numbers: Sequence[int],
     too_long: Mapping[int, int],
+    loads: Callable[[Any], Any] = orjson.loads,
 ) -> CheckedLines:
+    """The lines checked; `loads` parses one (a line given parsed already: the identity)."""
     start_ms, end_ms = bounds
     kept: list[tuple] = []
     kept_lines: list[int] = []
     rejected: list[tuple[int, str, str, bytes]] = []
-    loads, fromiso = orjson.loads, dt.datetime.fromisoformat
+    fromiso = dt.datetime.fromisoformat
     for number, raw in zip(numbers, lines, strict=True):
         if too_long and number in too_long:
             detail = f"{too_long[number]} bytes, over max_line_bytes; raw_line holds its first {len(raw)}"
@@ -225,6 +233,7 @@ def _check_lines(
             kept_lines.append(number)
         else:
             span = where if isinstance(where, str) else where()
+            raw = raw if isinstance(raw, bytes) else orjson.dumps(raw)
             rejected.append((number, *explain(raw, span, start_ms, end_ms), raw))
 
     return CheckedLines(kept, kept_lines, rejected)

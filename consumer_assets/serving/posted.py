@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -55,12 +54,11 @@ def posted_events(objects: Sequence[Any], profile_id: str, start_ms: int, end_ms
     """The posted events as raw_events records (RAW_EVENTS_SCHEMA's fields in order, ts in epoch ms:
     histories.encode.sort_records encodes them), if every one is valid, of `profile_id`, and lies in
     [start_ms, end_ms); InvalidEventsError naming each one that is not."""
-    lines = [orjson.dumps(obj) for obj in objects]
 
     def where() -> str:
         return f"between the state's cut-off {instant_text(start_ms)} and the prediction instant {instant_text(end_ms)}"
 
-    checked = check_between(lines, start_ms, end_ms, where)
+    checked = check_between(objects, start_ms, end_ms, where)
     problems = [Problem(number - 1, reason, detail) for number, reason, detail, _ in checked.rejected]
     seen: set[str] = set()
     for number, record in zip(checked.numbers, checked.records, strict=True):
