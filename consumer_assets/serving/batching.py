@@ -10,7 +10,8 @@ few are filled) is shared by all of them. Under load, the next pass waits for th
 pending, or `linger` has passed, or `max_batch` are pending: a client answered by one pass sends
 its next ask while the asks that came in during that pass are read, and without the wait the
 passes split the clients into halves that never meet (observed: passes of 4 to 6 asks with 8
-clients a worker; waiting, of all 8). A client that has gone costs the next pass one `linger` once.
+clients a worker; waiting, of all 8). A client that has gone costs the next pass one `linger` once;
+after a pass of one ask nobody is awaited (a lone client, or one that opens a connection per ask).
 No thread: nothing waits for the GIL or a wake-up between reading a request and scoring it. A pass
 that raises is scored again one item at a time, so an error fails only the item that caused it.
 """
@@ -74,7 +75,8 @@ class Batcher(Generic[_Item, _Result]):
     def _pass(self) -> None:
         self._timer = None
         batch, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch :]
-        self._awaited = {asker for _, _, asker in batch if asker is not None}
+        # A pass of one awaits nobody: a lone client's next ask goes at once, on this connection or a new one.
+        self._awaited = {asker for _, _, asker in batch if asker is not None} if len(batch) > 1 else set()
         self._awaited.difference_update(asker for _, _, asker in self._pending)
         if not self._pending:
             self._due = False
