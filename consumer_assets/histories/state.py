@@ -13,8 +13,9 @@ history as of the day needs, and all the next day needs:
 
 So `advance(state, events of the next days)` gives exactly the state built from the whole horizon
 (`advance` from an empty state over the horizon's days), and `encode` turns any
-state into the histories of its day. Plain numpy and pyarrow over flat arrays with offsets, one
-profile bucket at a time (histories.tasks); nothing here knows of files or Spark.
+state into the histories of its day (`encode_arrays`: the same as numpy arrays). Plain numpy and
+pyarrow over flat arrays with offsets (histories.lists), one profile bucket at a time
+(histories.tasks); nothing here knows of files or Spark.
 """
 
 from __future__ import annotations

@@ -95,5 +95,7 @@ def _worker(
     # collections, which would walk every object of torch, pyarrow and the rest, stay short.
     gc.collect()
     gc.freeze()
-    config = uvicorn.Config(create_app(live, metrics), log_config=None, access_log=False)
+    # The peer address names a connection (serving.batching awaits a connection's next ask): not
+    # rewritten from X-Forwarded-For, which would merge a proxy's connections into one.
+    config = uvicorn.Config(create_app(live, metrics), log_config=None, access_log=False, proxy_headers=False)
     uvicorn.Server(config).run(sockets=[sock])
