@@ -3,8 +3,8 @@
 Plain functions, no Dagster: `bucketing` (id hashing; the raw_events profile buckets it reads
 are defined with the event contract, in events.bucketing), `schema` (the definition as
 constants), `encode` (raw events as numpy arrays, one bucket), `state` (a day's state, advancing
-it, the histories it holds), `lists` (the flat lists with offsets the state keeps), `tasks` (the unit of work), `output` (writing on executors),
-`spark` (the job).
+it, the histories it holds), `lists` (the flat lists with offsets the state keeps), `tasks` (the
+unit of work), `output` (writing on executors), `spark` (the job).
 """
 
 from __future__ import annotations
