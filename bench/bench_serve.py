@@ -38,6 +38,7 @@ import multiprocessing
 import os
 import random
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -225,7 +226,7 @@ def start(root: Path, cache: Path, workers: int, log: Path) -> tuple[subprocess.
                "--storage", root.as_uri(), "--cache", str(cache), "--workers", str(workers)]  # fmt: skip
     started = time.perf_counter()
     with log.open("wb") as out:
-        server = subprocess.Popen(command, env=env(), stdout=out, stderr=out)
+        server = subprocess.Popen(command, env=env(), stdout=out, stderr=out, start_new_session=True)
     while True:
         if server.poll() is not None:
             raise SystemExit(f"the service exited: {log.read_text()}")
@@ -238,9 +239,26 @@ def start(root: Path, cache: Path, workers: int, log: Path) -> tuple[subprocess.
             time.sleep(0.05)
 
 
-def stop(server: subprocess.Popen) -> None:
+def ready(log: Path, workers: int) -> None:
+    """Wait (up to 2 minutes) until each of the service's `workers` processes has started answering."""
+    deadline = time.monotonic() + 120
+    while log.read_text().count("Application startup complete") < workers and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def stop(server: subprocess.Popen, log: Path, workers: int) -> None:
+    """Stop the service once every worker has started (a signal amid a worker's start-up is a case
+    of its own, which the bench does not measure); killed, with a warning, if it has not ended
+    30 s after SIGTERM."""
+    ready(log, workers)
     server.terminate()
-    server.wait(timeout=30)
+    try:
+        server.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        print(f"warning: the service had not stopped 30 s after SIGTERM; killed. Its log:\n{log.read_text()[-2000:]}",
+              file=sys.stderr)  # fmt: skip
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait()
 
 
 def cache_bytes(cache: Path) -> int:
@@ -266,10 +284,10 @@ def main() -> None:
     log = root.parent / f"serve-{args.profiles}.log"
     server, _, cold = start(root, cache, args.workers, log)
     cold_rss = memory(server.pid)
-    stop(server)
+    stop(server, log, args.workers)
     server, port, startup = start(root, cache, args.workers, log)
     try:
-        time.sleep(1.0)  # the forked workers, if any, to be listening
+        ready(log, args.workers)  # every worker answering, not only the first
         rss_loaded = memory(server.pid)
         ids = state_ids(root, args.requests, seed=1)
         bodies = [body(p, k) for k, p in enumerate(ids)]
@@ -292,7 +310,7 @@ def main() -> None:
         rss = memory(server.pid)
         shared = pss(workers_of(server.pid))
     finally:
-        stop(server)
+        stop(server, log, args.workers)
 
     def med(rows: list[tuple], i: int) -> float:
         return statistics.median(row[i] for row in rows)
