@@ -14,9 +14,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from consumer_assets.ml.model.batch import Batch
 from consumer_assets.ml.model.config import Encoding, LstmConfig
 from consumer_assets.ml.model.inputs import N_CONTINUOUS, N_STATIC
-from consumer_assets.ml.training.batches import Batch
 
 
 class EventLstm(nn.Module):

@@ -1,4 +1,5 @@
-"""Batches: padded tensors of whole histories, and which histories go together (similar lengths).
+"""Which histories go together in a batch (similar lengths), and the steps it is padded to; the
+padded tensors themselves are model.batch.Batch, what the network reads.
 
 Grouping by length keeps padding to a few percent of the work, where random batches of 53-event
 histories (mean) would pad to the batch's 200-event longest one and spend most of the LSTM's
@@ -7,31 +8,7 @@ time on padding.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
-import torch
-
-
-@dataclass
-class Batch:
-    """One padded batch of B rows and T steps, steps first (the LSTM's layout): (T, B) ids,
-    (T, B, N_CONTINUOUS) inputs, then per row (B, N_STATIC) inputs, lengths and labels."""
-
-    event_type: torch.Tensor
-    article: torch.Tensor
-    brand: torch.Tensor
-    category: torch.Tensor
-    continuous: torch.Tensor
-    static: torch.Tensor
-    lengths: torch.Tensor
-    label: torch.Tensor | None
-
-    def to(self, device: torch.device) -> Batch:
-        if device.type == "cpu":
-            return self
-        moved = {k: (v.to(device, non_blocking=True) if v is not None else None) for k, v in vars(self).items()}
-        return Batch(**moved)
 
 
 def length_batches(

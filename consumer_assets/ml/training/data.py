@@ -23,6 +23,7 @@ import pyarrow.compute as pc
 import torch
 
 from consumer_assets.histories.encode import EncodedHistories
+from consumer_assets.ml.model.batch import Batch
 from consumer_assets.ml.model.inputs import (
     CONTINUOUS,
     N_CONTINUOUS,
@@ -32,7 +33,7 @@ from consumer_assets.ml.model.inputs import (
     summary_matrix,
     summary_of,
 )
-from consumer_assets.ml.training.batches import Batch, length_batches
+from consumer_assets.ml.training.batches import length_batches
 from consumer_assets.ml.training.labels import SPLIT_SALT, Batches, record_batches, validation_mask
 from consumer_assets.ml.training.sequences import hours_before_cutoff, list_parts
 

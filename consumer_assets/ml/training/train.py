@@ -39,11 +39,11 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
+from consumer_assets.ml.model.batch import Batch
 from consumer_assets.ml.model.config import LstmConfig
 from consumer_assets.ml.model.device import autocast, default_device
 from consumer_assets.ml.model.network import EventLstm
 from consumer_assets.ml.scoring.predict import predict
-from consumer_assets.ml.training.batches import Batch
 from consumer_assets.ml.training.data import Histories
 from consumer_assets.ml.training.labels import STOPPING_SALT
 from consumer_assets.ml.training.metrics import auc, nll
